@@ -1,0 +1,1 @@
+"""Provider clients and simulators behind one model; imports neither bot nor storage."""

@@ -1,0 +1,249 @@
+"""Shared HTTP plumbing for provider clients: limits, timeouts, body caps, read retries, error mapping."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from providers.errors import (
+    AuthenticationFailed,
+    BadReply,
+    ProviderError,
+    RateLimited,
+    TimedOut,
+    Unavailable,
+)
+from providers.settings import ProviderAccount
+
+__all__ = ["MAX_BODY_BYTES", "AccountLimiter", "ProviderHTTP", "parse_retry_after"]
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 2 * 1024 * 1024  # no provider reply we read is anywhere near this
+
+
+class AccountLimiter:
+    """Bounded concurrency plus a token-bucket rate limit for one provider account."""
+
+    def __init__(self, *, concurrency: int, rate: float, burst: float | None = None) -> None:
+        self._slots = asyncio.Semaphore(concurrency)
+        self.rate = rate
+        self.burst = burst if burst is not None else max(1.0, min(rate, float(concurrency)))
+        self._tokens = self.burst
+        self._updated = time.monotonic()
+        self._lock = asyncio.Lock()
+        self._paused_until = 0.0
+
+    def pause_for(self, seconds: float) -> None:
+        """Stop starting calls for a while (the provider told us to slow down)."""
+        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+    async def _take_token(self) -> None:
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                if now < self._paused_until:
+                    await asyncio.sleep(self._paused_until - now)
+                    continue
+                self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+                self._updated = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                await asyncio.sleep((1 - self._tokens) / self.rate)
+
+    async def __aenter__(self) -> AccountLimiter:
+        await self._slots.acquire()
+        try:
+            await self._take_token()
+        except BaseException:
+            self._slots.release()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._slots.release()
+
+
+def parse_retry_after(value: str | None, *, default: float = 30.0) -> float:
+    """Seconds from a Retry-After header (seconds or an HTTP date); bounded to [1, 3600]."""
+    if not value:
+        return default
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return default
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return min(3600.0, max(1.0, seconds))
+
+
+class ProviderHTTP:
+    """An httpx client bound to one provider account.
+
+    The transport comes from outside (``transport=``) so the same code talks to the real
+    service, a simulator in-process (``httpx.ASGITransport``) or one on loopback.
+    Reads (``idempotent=True``) are retried on transient failures with backoff and
+    jitter; actions never are.
+    """
+
+    def __init__(
+        self,
+        account: ProviderAccount,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | None = None,
+        limiter: AccountLimiter | None = None,
+        max_body: int = MAX_BODY_BYTES,
+        backoff: float = 0.25,
+    ) -> None:
+        self.account = account
+        self.limiter = limiter or AccountLimiter(
+            concurrency=account.concurrency, rate=account.rate_limit
+        )
+        self.max_body = max_body
+        self.backoff = backoff
+        self.client = httpx.AsyncClient(
+            base_url=account.base_url,
+            transport=transport,
+            headers=dict(headers or {}),
+            auth=auth,
+            timeout=httpx.Timeout(account.timeout),
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        idempotent: bool,
+        operation: str,
+        **kwargs: Any,
+    ) -> tuple[httpx.Response, bytes]:
+        """Send one request (retrying reads) and return the response with its capped body.
+
+        Maps transport failures, 401, 429 and 5xx to the error tree; other statuses are
+        the caller's to interpret.
+        """
+        attempts = 1 + (self.account.read_retries if idempotent else 0)
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self._send_once(method, url, idempotent=idempotent,
+                                             operation=operation, **kwargs)
+            except ProviderError as exc:
+                if not (idempotent and exc.transient) or attempt == attempts:
+                    raise
+                delay = self._delay(attempt, exc)
+                logger.info(
+                    "retrying %s on %s after %s (attempt %d, %.2fs)",
+                    operation, self.account.name, exc.kind, attempt, delay,
+                )
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _delay(self, attempt: int, exc: ProviderError) -> float:
+        if isinstance(exc, RateLimited) and exc.retry_after:
+            return min(exc.retry_after, 30.0)
+        base = self.backoff * (2 ** (attempt - 1))
+        return base / 2 + random.uniform(0, base / 2)  # noqa: S311 - jitter, not crypto
+
+    async def _send_once(
+        self, method: str, url: str, *, idempotent: bool, operation: str, **kwargs: Any
+    ) -> tuple[httpx.Response, bytes]:
+        name = self.account.name
+        async with self.limiter:
+            try:
+                async with self.client.stream(method, url, **kwargs) as response:
+                    body = await self._read_capped(response, operation)
+            except httpx.TimeoutException as exc:
+                raise TimedOut(
+                    f"{self._who()} did not answer {operation} within "
+                    f"{self.account.timeout:g} s; try again in a few minutes.",
+                    account=name,
+                    maybe_applied=not idempotent and not isinstance(exc, httpx.ConnectTimeout),
+                ) from None
+            except httpx.ConnectError:
+                raise Unavailable(
+                    f"Could not connect to {self._who()}; it may be down. "
+                    "Try again in a few minutes.",
+                    account=name,
+                ) from None
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+                raise Unavailable(
+                    f"{self._who()} dropped the connection during {operation}; "
+                    "try again in a few minutes.",
+                    account=name,
+                    maybe_applied=not idempotent,
+                ) from None
+            except httpx.HTTPError as exc:
+                raise Unavailable(
+                    f"Talking to {self._who()} failed ({type(exc).__name__}); "
+                    "try again in a few minutes.",
+                    account=name,
+                    maybe_applied=not idempotent,
+                ) from None
+        status = response.status_code
+        if status == 401:
+            raise AuthenticationFailed(
+                f"{self._who()} refused our credentials (HTTP 401); "
+                "check the account's API key or token.",
+                account=name,
+            )
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            self.limiter.pause_for(retry_after)
+            raise RateLimited(
+                f"{self._who()} is rate limiting us; try again in {round(retry_after)} s.",
+                retry_after=retry_after,
+                account=name,
+            )
+        if status in (502, 503, 504):
+            raise Unavailable(
+                f"{self._who()} is unavailable right now (HTTP {status}); "
+                "try again in a few minutes.",
+                account=name,
+                # a gateway may have passed the request on before giving up
+                maybe_applied=not idempotent and status != 503,
+            )
+        return response, body
+
+    async def _read_capped(self, response: httpx.Response, operation: str) -> bytes:
+        declared = response.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_body:
+            raise BadReply(
+                f"{self._who()} sent an oversized reply to {operation}; nothing was changed.",
+                account=self.account.name,
+            )
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > self.max_body:
+                raise BadReply(
+                    f"{self._who()} sent an oversized reply to {operation}; nothing was changed.",
+                    account=self.account.name,
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _who(self) -> str:
+        return f"{self.account.type} account '{self.account.name}'"

@@ -1,0 +1,76 @@
+"""Settings of one provider account; resolved by the bot's configuration, never from the environment here."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+__all__ = ["PROVIDER_TYPES", "ProviderAccount"]
+
+PROVIDER_TYPES = ("cpanel", "hostway", "opensrs", "gandi")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+class ProviderAccount(BaseModel):
+    """One account at one provider: where it is, how we authenticate, how hard we may call it.
+
+    ``secret`` is the resolved API token / key / password; the configuration file only
+    names the environment variable that holds it (``secret_env``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="Unique short name used in Slack, e.g. 'whm-east'.")
+    type: Literal["cpanel", "hostway", "opensrs", "gandi"]
+    base_url: str = Field(description="The provider's API base URL.")
+    username: str | None = Field(
+        default=None,
+        description="cPanel WHM user, OpenSRS reseller username, or Hostway basic-auth user.",
+    )
+    secret_env: str = Field(description="Name of the environment variable holding the secret.")
+    secret: SecretStr = Field(default=SecretStr(""), exclude=True, repr=False)
+    account_number: str | None = Field(
+        default=None, description="Hostway customer account number."
+    )
+    auth_scheme: Literal["bearer", "basic"] = Field(
+        default="bearer", description="Hostway only: how the Authorization header is built."
+    )
+    concurrency: int = Field(default=4, ge=1, le=200)
+    rate_limit: float = Field(default=5.0, gt=0, le=10_000, description="Calls per second.")
+    timeout: float = Field(default=10.0, gt=0, le=300, description="Seconds per call.")
+    read_retries: int = Field(default=2, ge=0, le=10)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_short_slug(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(
+                "must be 1-40 lower-case letters, digits, '-' or '_', starting with a letter or digit"
+            )
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _url_is_http(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL with a host")
+        try:
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError as exc:
+            raise ValueError(f"{value!r} has a bad port") from exc
+        return value.rstrip("/")
+
+    @field_validator("secret_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
+            raise ValueError(f"{value!r} is not an environment variable name")
+        return value
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.type} at {self.base_url})"

@@ -1,0 +1,79 @@
+"""Parse XML from the network as untrusted: no entities, no DTD loading, no network, size and depth caps."""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from providers.errors import BadReply
+
+__all__ = ["MAX_XML_BYTES", "MAX_XML_DEPTH", "parse_untrusted_xml"]
+
+MAX_XML_BYTES = 1024 * 1024
+MAX_XML_DEPTH = 64
+
+
+def _parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        resolve_entities=False,
+        load_dtd=False,
+        dtd_validation=False,
+        no_network=True,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+        collect_ids=False,
+    )
+
+
+def parse_untrusted_xml(
+    body: bytes,
+    *,
+    what: str = "The provider's reply",
+    max_bytes: int = MAX_XML_BYTES,
+    max_depth: int = MAX_XML_DEPTH,
+) -> etree._Element:
+    """Return the root element, or raise BadReply with a sentence a user can read.
+
+    A DOCTYPE that only names an external DTD (OpenSRS's ``ops.dtd``) is accepted and
+    never fetched; a document that declares anything in an internal subset (entities,
+    the stuff of billion-laughs and external-entity attacks) is refused outright.
+    """
+    if len(body) > max_bytes:
+        raise BadReply(f"{what} is larger than {max_bytes // 1024} KiB; it was not read.")
+    head = body[:4096].lower()
+    if b"<!entity" in head or b"<!doctype" in head and b"[" in _doctype(head):
+        raise BadReply(f"{what} declares XML entities, which we never accept.")
+    try:
+        root = etree.fromstring(body, parser=_parser())
+    except etree.XMLSyntaxError:
+        raise BadReply(f"{what} is not well-formed XML.") from None
+    except ValueError:
+        raise BadReply(f"{what} is not XML we can read.") from None
+    if root is None:
+        raise BadReply(f"{what} is empty.")
+    docinfo = root.getroottree().docinfo
+    internal = docinfo.internalDTD
+    if internal is not None and (list(internal.iterentities()) or list(internal.elements())):
+        raise BadReply(f"{what} declares XML entities, which we never accept.")
+    if _depth_exceeds(root, max_depth):
+        raise BadReply(f"{what} is nested more than {max_depth} levels deep; it was not read.")
+    for node in root.iter():
+        if isinstance(node, etree._Entity):
+            raise BadReply(f"{what} uses XML entities, which we never accept.")
+    return root
+
+
+def _doctype(head: bytes) -> bytes:
+    start = head.find(b"<!doctype")
+    end = head.find(b">", start)
+    return head[start : end if end != -1 else len(head)]
+
+
+def _depth_exceeds(root: etree._Element, limit: int) -> bool:
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in node)
+    return False
