@@ -195,8 +195,12 @@ class TransferProvider(Protocol):
     account: ProviderAccount
     capabilities: Capabilities
 
-    async def get_transfer(self, ref: str) -> Transfer:
-        """Fetch one transfer's current state; raises a ProviderError."""
+    async def get_transfer(self, ref: str, *, detailed: bool = False) -> Transfer:
+        """Fetch one transfer's current state; raises a ProviderError.
+
+        ``detailed=True`` asks for what a card shows beyond the status (a cPanel session's
+        log tail and accounts), which may cost extra calls; the watcher polls without it.
+        """
         ...
 
     async def list_transfers(self) -> Sequence[Transfer]:
