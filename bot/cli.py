@@ -1,0 +1,464 @@
+"""The `transferbot` command: check the configuration, migrate the database, run simulators."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from bot.settings import ConfigError, Settings, load_settings
+from providers.base import Action, mask_secret
+from providers.settings import PROVIDER_TYPES
+
+__all__ = [
+    "COMMANDS",
+    "LOG_LEVELS",
+    "SIMULATOR_PORTS",
+    "SIMULATOR_SECRET",
+    "SecretMasker",
+    "add_command",
+    "configure_logging",
+    "describe_settings",
+    "main",
+    "secret_masker",
+]
+
+logger = logging.getLogger(__name__)
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+# The secret a simulator accepts when no --secret-env is given: for simulators only, never
+# for a real provider account.
+SIMULATOR_SECRET = "simulator-only-secret-not-for-real-accounts"
+# Default ports: the real services' own ports where they are unprivileged.
+SIMULATOR_PORTS = {"cpanel": 2087, "hostway": 8081, "opensrs": 55443, "gandi": 8082}
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+# -- logging -------------------------------------------------------------------------------
+
+
+class SecretMasker(logging.Filter):
+    """Replaces every registered secret value in log records with a mask.
+
+    Register tokens, API keys and passwords as soon as they are known
+    (``secret_masker.register(value)``); the filter sits on the handlers that
+    :func:`configure_logging` installs, so it sees records from every logger.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._values: tuple[str, ...] = ()
+
+    def register(self, *values: str | None) -> None:
+        """Mask these values from now on; values under 4 characters are ignored."""
+        known = set(self._values) | {v for v in values if v and len(v) >= 4}
+        self._values = tuple(sorted(known, key=len, reverse=True))  # longest first
+
+    def mask(self, text: str) -> str:
+        for value in self._values:
+            if value in text:
+                text = text.replace(value, mask_secret(value))
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._values:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: let the handler report it
+            return True
+        record.msg, record.args = self.mask(message), ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.mask(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.mask(record.stack_info)
+        return True
+
+
+secret_masker = SecretMasker()
+
+
+class _JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and any exception."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(
+    level: str = "info",
+    fmt: str = "text",
+    *,
+    masker: SecretMasker | None = None,
+    stream: TextIO | None = None,
+) -> None:
+    """Send every logger's records to stderr as text or JSON, with secrets masked.
+
+    Args:
+        level: debug, info, warning, error or critical.
+        fmt: "text" or "json".
+        masker: the SecretMasker to apply; the module's ``secret_masker`` by default.
+        stream: where to write; sys.stderr by default.
+    """
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "_transferbot", False)]:
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler._transferbot = True  # type: ignore[attr-defined]
+    handler.addFilter(masker or secret_masker)
+    handler.setFormatter(
+        _JsonFormatter()
+        if fmt == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    quiet = logging.DEBUG if level == "debug" else logging.WARNING
+    for noisy in ("httpx", "httpcore", "uvicorn.access"):  # one line per HTTP call
+        logging.getLogger(noisy).setLevel(quiet)
+
+
+# -- commands ------------------------------------------------------------------------------
+
+Subcommands = Any  # argparse's private _SubParsersAction
+Run = Callable[[argparse.Namespace], int]
+
+
+def add_command(commands: Subcommands, name: str, run: Run, help: str) -> argparse.ArgumentParser:
+    """Register a sub-command that takes the global options too; returns its parser."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=help, description=help, parents=[_global_options(argparse.SUPPRESS)]
+    )
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _global_options(default: Any) -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "--config",
+        default=default,
+        metavar="PATH",
+        help="configuration file (default: $TRANSFERBOT_CONFIG or ./transferbot.toml)",
+    )
+    options.add_argument(
+        "--log-level",
+        default=default,
+        choices=LOG_LEVELS,
+        help="log level (default: server.log_level from the configuration, or info)",
+    )
+    return options
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """Load the configuration, register its secrets with the masker, set up logging."""
+    settings = load_settings(args.config)
+    secret_masker.register(*settings.secret_values())
+    configure_logging(args.log_level or settings.server.log_level, settings.server.log_format)
+    return settings
+
+
+def run_check_config(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    print("\n".join(describe_settings(settings)))
+    for warning in settings.warnings():
+        print(f"warning: {warning}", file=sys.stderr)
+    return EXIT_OK
+
+
+def add_check_config(commands: Subcommands) -> None:
+    add_command(
+        commands,
+        "check-config",
+        run_check_config,
+        "validate the configuration and print a summary (secrets masked)",
+    )
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    from providers.simulators import make_simulator
+    from providers.simulators.base import SimClock
+
+    secret = SIMULATOR_SECRET
+    if args.secret_env:
+        secret = os.environ.get(args.secret_env, "")
+        if not secret:
+            print(
+                f"transferbot: --secret-env: variable {args.secret_env} is not set", file=sys.stderr
+            )
+            return EXIT_CONFIG
+        secret_masker.register(secret)
+    if args.speed <= 0:
+        print("transferbot: --speed: must be more than 0", file=sys.stderr)
+        return EXIT_CONFIG
+    options: dict[str, Any] = {"secret": secret, "clock": SimClock(speed=args.speed)}
+    if args.username:
+        options["username"] = args.username
+    simulator = make_simulator(args.provider, **options)
+    if args.port is None:
+        args.port = SIMULATOR_PORTS[args.provider]
+    try:
+        asyncio.run(_serve_simulator(simulator, args))
+    except OSError as exc:
+        print(
+            f"transferbot: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+async def _serve_simulator(simulator: Any, args: argparse.Namespace) -> None:
+    from providers.simulators.base import LoopbackServer
+
+    refs: list[str] = []
+    if args.sample:
+        result = simulator.populate_sample()
+        refs = list(await result if inspect.isawaitable(result) else result)
+    async with LoopbackServer(simulator, host=args.host, port=args.port) as url:
+        print(
+            f"{args.provider} simulator at {url} ({_simulator_terms(simulator, args)})"
+            + (f"; sample transfers: {', '.join(refs)}" if args.sample else "")
+            + "; Ctrl-C stops it",
+            flush=True,
+        )
+        await asyncio.Event().wait()
+
+
+def _simulator_terms(simulator: Any, args: argparse.Namespace) -> str:
+    user = getattr(simulator, "username", None)
+    terms = [f"user {user}"] if user else []
+    if getattr(simulator, "account_number", None):
+        terms.append(f"account {simulator.account_number}")
+    terms.append(f"secret from {args.secret_env}" if args.secret_env else "the simulator secret")
+    terms.append(f"speed {args.speed:g}x")
+    return ", ".join(terms)
+
+
+def add_simulate(commands: Subcommands) -> None:
+    parser = add_command(
+        commands, "simulate", run_simulate, "serve a provider simulator until Ctrl-C"
+    )
+    parser.add_argument("provider", choices=PROVIDER_TYPES)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="port (default: cpanel 2087, hostway 8081, opensrs 55443, gandi 8082; 0: any)",
+    )
+    parser.add_argument(
+        "--speed", type=float, default=1.0, help="simulated seconds per real second"
+    )
+    parser.add_argument(
+        "--secret-env",
+        metavar="NAME",
+        help=f"variable holding the secret to accept (default: {SIMULATOR_SECRET!r})",
+    )
+    parser.add_argument("--username", help="the user or reseller name to accept (default: any)")
+    parser.add_argument("--sample", action="store_true", help="start with a sample of transfers")
+
+
+def run_db_upgrade(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    where = settings.database.masked_url
+    try:
+        from storage.migrate import upgrade_database
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("storage.migrate", "storage"):
+            raise
+        print("transferbot: this installation has no database migrations", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        asyncio.run(upgrade_database(settings.database.url))
+    except Exception as exc:
+        logger.debug("database upgrade failed", exc_info=True)
+        reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {_first_line(exc)}"
+        print(
+            f"transferbot: could not upgrade the database at {where}: {secret_masker.mask(reason)}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    print(f"database at {where} is up to date")
+    return EXIT_OK
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "no details"
+
+
+def add_db(commands: Subcommands) -> None:
+    db = add_command(commands, "db", _needs_subcommand, "manage the database")
+    db_commands = db.add_subparsers(title="database commands", metavar="COMMAND")
+    add_command(
+        db_commands, "upgrade", run_db_upgrade, "create or migrate the schema to the latest"
+    )
+
+
+def _needs_subcommand(args: argparse.Namespace) -> int:
+    print("transferbot: name a sub-command; see --help", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+# The sub-commands, each registered by one small function. `serve` and `demo` join here:
+# write `add_serve(commands)` calling add_command(...) and append it.
+COMMANDS: list[Callable[[Subcommands], None]] = [add_check_config, add_db, add_simulate]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="transferbot",
+        description="Slack chat-ops for domain and hosting-account transfers.",
+        parents=[_global_options(None)],
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for register in COMMANDS:
+        register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one `transferbot` command; returns the exit status (2: bad configuration)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error argparse has already printed
+        return int(exc.code or 0)
+    run: Run | None = getattr(args, "run", None)
+    if run is None:
+        parser.print_help(sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(args.log_level or "info")
+    try:
+        return run(args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except Exception as exc:
+        logger.debug("command failed", exc_info=True)
+        print(
+            f"transferbot: {type(exc).__name__}: {secret_masker.mask(_first_line(exc))} "
+            "(run with --log-level debug for details)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+
+
+# -- the check-config summary --------------------------------------------------------------
+
+
+def describe_settings(settings: Settings) -> list[str]:
+    """The check-config summary: what is configured, secrets shown only as set / not set."""
+    security = settings.security
+    return [
+        f"configuration: {settings.source or '(defaults)'} is valid",
+        *_describe_slack(settings),
+        f"database: {settings.database.masked_url}"
+        + (f" (from {settings.database.url_env})" if settings.database.url_env else ""),
+        f"security: secret key {_variable(security.secret_key_env, security.secret_key)}",
+        *_describe_watcher(settings),
+        *_describe_accounts(settings),
+        f"server: {settings.server.host}:{settings.server.port}, log level "
+        f"{settings.server.log_level}, {settings.server.log_format} logs",
+    ]
+
+
+def _variable(name: str, value: object) -> str:
+    return f"in {name} ({'set' if value else 'not set'})"
+
+
+def _ids(users: Sequence[str], groups: Sequence[str]) -> str:
+    named = [*users, *(f"group {g}" for g in groups)]
+    return ", ".join(named) if named else "nobody"
+
+
+def _describe_slack(settings: Settings) -> list[str]:
+    slack = settings.slack
+    mode = "Socket Mode" if slack.socket_mode else "HTTP mode"
+    at_once = [a.value for a in Action if a not in slack.approval_required]
+    return [
+        f"slack: {slack.command} in {mode}, alerts to {slack.alert_channel or '(no channel)'}, "
+        f"API {slack.api_base_url}",
+        f"  bot token {_variable(slack.bot_token_env, slack.bot_token)}; signing secret "
+        f"{_variable(slack.signing_secret_env, slack.signing_secret)}; app token "
+        f"{_variable(slack.app_token_env, slack.app_token)}",
+        f"  operators: {_ids(slack.operators, slack.operator_groups)}",
+        f"  approvers: {_ids(slack.approvers, slack.approver_groups)}",
+        f"  need approval: {', '.join(slack.approval_required) or 'nothing'}; run at once for "
+        f"operators: {', '.join(at_once) or 'nothing'}",
+        f"  requests expire after {slack.request_expiry_minutes} min; dry run "
+        f"{'on' if slack.dry_run else 'off'}; home tab {'on' if slack.home_tab else 'off'}",
+    ]
+
+
+def _describe_watcher(settings: Settings) -> list[str]:
+    w = settings.watcher
+    stall = ", ".join(
+        f"{key} {_duration(after.total_seconds())}" for key, after in w.stall_after.items()
+    )
+    digest = f"daily digest at {w.digest_time:%H:%M} UTC" if w.digest_time else "no digest"
+    sync = f"every {w.sync_interval_minutes} min" if w.sync_interval_minutes else "never"
+    return [
+        f"watcher: tick {_duration(w.tick_seconds)}, poll every "
+        f"{_duration(w.min_interval_seconds)}..{_duration(w.max_interval_seconds)} "
+        f"(changes seen within {_duration(w.max_detection_delay_seconds)}), jitter {w.jitter:.0%}, "
+        f"batch {w.batch_size}, lease {_duration(w.lease_seconds)}",
+        f"  sync {sync}; outage after {w.outage_after_failures} failures; {digest}",
+        f"  stuck after: {stall}",
+    ]
+
+
+def _describe_accounts(settings: Settings) -> list[str]:
+    rows = [
+        (
+            a.name,
+            a.type,
+            a.base_url,
+            f"user {a.username}" if a.username else "-",
+            f"account {a.account_number}" if a.account_number else "-",
+            f"secret {_variable(a.secret_env, a.secret.get_secret_value())}",
+        )
+        for a in settings.accounts
+    ]
+    widths = [max((len(row[i]) for row in rows), default=0) for i in range(6)]
+    lines = [f"accounts: {len(rows)}"]
+    for row in rows:
+        lines.append(
+            "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        )
+    return lines
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,272 @@
+"""The Hostway REST client: read a domain transfer's status, reset a blocked one."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from urllib.parse import unquote
+
+import httpx
+
+from providers.base import Action, ActionResult, Capabilities, Transfer, mask_secret
+from providers.errors import BadReply, InvalidInput, NotAllowedNow, ProviderError, Unsupported
+from providers.hostway.replies import (
+    AUTH_INFO_INPUT,
+    ReplyShapeError,
+    auth_info_problem,
+    error_words,
+    invalid_ref,
+    normalize_domain,
+    parse_transfer,
+    read_error,
+    registry_error,
+    reset_body,
+    reset_error,
+    transfer_path,
+)
+from providers.http import ProviderHTTP
+from providers.settings import ProviderAccount
+
+__all__ = ["HostwayProvider"]
+
+logger = logging.getLogger(__name__)
+
+_ERROR_BODY_PEEK = 4096
+
+
+class HostwayProvider:
+    """One Hostway customer account, spoken to over its REST API (seeds 002 and 003).
+
+    A transfer's ref is its domain name; the account number comes from the account's
+    settings. Hostway can't list transfers, so they are watched one domain at a time.
+    """
+
+    capabilities = Capabilities(
+        actions=frozenset({Action.RETRY}),
+        can_list=False,
+        ref_label="domain name",
+        subject_label="domain",
+    )
+
+    def __init__(
+        self, account: ProviderAccount, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.account = account
+        self._who = f"hostway account '{account.name}'"
+        number = (account.account_number or "").strip()
+        if not number:
+            raise InvalidInput(
+                f"The {self._who} has no account_number; Hostway needs the customer account "
+                "number in every call, so add it to the account's settings.",
+                account=account.name,
+            )
+        self.account_number = number
+        secret = account.secret.get_secret_value()
+        headers = {"Accept": "application/json"}
+        auth: httpx.Auth | None = None
+        if account.auth_scheme == "basic":
+            if not account.username:
+                raise InvalidInput(
+                    f"The {self._who} uses basic auth but has no username; add it to the "
+                    "account's settings.",
+                    account=account.name,
+                )
+            auth = httpx.BasicAuth(account.username, secret)
+        else:
+            headers["Authorization"] = f"Bearer {secret}"
+        self._http = ProviderHTTP(account, transport=transport, headers=headers, auth=auth)
+        # ProviderHTTP maps 502-504 but not 500, which Hostway uses for registry errors:
+        # raising here, inside its send, lets it retry reads and never retry a reset.
+        self._http.client.event_hooks["response"].append(self._raise_on_server_error)
+
+    def __repr__(self) -> str:
+        return f"HostwayProvider(account={self.account.name!r})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def list_transfers(self) -> Sequence[Transfer]:
+        raise Unsupported(
+            "Hostway can't list transfers; watch each one by its domain with "
+            "`/transfer watch <account> <domain>`.",
+            account=self.account.name,
+        )
+
+    async def get_transfer(self, ref: str, *, detailed: bool = False) -> Transfer:
+        """The transfer of one domain in this account (``detailed`` costs nothing extra)."""
+        domain = self._domain(ref)
+        response, body = await self._http.request(
+            "GET",
+            transfer_path(self.account_number, domain),
+            idempotent=True,
+            operation="get_transfer_status",
+        )
+        status = response.status_code
+        logger.debug("hostway %s: status of %s → HTTP %d", self.account.name, domain, status)
+        if status != 200:
+            raise read_error(
+                status,
+                who=self._who,
+                account=self.account.name,
+                domain=domain,
+                account_number=self.account_number,
+                detail=error_words(body),
+            )
+        payload = self._json(response, body, domain)
+        try:
+            return parse_transfer(
+                payload,
+                account=self.account.name,
+                domain=domain,
+                account_number=self.account_number,
+            )
+        except ReplyShapeError as exc:
+            raise BadReply(
+                f"{self._who} sent a status for {domain} we could not understand ({exc}); "
+                "nothing was changed.",
+                account=self.account.name,
+            ) from None
+
+    async def perform(
+        self, ref: str, action: Action, inputs: Mapping[str, str] | None = None
+    ) -> ActionResult:
+        """Reset a blocked transfer (``retry``), once; checks the inputs and state first."""
+        if not self.capabilities.supports(action):
+            raise Unsupported(
+                f"{_CANT[action]}; the one action Hostway offers is retry (its reset), "
+                "for a blocked transfer.",
+                account=self.account.name,
+            )
+        auth_info = (inputs or {}).get(AUTH_INFO_INPUT.name) or None
+        problem = auth_info_problem(auth_info)
+        if problem:
+            raise InvalidInput(problem, account=self.account.name)
+        domain = self._domain(ref)
+        transfer = await self.get_transfer(domain)
+        if transfer.action(Action.RETRY) is None:
+            raise NotAllowedNow(_not_resettable(self._who, transfer), account=self.account.name)
+        await self._reset(domain, auth_info)
+        with_what = "with the new authInfo" if auth_info else "with the authInfo it already had"
+        return ActionResult(
+            action=Action.RETRY,
+            message=f"{self._who} accepted the reset of {domain}'s transfer {with_what}.",
+        )
+
+    # -- internals ----------------------------------------------------------------------
+    async def _reset(self, domain: str, auth_info: str | None) -> None:
+        """Send the PUT once; raise unless Hostway accepted the reset."""
+        try:
+            response, body = await self._http.request(
+                "PUT",
+                transfer_path(self.account_number, domain),
+                idempotent=False,
+                operation="reset_transfer",
+                content=reset_body(auth_info),
+                headers={"Content-Type": "application/json"},
+            )
+        except ProviderError as exc:
+            if auth_info and exc.detail:  # a provider that echoes what we sent
+                exc.detail = exc.detail.replace(auth_info, mask_secret(auth_info))
+            raise
+        status = response.status_code
+        logger.info("hostway %s: reset of %s → HTTP %d", self.account.name, domain, status)
+        error = reset_error(
+            status,
+            who=self._who,
+            account=self.account.name,
+            domain=domain,
+            account_number=self.account_number,
+            detail=error_words(body, secret=auth_info),
+        )
+        if error is not None:
+            raise error
+        if body.strip() and not _is_json(body):
+            raise BadReply(
+                f"{self._who} answered the reset of {domain} with something that is not its "
+                "API's reply; the reset may have happened, so check the status before "
+                "trying again.",
+                account=self.account.name,
+                maybe_applied=True,
+            )
+
+    def _domain(self, ref: str) -> str:
+        domain = normalize_domain(ref)
+        if domain is None:
+            raise invalid_ref(ref, account=self.account.name)
+        return domain
+
+    def _json(self, response: httpx.Response, body: bytes, domain: str) -> object:
+        content_type = response.headers.get("content-type", "")
+        if "json" not in content_type.lower():
+            raise BadReply(
+                f"{self._who} sent a web page ({content_type.split(';')[0] or 'no type'}) "
+                f"instead of the status of {domain}; a proxy or sign-in page may be in the way.",
+                account=self.account.name,
+            )
+        try:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise BadReply(
+                f"{self._who} sent a status for {domain} that is not valid JSON; "
+                "nothing was changed.",
+                account=self.account.name,
+            ) from None
+
+    async def _raise_on_server_error(self, response: httpx.Response) -> None:
+        if response.status_code != 500:
+            return
+        detail = error_words(await _peek(response))
+        domain = unquote(response.request.url.path.rsplit("/", 1)[-1])
+        if response.request.method == "GET":
+            raise registry_error(who=self._who, account=self.account.name, detail=detail)
+        error = reset_error(
+            500,
+            who=self._who,
+            account=self.account.name,
+            domain=domain,
+            account_number=self.account_number,
+            detail=detail,
+        )
+        assert error is not None
+        raise error
+
+
+async def _peek(response: httpx.Response) -> bytes:
+    """The start of an error body, never more than a few KB."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= _ERROR_BODY_PEEK:
+            break
+    return b"".join(chunks)[:_ERROR_BODY_PEEK]
+
+
+def _is_json(body: bytes) -> bool:
+    try:
+        json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return True
+
+
+_CANT: Mapping[Action, str] = {
+    Action.PAUSE: "Hostway transfers can't be paused",
+    Action.RESUME: "Hostway transfers can't be paused, so there is nothing to resume",
+    Action.CANCEL: "Hostway transfers can't be cancelled through its API",
+    Action.RESEND: "Hostway can't resend the approval e-mail through its API",
+    Action.RETRY: "Hostway transfers can't be retried",
+}
+
+
+def _not_resettable(who: str, transfer: Transfer) -> str:
+    state = f"it is {transfer.phase.value} ({transfer.raw_code} {transfer.raw_text})"
+    if transfer.phase.finished:
+        then = "nothing more can be done on it"
+    elif transfer.waiting_for:
+        then = f"nothing can be done on it now; it waits for {transfer.waiting_for}"
+    else:
+        then = "nothing can be done on it now"
+    return f"{who} can't reset the transfer of {transfer.subject}: {state}, so {then}."

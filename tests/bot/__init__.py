@@ -1,0 +1,1 @@
+"""Tests of the bot package: configuration and the command line."""

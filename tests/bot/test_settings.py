@@ -1,0 +1,254 @@
+"""The configuration loader: real TOML files, secrets from a given environment, every problem."""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.settings import ConfigError, Settings, load_settings, parse_duration
+from providers.base import Action
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "transferbot.example.toml"
+EXAMPLE_ENV = {
+    "SLACK_BOT_TOKEN": "xoxb-planted-bot-token",
+    "SLACK_SIGNING_SECRET": "planted-signing-secret",
+    "TRANSFERBOT_SECRET_KEY": "planted-secret-key-0123456789abcdef",
+    "WHM_EAST_TOKEN": "planted-whm-token",
+    "HOSTWAY_API_TOKEN": "planted-hostway-token",
+    "OPENSRS_API_KEY": "planted-opensrs-key",
+    "GANDI_API_KEY": "planted-gandi-key",
+}
+
+CPANEL = """
+[[accounts]]
+name = "whm-east"
+type = "cpanel"
+base_url = "https://whm.example.net:2087"
+username = "root"
+secret_env = "WHM_TOKEN"
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "transferbot.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def problems_of(path: Path, environ: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ=environ or {})
+    return caught.value.problems
+
+
+def test_the_example_file_validates_with_its_variables_set() -> None:
+    settings = load_settings(EXAMPLE, environ=EXAMPLE_ENV)
+
+    assert [(a.name, a.type) for a in settings.accounts] == [
+        ("whm-east", "cpanel"),
+        ("hostway", "hostway"),
+        ("opensrs", "opensrs"),
+        ("gandi", "gandi"),
+    ]
+    assert settings.account("gandi").secret.get_secret_value() == "planted-gandi-key"
+    assert settings.account("hostway").account_number == "1234567"
+    assert settings.slack.bot_token.get_secret_value() == "xoxb-planted-bot-token"
+    assert settings.slack.approval_required == (Action.CANCEL, Action.RETRY)
+    assert settings.serve_problems() == []
+
+
+def test_an_empty_file_means_every_default(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, ""), environ={})
+
+    assert settings.slack.command == "/transfer"
+    assert settings.slack.api_base_url == "https://slack.com/api/"
+    assert settings.slack.needs_approval(Action.RETRY)
+    assert not settings.slack.needs_approval(Action.PAUSE)
+    assert settings.slack.request_expiry_minutes == 60
+    assert settings.database.url == "sqlite+aiosqlite:///./transferbot.sqlite3"
+    assert settings.watcher.max_interval_seconds == 21600
+    assert settings.watcher.stall_threshold("gandi", "WAIT") == timedelta(days=7)
+    assert (settings.server.host, settings.server.port) == ("0.0.0.0", 3000)
+    assert settings.accounts == ()
+
+
+def test_the_path_comes_from_the_environment_when_not_given(tmp_path: Path) -> None:
+    path = write(tmp_path, "[server]\nport = 8080\n", name="elsewhere.toml")
+
+    settings = load_settings(environ={"TRANSFERBOT_CONFIG": str(path)})
+
+    assert settings.server.port == 8080
+    assert settings.source == str(path)
+
+
+def test_stall_thresholds_by_provider_status(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[watcher.stall_after]\ndefault = "10d"\n"hostway:14" = "5d"\n"cpanel:PAUSED" = "2h"\n'
+        '"opensrs:pending_owner" = "1h30m"\n',
+    )
+
+    watcher = load_settings(path, environ={}).watcher
+
+    assert watcher.stall_threshold("hostway", "14") == timedelta(days=5)
+    assert watcher.stall_threshold("cpanel", "paused") == timedelta(hours=2)
+    assert watcher.stall_threshold("opensrs", "pending_owner") == timedelta(minutes=90)
+    assert watcher.stall_threshold("hostway", "13") == timedelta(days=10)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("15m", 900), ("2h", 7200), ("3d", 259200), ("1w", 604800), (45, 45)],
+)
+def test_durations(text: str | int, seconds: int) -> None:
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["", "5", "2 fortnights", "-3d", "0s", "3d junk"])
+def test_durations_that_are_not(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_digest_time_accepts_text_and_toml_times(tmp_path: Path) -> None:
+    text = load_settings(write(tmp_path, '[watcher]\ndigest_time = "09:00"\n'), environ={})
+    native = load_settings(write(tmp_path, "[watcher]\ndigest_time = 09:00:00\n"), environ={})
+
+    assert text.watcher.digest_time == native.watcher.digest_time == time(9, 0)
+
+
+@pytest.mark.parametrize(
+    ("given", "normalised"),
+    [
+        ("postgresql://bot:pw@db:5432/transfers", "postgresql+psycopg://bot:pw@db:5432/transfers"),
+        ("postgres://bot:pw@db/transfers", "postgresql+psycopg://bot:pw@db/transfers"),
+        ("sqlite:///var/lib/tb.sqlite3", "sqlite+aiosqlite:///var/lib/tb.sqlite3"),
+        ("postgresql+psycopg://db/transfers", "postgresql+psycopg://db/transfers"),
+    ],
+)
+def test_database_urls_are_normalised_to_async_drivers(
+    tmp_path: Path, given: str, normalised: str
+) -> None:
+    path = write(tmp_path, f'[database]\nurl = "{given}"\n')
+
+    assert load_settings(path, environ={}).database.url == normalised
+
+
+def test_the_database_password_never_shows_in_dumps_or_reprs(tmp_path: Path) -> None:
+    path = write(tmp_path, '[database]\nurl = "postgresql://bot:Pl4nted-pw@db/transfers"\n')
+
+    settings = load_settings(path, environ={})
+
+    assert settings.database.masked_url == "postgresql+psycopg://bot:***@db/transfers"
+    assert "Pl4nted-pw" not in repr(settings)
+    assert "Pl4nted-pw" not in settings.model_dump_json()
+    assert "Pl4nted-pw" in settings.secret_values()
+
+
+def test_the_database_url_may_come_from_a_variable(tmp_path: Path) -> None:
+    path = write(tmp_path, '[database]\nurl_env = "DB_URL"\n')
+
+    settings = load_settings(path, environ={"DB_URL": "postgresql://bot:pw@db/t"})
+
+    assert settings.database.url == "postgresql+psycopg://bot:pw@db/t"
+
+
+def test_secrets_never_show_in_dumps_or_reprs() -> None:
+    settings = load_settings(EXAMPLE, environ=EXAMPLE_ENV)
+
+    shown = repr(settings) + str(settings) + settings.model_dump_json()
+
+    for value in EXAMPLE_ENV.values():
+        assert value not in shown
+    assert sorted(settings.secret_values()) == sorted(EXAMPLE_ENV.values())
+
+
+def test_serve_needs_the_slack_secrets_and_the_key_but_checking_does_not() -> None:
+    env = {k: v for k, v in EXAMPLE_ENV.items() if k.startswith(("WHM", "HOST", "OPEN", "GAN"))}
+
+    settings = load_settings(EXAMPLE, environ=env)
+
+    with pytest.raises(ConfigError) as caught:
+        settings.require_serve()
+    assert [p.split(": ")[1] for p in caught.value.problems] == [
+        "slack.bot_token_env",
+        "slack.signing_secret_env",
+        "security.secret_key_env",
+    ]
+
+
+def test_socket_mode_needs_no_signing_secret() -> None:
+    env = dict(EXAMPLE_ENV, SLACK_APP_TOKEN="xapp-planted")
+    del env["SLACK_SIGNING_SECRET"]
+
+    settings = load_settings(EXAMPLE, environ=env)
+
+    assert settings.slack.socket_mode
+    assert settings.serve_problems() == []
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[slack]\ncomand = "/x"\n[server]\nport = 70000\n'
+        + CPANEL
+        + CPANEL.replace('username = "root"\n', ""),
+    )
+
+    problems = problems_of(path)
+
+    label = str(path)
+    assert problems == [
+        f"{label}: slack.comand: unknown key (did you mean 'command'?)",
+        f"{label}: server.port: must be less than or equal to 65535",
+        f"{label}: accounts[0].secret_env: variable WHM_TOKEN is not set",
+        f"{label}: accounts[1].secret_env: variable WHM_TOKEN is not set",
+        f"{label}: accounts[1].username: a cPanel account needs its WHM user",
+        f"{label}: accounts[1].name: duplicate account name 'whm-east' (also accounts[0])",
+    ]
+
+
+def test_a_secret_written_in_the_file_is_refused_and_not_echoed(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[slack]\nbot_token = "xoxb-planted-in-file"\n'
+        + CPANEL.replace(
+            'secret_env = "WHM_TOKEN"', 'secret_env = "WHM_TOKEN"\nsecret = "pw-in-file"'
+        ),
+    )
+
+    problems = problems_of(path, {"WHM_TOKEN": "t0ken"})
+
+    assert [p.split(": ")[1] for p in problems] == ["slack.bot_token", "accounts[0].secret"]
+    assert "xoxb-planted-in-file" not in "\n".join(problems)
+    assert "pw-in-file" not in "\n".join(problems)
+
+
+def test_a_bad_database_url_in_a_variable_is_reported_without_its_password(tmp_path: Path) -> None:
+    path = write(tmp_path, '[database]\nurl_env = "DB_URL"\n')
+
+    problems = problems_of(path, {"DB_URL": "mysql://bot:Pl4nted-pw@db/t"})
+
+    assert problems == [
+        f"{path}: database.url_env: the URL in DB_URL uses driver 'mysql', which is not "
+        "supported; use sqlite+aiosqlite or postgresql+psycopg"
+    ]
+
+
+def test_a_short_secret_key_is_refused_without_showing_it(tmp_path: Path) -> None:
+    problems = problems_of(write(tmp_path, ""), {"TRANSFERBOT_SECRET_KEY": "short-key"})
+
+    assert problems == [
+        f"{tmp_path / 'transferbot.toml'}: security.secret_key_env: the key in "
+        "TRANSFERBOT_SECRET_KEY is too short; use at least 16 random characters"
+    ]
+
+
+def test_settings_can_be_built_in_code_for_tests_elsewhere() -> None:
+    settings = Settings()
+
+    assert settings.warnings()  # no tokens, no accounts, nobody may act
+    assert settings.serve_problems()[0].startswith("settings: slack.bot_token_env")
