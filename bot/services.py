@@ -1,0 +1,97 @@
+"""What the Slack listeners, the watcher and the runtime share: settings, database, providers, Slack."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.settings import Settings
+from providers.registry import ProviderRegistry
+from storage.database import Database
+from storage.secrets import SecretBox
+
+__all__ = ["Services", "utcnow"]
+
+logger = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _instance_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class Services:
+    """One deployment's moving parts, handed to listeners through Bolt's context.
+
+    ``now`` is the clock every decision uses (tests and the demo may step it);
+    ``instance`` names this process in leases and logs; ``spawn`` runs work after an ack
+    and keeps a reference so the task is neither lost nor garbage-collected.
+    """
+
+    settings: Settings
+    db: Database
+    registry: ProviderRegistry
+    slack: AsyncWebClient
+    secret_box: SecretBox
+    instance: str = field(default_factory=_instance_name)
+    now: Callable[[], datetime] = utcnow
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set, repr=False)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        registry: ProviderRegistry | None = None,
+        slack: AsyncWebClient | None = None,
+        db: Database | None = None,
+        **kwargs: Any,
+    ) -> Services:
+        token = settings.slack.bot_token.get_secret_value() if settings.slack.bot_token else None
+        return cls(
+            settings=settings,
+            db=db or Database(settings.database.url),
+            registry=registry or ProviderRegistry(settings.accounts),
+            slack=slack or AsyncWebClient(token=token, base_url=settings.slack.api_base_url),
+            secret_box=SecretBox(settings.security.secret_key),
+            **kwargs,
+        )
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
+        """Run ``coro`` in the background; its failure is logged, never lost silently."""
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("background task %s failed", task.get_name(), exc_info=task.exception())
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait for background work (tests, shutdown)."""
+        while self._tasks:
+            pending = list(self._tasks)
+            _done, still = await asyncio.wait(pending, timeout=timeout)
+            if still:
+                for task in still:
+                    task.cancel()
+                break
+
+    async def aclose(self) -> None:
+        await self.drain()
+        await self.registry.aclose()
+        await self.db.dispose()

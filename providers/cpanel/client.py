@@ -1,0 +1,299 @@
+"""The cPanel WHM client: Transfer Tool sessions over WHM API 1, watched by session id."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from providers.base import Action, ActionResult, HistoryEntry, Phase, Transfer
+from providers.cpanel.snapshot import (
+    SessionContents,
+    build_transfer,
+    parse_contents,
+    parse_log,
+    subject_of,
+)
+from providers.cpanel.states import ACTION_FUNCTIONS, CAPABILITIES
+from providers.cpanel.wire import (
+    SESSION_ID,
+    build_request,
+    error_for_reason,
+    function_of_path,
+    is_web_page,
+    read_envelope,
+    read_state,
+)
+from providers.errors import (
+    AuthenticationFailed,
+    BadReply,
+    InvalidInput,
+    NotAllowedNow,
+    ProviderError,
+    Unavailable,
+    Unsupported,
+)
+from providers.http import ProviderHTTP
+from providers.settings import ProviderAccount
+
+__all__ = ["CpanelProvider"]
+
+logger = logging.getLogger(__name__)
+
+_ACTION_FUNCTION_NAMES = frozenset(ACTION_FUNCTIONS.values())
+_PAST = {Action.PAUSE: "paused", Action.RESUME: "started", Action.CANCEL: "aborted"}
+_UNSUPPORTED = {
+    Action.RETRY: "cPanel transfer sessions can't be retried; a stuck session can be "
+    "resumed instead, which starts it again.",
+    Action.RESEND: "cPanel transfer sessions have no approval e-mail to resend.",
+}
+_MAX_SUBJECTS = 10_000  # subjects remembered from detailed reads
+
+
+class CpanelProvider:
+    """One WHM server's Transfer Tool sessions.
+
+    Authenticates with a WHM API token (``Authorization: whm <user>:<token>``; the user
+    defaults to ``root``). WHM cannot list sessions, so each one is watched by its id.
+    """
+
+    capabilities = CAPABILITIES
+
+    def __init__(
+        self, account: ProviderAccount, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.account = account
+        self._who = f"cpanel account '{account.name}'"
+        user = account.username or "root"
+        token = account.secret.get_secret_value()
+        self._http = ProviderHTTP(
+            account,
+            transport=transport,
+            headers={"Authorization": f"whm {user}:{token}", "Accept": "application/json"},
+        )
+        # inside the HTTP layer, so that a read answered with a 500 is retried like a 502
+        self._http.client.event_hooks["response"].append(self._refuse_server_errors)
+        self._subjects: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"CpanelProvider(account={self.account.name!r})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- reads -----------------------------------------------------------------------------
+    async def get_transfer(self, ref: str, *, detailed: bool = False) -> Transfer:
+        session_id = self._session_id(ref)
+        if not detailed:
+            raw_state = await self._read_state(session_id)
+            return self._snapshot(session_id, raw_state)
+        state, log, analysis = await asyncio.gather(
+            self._read_state(session_id),
+            self._best_effort("fetch_transfer_session_log", session_id, logfile="master.log"),
+            self._best_effort("retrieve_transfer_session_remote_analysis", session_id),
+            return_exceptions=True,
+        )
+        if isinstance(state, BaseException):
+            raise state
+        notes: dict[str, str] = {}
+        history: tuple[HistoryEntry, ...] = ()
+        if isinstance(log, ProviderError):
+            notes["history"] = f"The session log could not be read: {log.message}"
+        elif isinstance(log, dict):
+            history = parse_log(str(log.get("log") or ""))
+        contents: SessionContents | None = None
+        if isinstance(analysis, ProviderError):
+            notes["accounts"] = f"What the session moves could not be read: {analysis.message}"
+        elif isinstance(analysis, dict):
+            contents = parse_contents(analysis)
+            self._remember_subject(session_id, contents)
+        return self._snapshot(session_id, state, history=history, contents=contents, notes=notes)
+
+    async def list_transfers(self) -> Sequence[Transfer]:
+        raise Unsupported(
+            "cPanel WHM can't list transfer sessions; watch each one by its session id.",
+            account=self.account.name,
+        )
+
+    # -- actions ---------------------------------------------------------------------------
+    async def perform(
+        self, ref: str, action: Action, inputs: Mapping[str, str] | None = None
+    ) -> ActionResult:
+        session_id = self._session_id(ref)
+        if not self.capabilities.supports(action):
+            raise Unsupported(_UNSUPPORTED.get(action), account=self.account.name)
+        self._check_no_inputs(inputs or {})
+        before = await self.get_transfer(session_id)
+        if before.action(action) is None:
+            raise NotAllowedNow(self._not_now(before, action), account=self.account.name)
+        function = ACTION_FUNCTIONS[action]
+        data = await self._call(function, session_id, idempotent=False)
+        after = await self._peek(session_id)
+        return ActionResult(action, self._outcome(session_id, action, data, after), transfer=after)
+
+    def _check_no_inputs(self, inputs: Mapping[str, str]) -> None:
+        given = sorted(name for name, value in inputs.items() if value)
+        if given:
+            raise InvalidInput(
+                f"cPanel transfer session actions take no inputs (got: {', '.join(given)}).",
+                account=self.account.name,
+            )
+
+    def _not_now(self, transfer: Transfer, action: Action) -> str:
+        can = [spec.action.value for spec in transfer.actions]
+        now = (
+            f"it can be {' or '.join(_PAST[Action(a)] for a in can)}"
+            if can
+            else ("nothing can be done to it now")
+        )
+        return (
+            f"Transfer session {transfer.ref} on {self._who} is {transfer.raw_code}, "
+            f"so it can't be {_PAST[action]}; {now}."
+        )
+
+    def _outcome(
+        self, session_id: str, action: Action, data: Mapping[str, Any], after: Transfer | None
+    ) -> str:
+        where = f"transfer session {session_id} on {self._who}"
+        if action is not Action.RESUME and after is not None and after.phase is Phase.FAILED:
+            return (
+                f"WHM accepted the {action.value}, but the session's worker had died, "
+                f"so {where} is now marked FAILED."
+            )
+        if action is Action.PAUSE:
+            return f"Pausing {where}; it stops once the items in progress finish."
+        if action is Action.CANCEL:
+            return f"Aborting {where}; it stops once the items in progress finish."
+        pid = data.get("pid")
+        worker = f" (worker pid {pid})" if isinstance(pid, int | str) and str(pid).isdigit() else ""
+        return f"Started {where}{worker}."
+
+    async def _peek(self, session_id: str) -> Transfer | None:
+        """The state right after an action, if WHM tells us; the action stands either way."""
+        try:
+            return await self.get_transfer(session_id)
+        except ProviderError as exc:
+            logger.info("could not read %s after an action: %s", session_id, exc.kind)
+            return None
+
+    # -- calls -----------------------------------------------------------------------------
+    def _session_id(self, ref: str) -> str:
+        session_id = ref.strip() if isinstance(ref, str) else ""
+        if not SESSION_ID.match(session_id):
+            raise InvalidInput(
+                "That is not a cPanel transfer session id; they look like "
+                "exampleservercopya20140206192428NtyW.",
+                account=self.account.name,
+            )
+        return session_id
+
+    def _snapshot(self, session_id: str, raw_state: str, **known: Any) -> Transfer:
+        return build_transfer(
+            account=self.account.name,
+            ref=session_id,
+            raw_state=raw_state,
+            subject=self._subjects.get(session_id),
+            **known,
+        )
+
+    def _remember_subject(self, session_id: str, contents: SessionContents) -> None:
+        subject = subject_of(contents)
+        if subject is None:
+            return
+        if len(self._subjects) >= _MAX_SUBJECTS:
+            self._subjects.pop(next(iter(self._subjects)))
+        self._subjects[session_id] = subject
+
+    async def _read_state(self, session_id: str) -> str:
+        data = await self._call("get_transfer_session_state", session_id, idempotent=True)
+        return read_state(data, who=self._who, account=self.account.name)
+
+    async def _best_effort(self, function: str, session_id: str, **params: str) -> object:
+        """A read that adds to the card; its failure is returned, not raised."""
+        try:
+            return await self._call(function, session_id, idempotent=True, **params)
+        except ProviderError as exc:
+            logger.info("%s for %s failed: %s", function, session_id, exc.kind)
+            return exc
+
+    async def _call(
+        self, function: str, session_id: str, *, idempotent: bool, **params: str
+    ) -> dict[str, Any]:
+        url, query = build_request(function, session_id, **params)
+        try:
+            response, body = await self._http.request(
+                "GET", url, params=query, idempotent=idempotent, operation=function
+            )
+            return self._read_reply(response, body, function, session_id, idempotent)
+        except ProviderError as exc:
+            raise self._scrubbed(exc) from None
+
+    def _read_reply(
+        self,
+        response: httpx.Response,
+        body: bytes,
+        function: str,
+        session_id: str,
+        idempotent: bool,
+    ) -> dict[str, Any]:
+        name = self.account.name
+        status = response.status_code
+        if status == 403:
+            raise AuthenticationFailed(
+                f"{self._who} refused our credentials (HTTP 403); "
+                "check the WHM user name and API token.",
+                account=name,
+            )
+        if status != 200:
+            raise BadReply(
+                f"{self._who} answered {function} with HTTP {status}; "
+                "check the account's base URL.",
+                account=name,
+            )
+        try:
+            ok, reason, data = read_envelope(
+                body,
+                content_type=response.headers.get("content-type", ""),
+                who=self._who,
+                account=name,
+                function=function,
+            )
+        except BadReply:
+            if idempotent or is_web_page(body, response.headers.get("content-type", "")):
+                raise  # a login or proxy page means WHM never saw the call
+            raise BadReply(
+                f"{self._who} sent a reply to {function} we could not understand; "
+                "it may or may not have taken effect, so check the session before trying again.",
+                account=name,
+                maybe_applied=True,
+            ) from None
+        if not ok:
+            raise error_for_reason(
+                reason, who=self._who, account=name, function=function, session_id=session_id
+            )
+        return data
+
+    async def _refuse_server_errors(self, response: httpx.Response) -> None:
+        """Turn a 500 (cpsrvd's HTML error page) into Unavailable; 502-504 are handled already."""
+        status = response.status_code
+        if status < 500 or status in (502, 503, 504):
+            return
+        function = function_of_path(response.request.url.path)
+        raise Unavailable(
+            f"{self._who} had an internal error (HTTP {status}) during {function}; "
+            "try again in a few minutes.",
+            account=self.account.name,
+            maybe_applied=function in _ACTION_FUNCTION_NAMES,
+        )
+
+    def _scrubbed(self, exc: ProviderError) -> ProviderError:
+        """The same error with our token blanked out of anything the provider echoed."""
+        token = self.account.secret.get_secret_value()
+        if token and (token in exc.message or token in (exc.detail or "")):
+            exc.message = exc.message.replace(token, "••••••")
+            exc.args = (exc.message,)
+            exc.detail = exc.detail.replace(token, "••••••") if exc.detail else None
+        return exc

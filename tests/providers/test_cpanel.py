@@ -1,0 +1,591 @@
+"""cPanel WHM Transfer Tool: the shared contract, the seed's payloads, states, faults and quirks."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+import pytest
+
+from providers.base import Action, Phase
+from providers.cpanel import CpanelProvider
+from providers.cpanel.snapshot import (
+    SessionContents,
+    build_transfer,
+    parse_contents,
+    parse_log,
+    subject_of,
+)
+from providers.cpanel.states import STATE_NUMBERS, STATES, rule_for
+from providers.cpanel.wire import SESSION_ID, build_request, error_for_reason, read_envelope
+from providers.errors import (
+    AuthenticationFailed,
+    BadReply,
+    InvalidInput,
+    NotAllowedNow,
+    ProviderError,
+    RateLimited,
+    TimedOut,
+    TransferNotFound,
+    Unavailable,
+    Unsupported,
+)
+from providers.settings import ProviderAccount
+from providers.simulators.base import LoopbackServer, SimClock
+from providers.simulators.cpanel import CpanelSimulator
+from providers.simulators.cpanel.sessions import ABORT_SECONDS, PAUSE_SECONDS
+from tests.providers.contract import GOOD_SECRET, ProviderContract
+
+WHM_USER = "whmops"
+WHO = "cpanel account 'cpanel-test'"
+
+# -- seed 000: the documented request and reply ------------------------------------------
+SEED_PAUSE_URL = (
+    "https://hostname.example.com:2087/cpsess##########/json-api/pause_transfer_session"
+    "?api.version=1&transfer_session_id=exampleservercopya20140206192428NtyW"
+)
+SEED_PAUSE_REPLY = b"""{
+  "metadata": {
+    "version": 1,
+    "reason": "OK.",
+    "result": 1,
+    "command": "pause_transfer_session"
+  }
+}"""
+SEED_SESSION_IDS = ("exampleservercopya20140206192428NtyW", "remoteexamplecopya20140211211719FxjU")
+
+# master.log records in the shape WHM's fetch_transfer_session_log documentation shows
+DOCS_LOG = "\n".join(
+    json.dumps(record)
+    for record in [
+        {"contents": {"action": "start", "time": 1598991042, "child_number": 0}, "pid": 12789},
+        {"contents": {"action": "version", "msg": 2.3, "time": 1598991042}, "pid": 12789},
+        {"contents": {"action": "queue_count", "queue": "TRANSFER", "msg": 1, "time": 1598991042}},
+        {"contents": {"action": "remotehost", "msg": "10.1.32.200", "time": 1598991042}},
+        {"contents": {"item": "root", "time": 1598991042, "action": "start-item",
+                      "queue": "TRANSFER", "item_name": "Account", "msg": {"size": 1}}},
+        {"contents": {"item": "root", "time": 1598991042, "action": "failed-item",
+                      "queue": "TRANSFER", "item_name": "Account",
+                      "msg": {"size": 1, "failure":
+                              "The account “root” already exists on “control.box.new”."}}},
+        {"contents": {"time": 1598991042, "action": "complete", "queue": "TRANSFER"}},
+        {"contents": {"time": 1598991043, "action": "complete", "child_number": 0}},
+    ]
+)  # fmt: skip
+
+
+# -- the shared contract ---------------------------------------------------------------------
+class TestCpanelContract(ProviderContract):
+    provider_type = "cpanel"
+    read_operation = "get_transfer_session_state"
+    retry_operation = "start_transfer_session"  # resume is cPanel's way out of a stuck session
+
+    def make_simulator(self, clock: SimClock, secret: str) -> CpanelSimulator:
+        return CpanelSimulator(secret=secret, username=WHM_USER, clock=clock)
+
+    def account_fields(self) -> dict[str, object]:
+        return {"username": WHM_USER}
+
+    def seed_inflight(self, sim: CpanelSimulator) -> str:
+        return sim.add_session("RUNNING", accounts=["example", "shop", "blog"])
+
+    def seed_blocked(self, sim: CpanelSimulator) -> str:
+        return sim.add_session("REACHEDMAXMEM", accounts=["bigstore"])
+
+    def seed_completed(self, sim: CpanelSimulator) -> str:
+        return sim.add_session("COMPLETED")
+
+    def missing_ref(self) -> str:
+        return "remoteexamplecopya20140206192428Zzzz"
+
+    # cPanel has no retry: a session stuck at REACHEDMAXMEM is recovered by starting it
+    # again (start_transfer_session, our resume). Same intent: the stuck session offers its
+    # recovery action, and taking it moves the session on.
+    async def test_blocked_transfer_offers_retry_and_retry_unblocks_it(
+        self, sim, provider, clock
+    ) -> None:
+        ref = self.seed_blocked(sim)
+        transfer = await provider.get_transfer(ref)
+        assert transfer.phase is Phase.BLOCKED
+        assert transfer.action(Action.RETRY) is None
+        assert transfer.action(Action.RESUME) is not None
+        result = await provider.perform(ref, Action.RESUME)
+        assert result.action is Action.RESUME
+        assert result.message
+        clock.advance(60)
+        after = await provider.get_transfer(result.new_ref or ref)
+        assert after.phase is not Phase.BLOCKED
+
+    # Same intent with the recovery action cPanel has (resume): a failed action is not resent.
+    async def test_an_action_is_never_retried(self, sim, provider) -> None:
+        ref = self.seed_blocked(sim)
+        sim.faults.add("error", operation=self.retry_operation, times=1, status=502)
+        with pytest.raises(Unavailable):
+            await provider.perform(ref, Action.RESUME)
+        assert sim.faults.calls[self.retry_operation] == 1
+
+
+# -- pure functions on plain data --------------------------------------------------------------
+def test_the_seeds_pause_request_is_what_we_build() -> None:
+    seed = urlsplit(SEED_PAUSE_URL.replace("#", "0"))  # the seed's cpsess########## token
+    path, query = build_request("pause_transfer_session", "exampleservercopya20140206192428NtyW")
+    assert seed.path.endswith(path)
+    assert dict(parse_qsl(seed.query)) == query
+
+
+def test_the_seeds_pause_reply_is_a_success_without_data() -> None:
+    ok, reason, data = read_envelope(
+        SEED_PAUSE_REPLY, content_type="application/json", who=WHO, account="a", function="f"
+    )
+    assert (ok, reason, data) == (True, "OK.", {})
+
+
+@pytest.mark.parametrize("session_id", SEED_SESSION_IDS)
+def test_the_seeds_session_ids_are_accepted(session_id: str) -> None:
+    assert SESSION_ID.match(session_id)
+
+
+EXPECTED_STATES = {
+    "PENDING": (Phase.PENDING, {"resume", "cancel"}),
+    "TRANSFER_PENDING": (Phase.PENDING, {"resume", "cancel"}),
+    "REACHEDMAXMEM": (Phase.BLOCKED, {"resume", "cancel"}),
+    "RUNNING": (Phase.ACTIVE, {"pause", "cancel"}),
+    "TRANSFER_INPROGRESS": (Phase.ACTIVE, {"pause", "cancel"}),
+    "RESTORE_PENDING": (Phase.ACTIVE, {"pause", "cancel"}),
+    "RESTORE_INPROGRESS": (Phase.ACTIVE, {"pause", "cancel"}),
+    "PAUSING": (Phase.ACTIVE, {"cancel"}),
+    "ABORTING": (Phase.ACTIVE, set()),
+    "PAUSED": (Phase.PAUSED, {"resume", "cancel"}),
+    "COMPLETED": (Phase.COMPLETED, set()),
+    "ABORTED": (Phase.CANCELLED, set()),
+    "FAILED": (Phase.FAILED, set()),
+}
+
+
+@pytest.mark.parametrize(("state", "expected"), sorted(EXPECTED_STATES.items()))
+def test_every_state_maps_to_a_phase_and_its_actions(state, expected) -> None:
+    transfer = build_transfer(account="a", ref="x1", raw_state=state)
+    assert (transfer.phase, set(transfer.action_names)) == expected
+    assert transfer.raw_code == state and transfer.raw_text
+    cancel = transfer.action(Action.CANCEL)
+    assert cancel is None or (cancel.destructive and cancel.verb == "abort")
+
+
+def test_the_table_covers_every_documented_state_and_stored_number() -> None:
+    assert set(STATES) == set(EXPECTED_STATES)
+    for number, name in STATE_NUMBERS.items():
+        transfer = build_transfer(account="a", ref="x1", raw_state=str(number))
+        assert transfer.phase is EXPECTED_STATES[name][0]
+        assert transfer.raw_code == str(number) and name in transfer.raw_text
+
+
+@pytest.mark.parametrize("state", ["QUIESCING", "running_v2", "999", "  "])
+def test_an_unknown_state_is_shown_raw_as_active_with_nothing_offered(state: str) -> None:
+    transfer = build_transfer(account="a", ref="x1", raw_state=state)
+    assert transfer.phase is Phase.ACTIVE
+    assert transfer.actions == ()
+    assert transfer.raw_code == state
+    assert rule_for(state).actions == ()
+
+
+REASONS = [
+    ("The system failed to “pause” the transfer session.", NotAllowedNow),
+    ("The transfer session “abc” does not exist.", TransferNotFound),
+    ("Permission denied: the token lacks the “transfer” privilege.", AuthenticationFailed),
+    ("Unknown app (“x”) requested for this version (1) of the API.", Unsupported),
+    ("The disk is full.", ProviderError),
+]
+
+
+@pytest.mark.parametrize(("reason", "error"), REASONS)
+def test_a_failed_call_becomes_the_matching_error_with_the_reason(reason, error) -> None:
+    exc = error_for_reason(reason, who=WHO, account="a", function="f", session_id="abc")
+    assert type(exc) is error
+    assert exc.detail == reason
+    assert exc.message.startswith(WHO) and exc.message.endswith(".")
+
+
+def test_pausing_a_session_that_is_not_running_reads_as_the_brief_says() -> None:
+    exc = error_for_reason(
+        "The system failed to “pause” the transfer session.",
+        who="cpanel account 'whm-east'", account="whm-east", function="f", session_id="s1",
+    )  # fmt: skip
+    assert exc.message == (
+        "cpanel account 'whm-east' says: The system failed to “pause” the transfer session."
+    )
+
+
+BAD_BODIES = [
+    (b"<!DOCTYPE html><html><body>Login</body></html>", "text/html"),
+    (b"<html>oops</html>", "application/json"),
+    (b"\x00\x13garbage {<< not a reply >>", "application/json"),
+    (SEED_PAUSE_REPLY[: len(SEED_PAUSE_REPLY) // 2], "application/json"),
+    (b'{"data": {"state_name": "RUNNING"}}', "application/json"),
+    (b'{"metadata": {"result": "maybe"}}', "application/json"),
+    (b"[1, 2]", "application/json"),
+    (b"\xff\xfe", "application/json"),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type"), BAD_BODIES)
+def test_a_reply_that_is_not_the_envelope_is_a_bad_reply(body, content_type) -> None:
+    with pytest.raises(BadReply) as info:
+        read_envelope(body, content_type=content_type, who=WHO, account="a", function="f")
+    assert info.value.message.startswith(WHO)
+
+
+def test_the_log_tail_is_readable_and_skips_bookkeeping_and_garbage() -> None:
+    text = "not json\n" + DOCS_LOG + "\n{truncated"
+    history = parse_log(text)
+    assert [entry.raw_code for entry in history] == [
+        "start", "start-item", "failed-item", "complete", "complete",
+    ]  # fmt: skip
+    assert history[2].raw_text == (
+        "Transfer of account “root” failed: The account “root” already exists on “control.box.new”."
+    )
+    assert history[-1].raw_text == "Session complete" and history[-1].phase is Phase.COMPLETED
+    assert history[0].at == datetime.fromtimestamp(1598991042, tz=UTC)
+
+
+def test_the_log_tail_keeps_the_last_ten_oldest_first() -> None:
+    lines = [json.dumps({"contents": {"action": "note", "msg": f"step {i}", "time": i}})
+             for i in range(25)]  # fmt: skip
+    history = parse_log("\n".join(lines))
+    assert [entry.raw_text for entry in history] == [f"step {i}" for i in range(15, 25)]
+
+
+def test_the_subject_names_the_accounts() -> None:
+    analysis = {"items": {"accounts": [{"user": "example", "domain": "example.com",
+                                        "size": 123456789}, {"user": "shop"}, "blog"],
+                          "packages": ["package1"]},
+                "remote": {"hostname": "remote.example.com"}}  # fmt: skip
+    contents = parse_contents(analysis)
+    assert subject_of(contents) == "3 accounts: example, shop, blog"
+    assert contents.size == 123456789 and contents.packages == ("package1",)
+    many = SessionContents(accounts=tuple(f"u{i}" for i in range(8)))
+    assert subject_of(many) == "8 accounts: u0, u1, u2, u3, u4 and 3 more"
+    assert subject_of(parse_contents({"items": {"accounts": {"solo": {"size": 5}}}})) == (
+        "1 account: solo"
+    )
+    assert subject_of(parse_contents({"items": "nonsense"})) is None
+
+
+# -- through the simulator on loopback ------------------------------------------------------
+def make_account(base_url: str, **extra: object) -> ProviderAccount:
+    account = TestCpanelContract().make_account(base_url)
+    return account.model_copy(update=extra) if extra else account
+
+
+@pytest.fixture
+def clock() -> SimClock:
+    return SimClock(frozen=True)
+
+
+@pytest.fixture
+def sim(clock: SimClock) -> CpanelSimulator:
+    return CpanelSimulator(secret=GOOD_SECRET, username=WHM_USER, clock=clock)
+
+
+@pytest.fixture
+async def base_url(sim: CpanelSimulator) -> AsyncIterator[str]:
+    async with LoopbackServer(sim) as url:
+        yield url
+
+
+@pytest.fixture
+async def provider(base_url: str) -> AsyncIterator[CpanelProvider]:
+    client = CpanelProvider(make_account(base_url))
+    yield client
+    await client.aclose()
+
+
+class Steered(httpx.AsyncBaseTransport):
+    """Loopback HTTP, with a hook after each reply and connections dropped for some calls."""
+
+    def __init__(self, after: Callable[[str], None] | None = None, drop: str = "") -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.after = after
+        self.drop = drop
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        function = request.url.path.rsplit("/", 1)[-1]
+        if function == self.drop:
+            raise httpx.RemoteProtocolError("Server disconnected", request=request)
+        response = await self.inner.handle_async_request(request)
+        if self.after:
+            self.after(function)
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_a_detailed_read_shows_accounts_log_and_remembers_the_subject(
+    sim, provider, clock
+) -> None:
+    ref = sim.add_session("RUNNING", accounts=[{"user": "example", "size": 123456789},
+                                               "shop", "blog"])  # fmt: skip
+    clock.advance(60)
+    assert (await provider.get_transfer(ref)).subject == ref  # nothing known yet
+    transfer = await provider.get_transfer(ref, detailed=True)
+    assert transfer.subject == "3 accounts: example, shop, blog"
+    assert transfer.details["remote server"] == "remote.example.com"
+    assert "example.com" in transfer.details["domains"]
+    assert [e.raw_text for e in transfer.history][:2] == [
+        "Session started", "Transfer of account “example” started",
+    ]  # fmt: skip
+    assert transfer.changed_at is not None
+    assert (await provider.get_transfer(ref)).subject == transfer.subject
+
+
+async def test_a_detailed_read_survives_an_unreadable_log(sim, provider) -> None:
+    ref = sim.add_session("RUNNING")
+    sim.faults.add("malformed", operation="fetch_transfer_session_log", times=None)
+    transfer = await provider.get_transfer(ref, detailed=True)
+    assert transfer.phase is Phase.ACTIVE and transfer.history == ()
+    assert "could not be read" in transfer.details["history"]
+    assert transfer.subject == "1 account: example"
+
+
+async def test_pause_then_resume_keeps_the_work_done(sim, provider, clock) -> None:
+    ref = sim.add_session("RUNNING", accounts=[{"user": "big", "size": 500_000_000}])
+    work = sim.sessions[ref].work  # 115 s of work
+    clock.advance(50)
+    result = await provider.perform(ref, Action.PAUSE)
+    assert result.transfer is not None and result.transfer.raw_code == "PAUSING"
+    assert {a.action for a in result.transfer.actions} == {Action.CANCEL}
+    clock.advance(PAUSE_SECONDS)
+    paused = await provider.get_transfer(ref, detailed=True)
+    assert paused.phase is Phase.PAUSED
+    clock.advance(3600)  # a paused session's clock stops: nothing moves, nothing is logged
+    assert (await provider.get_transfer(ref, detailed=True)).history == paused.history
+    result = await provider.perform(ref, Action.RESUME)
+    assert result.message.startswith("Started transfer session") and "worker pid" in result.message
+    clock.advance(work - 50 - 1)
+    assert (await provider.get_transfer(ref)).phase is Phase.ACTIVE
+    clock.advance(2)
+    done = await provider.get_transfer(ref, detailed=True)
+    assert done.phase is Phase.COMPLETED
+    assert done.history[-1].raw_text == "Session complete"
+
+
+async def test_cancel_aborts_after_a_few_seconds(sim, provider, clock) -> None:
+    ref = sim.add_session("PAUSED")
+    result = await provider.perform(ref, Action.CANCEL)
+    assert result.transfer is not None and result.transfer.raw_code == "ABORTING"
+    assert result.transfer.actions == ()
+    clock.advance(ABORT_SECONDS)
+    assert (await provider.get_transfer(ref)).phase is Phase.CANCELLED
+
+
+async def test_pausing_a_session_that_stopped_running_meanwhile_says_why(sim, base_url) -> None:
+    ref = sim.add_session(script=[(0, "RUNNING"), (10, "COMPLETED")])
+
+    # the session completes between our read and the pause reaching WHM
+    def later(function: str) -> None:
+        if function == "get_transfer_session_state":
+            sim.clock.advance(30)
+
+    client = CpanelProvider(make_account(base_url), transport=Steered(after=later))
+    try:
+        with pytest.raises(NotAllowedNow) as info:
+            await client.perform(ref, Action.PAUSE)
+    finally:
+        await client.aclose()
+    assert info.value.message == (f"{WHO} says: The system failed to “pause” the transfer session.")
+    assert sim.faults.calls["pause_transfer_session"] == 1
+
+
+@pytest.mark.parametrize("action", [Action.PAUSE, Action.CANCEL])
+async def test_acting_on_a_session_whose_worker_died_fails_it(sim, provider, clock, action):
+    ref = sim.add_session("RUNNING", dies_after=10)
+    clock.advance(600)
+    assert (await provider.get_transfer(ref)).raw_code == "RUNNING"  # WHM has not noticed
+    result = await provider.perform(ref, action)
+    assert result.transfer is not None and result.transfer.phase is Phase.FAILED
+    assert "worker had died" in result.message and "FAILED" in result.message
+
+
+async def test_the_sample_mix_moves_through_its_states(sim, provider, clock) -> None:
+    refs = sim.populate_sample()
+    moving, running, stuck, done, failing = refs
+    phases = [(await provider.get_transfer(ref)).phase for ref in refs]
+    assert phases == [Phase.PENDING, Phase.ACTIVE, Phase.PENDING, Phase.COMPLETED, Phase.ACTIVE]
+    clock.advance(60)
+    assert (await provider.get_transfer(moving)).phase is Phase.ACTIVE
+    assert (await provider.get_transfer(stuck)).phase is Phase.BLOCKED
+    assert (await provider.get_transfer(failing)).phase is Phase.FAILED
+    assert (await provider.get_transfer(done)).phase is Phase.COMPLETED
+    assert (await provider.get_transfer(running)).phase in (Phase.ACTIVE, Phase.COMPLETED)
+
+
+def test_session_ids_look_like_whms(sim, clock) -> None:
+    ref = sim.add_session(remote_host="example.server.net")
+    stamp = clock.now().strftime("%Y%m%d%H%M%S")
+    assert re.fullmatch(rf"exampleservercopya{stamp}[A-Za-z]{{4}}", ref)
+    assert len({sim.add_session() for _ in range(50)}) == 50
+
+
+async def test_sessions_can_be_seeded_over_http(sim, base_url, provider) -> None:
+    spec = {"sessions": [{"state": "PAUSED", "accounts": ["a1"]},
+                         {"script": [[0, "TRANSFER_PENDING"]]}]}  # fmt: skip
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        reply = await http.post("/_sim/transfers", json=spec)
+        refused = await http.post("/_sim/transfers", json={"colour": "red"})
+    paused, queued = reply.json()["refs"]
+    assert (await provider.get_transfer(paused)).phase is Phase.PAUSED
+    assert (await provider.get_transfer(queued)).waiting_for == "a free transfer slot"
+    assert refused.status_code == 400
+
+
+async def test_stored_state_numbers_are_understood(clock) -> None:
+    sim = CpanelSimulator(secret=GOOD_SECRET, username=WHM_USER, clock=clock, state_numbers=True)
+    ref = sim.add_session("REACHEDMAXMEM")
+    async with LoopbackServer(sim) as url:
+        client = CpanelProvider(make_account(url))
+        try:
+            transfer = await client.get_transfer(ref)
+        finally:
+            await client.aclose()
+    assert (transfer.raw_code, transfer.phase) == ("10", Phase.BLOCKED)
+
+
+async def test_an_unknown_state_is_shown_and_refuses_actions_before_sending(sim, provider):
+    ref = sim.add_session(script=[(0, "QUIESCING")])
+    transfer = await provider.get_transfer(ref)
+    assert (transfer.phase, transfer.raw_code, transfer.actions) == (
+        Phase.ACTIVE, "QUIESCING", (),
+    )  # fmt: skip
+    with pytest.raises(NotAllowedNow) as info:
+        await provider.perform(ref, Action.PAUSE)
+    assert "nothing can be done to it now" in info.value.message
+    assert sim.faults.calls["pause_transfer_session"] == 0
+
+
+async def test_a_state_that_does_not_allow_the_action_is_refused_before_sending(sim, provider):
+    ref = sim.add_session("COMPLETED")
+    with pytest.raises(NotAllowedNow) as info:
+        await provider.perform(ref, Action.RESUME)
+    assert "is COMPLETED, so it can't be started" in info.value.message
+    ref = sim.add_session("PAUSED")
+    with pytest.raises(NotAllowedNow) as info:
+        await provider.perform(ref, Action.PAUSE)
+    assert info.value.message.endswith("it can be started or aborted.")
+    assert sim.faults.calls["start_transfer_session"] == 0
+    assert sim.faults.calls["pause_transfer_session"] == 0
+
+
+@pytest.mark.parametrize(
+    ("ref", "action", "inputs", "error"),
+    [
+        ("../../etc/passwd", Action.PAUSE, None, InvalidInput),
+        ("", Action.CANCEL, None, InvalidInput),
+        ("remoteexamplecopya20140211211719FxjU", Action.RETRY, None, Unsupported),
+        ("remoteexamplecopya20140211211719FxjU", Action.RESEND, None, Unsupported),
+        ("remoteexamplecopya20140211211719FxjU", Action.PAUSE, {"authinfo": "x"}, InvalidInput),
+    ],
+)
+async def test_bad_requests_are_refused_before_anything_is_sent(
+    sim, provider, ref, action, inputs, error
+) -> None:
+    with pytest.raises(error) as info:
+        await provider.perform(ref, action, inputs)
+    assert info.value.message.endswith(".")
+    assert sum(sim.faults.calls.values()) == 0
+
+
+ACTION_CASES = [("RUNNING", Action.PAUSE), ("PAUSED", Action.RESUME), ("RUNNING", Action.CANCEL)]
+ACTION_FAULTS = {
+    # mode: (error, maybe_applied)
+    "error": (Unavailable, True),  # a 500 from WHM: it may have acted before failing
+    "ratelimit": (RateLimited, False),
+    "hang": (TimedOut, True),
+    "malformed": (BadReply, True),
+    "truncated": (BadReply, True),
+    "wrong_content_type": (BadReply, False),  # a login or proxy page: WHM never saw it
+}
+FUNCTIONS = {Action.PAUSE: "pause_transfer_session", Action.RESUME: "start_transfer_session",
+             Action.CANCEL: "abort_transfer_session"}  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", sorted(ACTION_FAULTS))
+@pytest.mark.parametrize(("state", "action"), ACTION_CASES)
+async def test_action_faults_map_to_the_error_tree_and_are_sent_once(
+    sim, provider, mode, state, action
+) -> None:
+    ref = sim.add_session(state)
+    function = FUNCTIONS[action]
+    sim.faults.add(mode, operation=function, times=None, seconds=1.0)
+    with pytest.raises(ACTION_FAULTS[mode][0]) as info:
+        await provider.perform(ref, action)
+    assert info.value.maybe_applied is ACTION_FAULTS[mode][1]
+    message = info.value.message
+    assert message.startswith(("cpanel", "Could not")) and message.endswith(".")
+    assert GOOD_SECRET not in message and "Traceback" not in message
+    assert sim.faults.calls[function] == 1
+
+
+@pytest.mark.parametrize(("status", "maybe_applied"), [(502, True), (503, False), (504, True)])
+async def test_gateway_errors_on_an_action_say_whether_it_may_have_happened(
+    sim, provider, status, maybe_applied
+) -> None:
+    ref = sim.add_session("RUNNING")
+    sim.faults.add("error", operation="pause_transfer_session", status=status)
+    with pytest.raises(Unavailable) as info:
+        await provider.perform(ref, Action.PAUSE)
+    assert info.value.maybe_applied is maybe_applied
+
+
+@pytest.mark.parametrize("action", [Action.PAUSE, Action.CANCEL])
+async def test_an_action_whose_connection_dropped_may_have_happened(sim, base_url, action):
+    ref = sim.add_session("RUNNING")
+    client = CpanelProvider(make_account(base_url), transport=Steered(drop=FUNCTIONS[action]))
+    try:
+        with pytest.raises(Unavailable) as info:
+            await client.perform(ref, action)
+    finally:
+        await client.aclose()
+    assert info.value.maybe_applied is True
+    assert "dropped the connection" in info.value.message
+
+
+async def test_a_wrong_whm_user_is_an_authentication_failure(sim, base_url) -> None:
+    ref = sim.add_session("RUNNING")
+    client = CpanelProvider(make_account(base_url, username="root"))
+    try:
+        with pytest.raises(AuthenticationFailed) as info:
+            await client.get_transfer(ref)
+    finally:
+        await client.aclose()
+    assert "HTTP 403" in info.value.message and GOOD_SECRET not in info.value.message
+
+
+async def test_a_wrong_base_url_says_so(sim, base_url) -> None:
+    client = CpanelProvider(make_account(base_url + "/whm"))
+    try:
+        with pytest.raises(BadReply) as info:
+            await client.get_transfer(sim.add_session())
+    finally:
+        await client.aclose()
+    assert "HTTP 404" in info.value.message and "base URL" in info.value.message
+
+
+async def test_the_token_never_comes_back_in_anything_we_say(sim, provider) -> None:
+    assert GOOD_SECRET not in repr(provider)
+    # someone pastes the token where the session id goes: WHM echoes it back, we don't
+    with pytest.raises(TransferNotFound) as info:
+        await provider.get_transfer(GOOD_SECRET)
+    assert GOOD_SECRET not in info.value.message
+    assert GOOD_SECRET not in (info.value.detail or "")
+    assert GOOD_SECRET not in str(info.value)
+
+
+async def test_watching_is_by_id_only(provider) -> None:
+    assert provider.capabilities.can_list is False
+    with pytest.raises(Unsupported) as info:
+        await provider.list_transfers()
+    assert "session id" in info.value.message
