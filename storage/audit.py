@@ -1,0 +1,67 @@
+"""The audit log: who requested, approved, ran or watched what, and what came of it."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from storage.models import AuditEntry
+from storage.types import utc_now
+
+__all__ = ["list_audit", "record_audit"]
+
+logger = logging.getLogger(__name__)
+
+
+async def record_audit(
+    session: AsyncSession,
+    *,
+    actor: str,
+    verb: str,
+    transfer_id: int | None = None,
+    request_id: int | None = None,
+    detail: str = "",
+    now: datetime | None = None,
+) -> AuditEntry:
+    """Append an entry. ``actor`` is a Slack user id, "watcher" or "system"; ``verb`` e.g.
+    requested, approved, rejected, withdrawn, expired, ran, failed, unknown, watched,
+    unwatched, dry_run. ``detail`` is shown to people and must never hold a secret.
+    """
+    entry = AuditEntry(
+        at=now or utc_now(),
+        actor=actor,
+        verb=verb,
+        transfer_id=transfer_id,
+        request_id=request_id,
+        detail=detail,
+    )
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+async def list_audit(
+    session: AsyncSession,
+    *,
+    transfer_id: int | None = None,
+    request_id: int | None = None,
+    actor: str | None = None,
+    since: datetime | None = None,
+    limit: int = 50,
+) -> list[AuditEntry]:
+    """Entries, newest first, optionally about one transfer, request or actor."""
+    stmt = select(AuditEntry)
+    if transfer_id is not None:
+        stmt = stmt.where(col(AuditEntry.transfer_id) == transfer_id)
+    if request_id is not None:
+        stmt = stmt.where(col(AuditEntry.request_id) == request_id)
+    if actor is not None:
+        stmt = stmt.where(col(AuditEntry.actor) == actor)
+    if since is not None:
+        stmt = stmt.where(col(AuditEntry.at) >= since)
+    stmt = stmt.order_by(col(AuditEntry.id).desc()).limit(limit)
+    return list(await session.scalars(stmt))

@@ -1,0 +1,226 @@
+"""The watcher's queries: claim transfers due for polling, record what was seen, release them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from providers.base import FINISHED_PHASES, Phase, Transfer
+from storage.models import EventKind, TrackedTransfer, TransferEvent
+from storage.snapshots import SNAPSHOT_COLUMNS, transfer_columns
+from storage.transfers import add_event, get_transfer
+from storage.types import utc_now
+
+__all__ = [
+    "Observation",
+    "claim_due_transfers",
+    "record_observation",
+    "record_poll_error",
+    "release_transfer",
+    "schedule_poll_now",
+]
+
+logger = logging.getLogger(__name__)
+
+_FINISHED = sorted(phase.value for phase in FINISHED_PHASES)
+_CAS_TRIES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What one poll changed."""
+
+    transfer: TrackedTransfer  # the row after the update
+    previous_phase: Phase
+    previous_raw_code: str
+    previous_raw_text: str
+    status_changed: bool  # phase, raw code or raw text differ: an event was appended
+    changed: frozenset[str]  # snapshot columns that changed
+    event: TransferEvent | None
+
+    @property
+    def phase_changed(self) -> bool:
+        return self.previous_phase.value != self.transfer.phase
+
+
+def _claimable(now: datetime) -> list[ColumnElement[bool]]:
+    """Watched, unfinished, due, and not leased (or the lease ran out)."""
+    return [
+        col(TrackedTransfer.watching).is_(True),
+        col(TrackedTransfer.phase).not_in(_FINISHED),
+        col(TrackedTransfer.next_poll_at) <= now,
+        or_(
+            col(TrackedTransfer.lease_owner).is_(None), col(TrackedTransfer.lease_expires_at) <= now
+        ),
+    ]
+
+
+async def claim_due_transfers(
+    session: AsyncSession,
+    *,
+    owner: str,
+    now: datetime | None = None,
+    limit: int,
+    lease_seconds: float,
+) -> list[TrackedTransfer]:
+    """Lease up to ``limit`` watched, unfinished transfers due by ``now`` to ``owner``.
+
+    Several processes on one PostgreSQL never get the same transfer: rows are picked with
+    ``FOR UPDATE SKIP LOCKED`` and the UPDATE re-checks that the lease is still free. A
+    lease that expires makes the transfer claimable again. On SQLite the UPDATE holds the
+    database's write lock, which serialises claimers. Most overdue first.
+    """
+    now = now or utc_now()
+    due = (
+        select(col(TrackedTransfer.id))
+        .where(*_claimable(now))
+        .order_by(col(TrackedTransfer.next_poll_at), col(TrackedTransfer.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    stmt = (
+        update(TrackedTransfer)
+        .where(col(TrackedTransfer.id).in_(due.scalar_subquery()), *_claimable(now))
+        .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds))
+        .returning(TrackedTransfer)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    claimed = list(await session.scalars(stmt))
+    claimed.sort(key=lambda row: (row.next_poll_at or now, row.id or 0))
+    return claimed
+
+
+async def release_transfer(
+    session: AsyncSession,
+    *,
+    transfer_id: int,
+    owner: str,
+    next_poll_at: datetime | None,
+    poll_interval_seconds: float | None = None,
+) -> bool:
+    """Give the lease back and set the next poll; False if ``owner`` no longer holds it."""
+    values: dict[str, object] = {
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "next_poll_at": next_poll_at,
+    }
+    if poll_interval_seconds is not None:
+        values["poll_interval_seconds"] = poll_interval_seconds
+    result = await session.execute(
+        update(TrackedTransfer)
+        .where(col(TrackedTransfer.id) == transfer_id, col(TrackedTransfer.lease_owner) == owner)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def record_observation(
+    session: AsyncSession,
+    *,
+    transfer_id: int,
+    transfer: Transfer,
+    now: datetime | None = None,
+) -> Observation | None:
+    """Store a fresh snapshot; append an ``observed`` event when the status changed.
+
+    Compare-and-set on ``version``, so two writers of the same change append one event.
+    Bumps ``version`` when any snapshot column changed; clears the poll error count and,
+    on a status change, the stall-alert mark. None if the transfer is unknown.
+    """
+    now = now or utc_now()
+    snapshot = {name: transfer_columns(transfer)[name] for name in SNAPSHOT_COLUMNS}
+    for _ in range(_CAS_TRIES):
+        row = await get_transfer(session, transfer_id=transfer_id)
+        if row is None:
+            return None
+        before = (Phase(row.phase), row.raw_code, row.raw_text)
+        changed = frozenset(n for n in SNAPSHOT_COLUMNS if getattr(row, n) != snapshot[n])
+        status_changed = before != (transfer.phase, snapshot["raw_code"], snapshot["raw_text"])
+        values: dict[str, object] = {
+            **{name: snapshot[name] for name in changed},
+            "last_polled_at": now,
+            "consecutive_errors": 0,
+            "last_error": None,
+            "updated_at": now,
+            "version": row.version + (1 if changed else 0),
+        }
+        if status_changed:
+            values["stalled_alerted_for"] = None
+        result = await session.execute(
+            update(TrackedTransfer)
+            .where(
+                col(TrackedTransfer.id) == transfer_id, col(TrackedTransfer.version) == row.version
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            break
+        logger.debug("transfer %s changed under us; reading it again", transfer_id)
+    else:
+        raise RuntimeError(f"transfer {transfer_id} kept changing while recording a poll")
+    row = await get_transfer(session, transfer_id=transfer_id)
+    assert row is not None
+    event = None
+    if status_changed:
+        event = await add_event(session, transfer=row, kind=EventKind.OBSERVED, now=now)
+    return Observation(
+        transfer=row,
+        previous_phase=before[0],
+        previous_raw_code=before[1],
+        previous_raw_text=before[2],
+        status_changed=status_changed,
+        changed=changed,
+        event=event,
+    )
+
+
+async def record_poll_error(
+    session: AsyncSession, *, transfer_id: int, message: str, now: datetime | None = None
+) -> TrackedTransfer | None:
+    """Count a failed poll; ``message`` is the user sentence from the error tree.
+
+    An ``error`` event is appended when the sentence differs from the last one (not on
+    every failed poll). Returns the updated row, or None if the transfer is unknown.
+    """
+    now = now or utc_now()
+    row = await get_transfer(session, transfer_id=transfer_id)
+    if row is None:
+        return None
+    is_new_error = row.last_error != message
+    await session.execute(
+        update(TrackedTransfer)
+        .where(col(TrackedTransfer.id) == transfer_id)
+        .values(
+            consecutive_errors=col(TrackedTransfer.consecutive_errors) + 1,
+            last_error=message,
+            last_polled_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    row = await get_transfer(session, transfer_id=transfer_id)
+    assert row is not None
+    if is_new_error:
+        await add_event(session, transfer=row, kind=EventKind.ERROR, now=now, message=message)
+    return row
+
+
+async def schedule_poll_now(
+    session: AsyncSession, *, transfer_id: int, now: datetime | None = None
+) -> bool:
+    """Make a watched transfer due at once (after an action, or on request)."""
+    now = now or utc_now()
+    result = await session.execute(
+        update(TrackedTransfer)
+        .where(col(TrackedTransfer.id) == transfer_id, col(TrackedTransfer.watching).is_(True))
+        .values(next_poll_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
