@@ -67,6 +67,8 @@ ACTION_ALIASES: Mapping[str, Action] = {
     "relaunch": Action.RETRY,
     "start": Action.RESUME,
     "restart": Action.RESUME,
+    "process_transfer": Action.RETRY,
+    "cancel_transfer": Action.CANCEL,
     "send_password": Action.RESEND,
     "resend_email": Action.RESEND,
 }

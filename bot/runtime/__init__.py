@@ -1,0 +1,1 @@
+"""Running the bot: serving, the demo, and the local Slack stand-in."""

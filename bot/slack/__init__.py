@@ -1,0 +1,1 @@
+"""The Slack surface: command parsing, ids, and pure Block Kit builders."""

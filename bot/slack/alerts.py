@@ -1,0 +1,229 @@
+"""What the watcher posts: alerts, the thread header kept current, outages and summaries."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from slack_sdk.models.blocks import Block
+
+from bot.slack.blocks import (
+    MAX_BLOCKS,
+    MAX_SECTION_TEXT,
+    Message,
+    Row,
+    clip,
+    context,
+    escape,
+    finish,
+    plain_date,
+    plain_line,
+    provider_name,
+    section,
+    slack_date,
+    status_line,
+    transfer_buttons,
+    transfer_line,
+)
+from providers.base import Transfer
+
+__all__ = [
+    "AlertKind",
+    "SummaryItem",
+    "alert_message",
+    "outage_message",
+    "recovered_message",
+    "summary_message",
+    "thread_header",
+]
+
+logger = logging.getLogger(__name__)
+
+MAX_SUMMARY_LINES = 200
+
+
+class AlertKind(enum.StrEnum):
+    """What happened to a transfer that the channel must hear about."""
+
+    BLOCKED = "blocked"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    STALLED = "stalled"
+
+
+_HEADLINES = {
+    AlertKind.BLOCKED: ":warning: *{subject}* is stuck and needs someone",
+    AlertKind.COMPLETED: ":white_check_mark: *{subject}* has completed",
+    AlertKind.FAILED: ":x: *{subject}* has failed",
+    AlertKind.CANCELLED: ":no_entry_sign: *{subject}* was cancelled",
+    AlertKind.STALLED: ":snail: *{subject}* has not moved",
+}
+_PLAIN = {
+    AlertKind.BLOCKED: "is stuck",
+    AlertKind.COMPLETED: "completed",
+    AlertKind.FAILED: "failed",
+    AlertKind.CANCELLED: "was cancelled",
+    AlertKind.STALLED: "has not moved",
+}
+
+
+def alert_message(
+    kind: AlertKind | str,
+    transfer: Transfer,
+    *,
+    short_id: str,
+    stalled_since: datetime | None = None,
+    superseded_by: str | None = None,
+    mention: str | None = None,
+) -> Message:
+    """An alert about one transfer; blocked and stalled ones carry the buttons to act.
+
+    Args:
+        kind: what happened (an AlertKind or its value).
+        transfer: the snapshot that triggered it.
+        short_id: the bot's short id for it.
+        stalled_since: for a stalled alert, when the transfer last changed.
+        superseded_by: the new transfer that replaced this one, if any.
+        mention: a Slack mention to put first (``<!subteam^S123>``, ``<@U1>``), if configured.
+    """
+    kind = AlertKind(kind)
+    headline = _HEADLINES[kind].format(subject=escape(clip(transfer.subject, 200)))
+    if kind is AlertKind.STALLED and stalled_since is not None:
+        headline += f" since {slack_date(stalled_since)}"
+    lead = f"{mention} " if mention else ""
+    blocks: list[Block] = [
+        section(f"{lead}{headline}."),
+        section(status_line(transfer)),
+        context(_where(transfer, short_id)),
+    ]
+    if transfer.waiting_for and not transfer.phase.finished:
+        blocks.append(context(f":eyes: Waiting for {escape(clip(transfer.waiting_for, 500))}."))
+    if superseded_by:
+        blocks.append(context(f"Superseded by `{escape(clip(superseded_by, 200))}`."))
+    if kind in (AlertKind.BLOCKED, AlertKind.STALLED):
+        buttons = transfer_buttons(transfer, short_id)
+        if buttons is not None:
+            blocks.append(buttons)
+    text = escape(
+        f"{clip(transfer.subject, 200)} {_PLAIN[kind]} ({provider_name(transfer.provider)} "
+        f"{transfer.raw_code} {clip(' '.join(transfer.raw_text.split()), 200)})"
+    )
+    return finish(text, blocks)
+
+
+def _where(transfer: Transfer, short_id: str) -> str:
+    return (
+        f"{provider_name(transfer.provider)} `{escape(transfer.account)}` · "
+        f"ref `{escape(clip(transfer.ref, 200))}` · `{escape(short_id)}`"
+    )
+
+
+def thread_header(
+    transfer: Transfer,
+    *,
+    short_id: str,
+    stalled_since: datetime | None = None,
+    last_error: str | None = None,
+    superseded_by: str | None = None,
+    polled_at: datetime | None = None,
+) -> Message:
+    """The first message of a transfer's thread, updated as the transfer moves."""
+    blocks: list[Block] = [
+        section(f"*{escape(clip(transfer.subject, 200))}* · {status_line(transfer)}"),
+        context(_where(transfer, short_id)),
+    ]
+    notes = []
+    if transfer.waiting_for and not transfer.phase.finished:
+        notes.append(f":eyes: Waiting for {escape(clip(transfer.waiting_for, 300))}.")
+    if stalled_since is not None and not transfer.phase.finished:
+        notes.append(f":snail: No change since {slack_date(stalled_since)}.")
+    if last_error:
+        notes.append(f":exclamation: Last check failed: {escape(clip(last_error, 500))}")
+    if superseded_by:
+        notes.append(f"Superseded by `{escape(clip(superseded_by, 200))}`.")
+    times = []
+    if transfer.changed_at is not None:
+        times.append(f"changed {slack_date(transfer.changed_at)}")
+    if polled_at is not None:
+        times.append(f"checked {slack_date(polled_at)}")
+    if times:
+        notes.append(" · ".join(times))
+    if notes:
+        blocks.append(context(*notes))
+    if superseded_by is None:
+        buttons = transfer_buttons(transfer, short_id)
+        if buttons is not None:
+            blocks.append(buttons)
+    return finish(plain_line(Row(short_id, transfer)), blocks)
+
+
+def outage_message(account: str, since: datetime, last_error: str) -> Message:
+    """A provider account stopped answering: its transfers are not being checked."""
+    text = (
+        f":rotating_light: Provider account `{escape(account)}` has not answered since "
+        f"{slack_date(since)}: {escape(clip(last_error, 1000))} Its transfers are not being "
+        "checked until it answers again; other accounts carry on."
+    )
+    plain = f"Provider account {escape(account)} unreachable since {plain_date(since)}"
+    return finish(plain, [section(text)])
+
+
+def recovered_message(account: str, since: datetime, until: datetime) -> Message:
+    """A provider account answers again."""
+    minutes = max(0, round((until - since).total_seconds() / 60))
+    text = (
+        f":large_green_circle: Provider account `{escape(account)}` answers again "
+        f"(unreachable from {slack_date(since)} to {slack_date(until)}, about {minutes} min); "
+        "its transfers are being checked again."
+    )
+    plain = f"Provider account {escape(account)} answers again after about {minutes} min"
+    return finish(plain, [section(text)])
+
+
+SummaryItem = tuple[AlertKind | str, str, Transfer]  # (kind, short_id, transfer)
+
+
+def summary_message(items: Sequence[SummaryItem]) -> Message:
+    """Many alerts at once (after an outage or a first sync), one line each."""
+    counts: dict[AlertKind, int] = {}
+    lines: list[str] = []
+    for kind, short_id, transfer in items:
+        kind = AlertKind(kind)
+        counts[kind] = counts.get(kind, 0) + 1
+        if len(lines) < MAX_SUMMARY_LINES:
+            lines.append(f"{_kind_emoji(kind)} {transfer_line(Row(short_id, transfer))}")
+    tally = ", ".join(f"{n} {kind.value}" for kind, n in counts.items())
+    noun = "transfer update" if len(items) == 1 else "transfer updates"
+    title = f"*{len(items)} {noun}*: {tally}"
+    blocks: list[Block] = [section(title)]
+    blocks.extend(section(chunk) for chunk in _chunks(lines, MAX_SECTION_TEXT))
+    if len(items) > MAX_SUMMARY_LINES:
+        more = len(items) - MAX_SUMMARY_LINES
+        blocks.append(context(f"… and {more} more: use `/transfer list`."))
+    if len(blocks) > MAX_BLOCKS:
+        shown = MAX_BLOCKS - 1
+        blocks = [*blocks[:shown], context("… and more: use `/transfer list`.")]
+    return finish(f"{len(items)} {noun}: {tally}", blocks)
+
+
+def _kind_emoji(kind: AlertKind) -> str:
+    return _HEADLINES[kind].split(" ", 1)[0]
+
+
+def _chunks(lines: Sequence[str], limit: int) -> list[str]:
+    """Join lines into texts of at most ``limit`` characters, one line never split across two."""
+    chunks: list[str] = []
+    current = ""
+    for line in lines:
+        line = clip(line, limit)
+        if current and len(current) + 1 + len(line) > limit:
+            chunks.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        chunks.append(current)
+    return chunks

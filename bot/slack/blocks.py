@@ -1,0 +1,270 @@
+"""Block Kit pieces every message shares: limits, clipping, escaping, dates, status lines, buttons.
+
+The builders themselves live beside this module: ``cards`` (status card, list, help,
+choice), ``requests`` (approval requests and the action-inputs modal), ``alerts`` (watcher
+alerts, thread headers, outages, summaries) and ``home`` (the App Home tab). All are pure:
+plain data in, ``(fallback text, blocks)`` out.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    BlockElement,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from bot.slack.ids import BlockId, TransferAct, TransferRef
+from providers.base import ActionSpec, Phase, Transfer
+
+__all__ = [
+    "MAX_BLOCKS",
+    "MAX_BUTTON_TEXT",
+    "MAX_FALLBACK_TEXT",
+    "MAX_SECTION_TEXT",
+    "MAX_VIEW_BLOCKS",
+    "PHASE_EMOJI",
+    "Message",
+    "Row",
+    "action_button",
+    "action_label",
+    "clip",
+    "context",
+    "escape",
+    "finish",
+    "provider_name",
+    "section",
+    "slack_date",
+    "status_line",
+    "transfer_buttons",
+    "transfer_line",
+]
+
+logger = logging.getLogger(__name__)
+
+MAX_BLOCKS = 50  # per message
+MAX_VIEW_BLOCKS = 100  # per modal or Home tab
+MAX_SECTION_TEXT = 3000
+MAX_FIELD_TEXT = 2000
+MAX_HEADER_TEXT = 150
+MAX_BUTTON_TEXT = 75
+MAX_CONTEXT_ELEMENTS = 10
+MAX_FALLBACK_TEXT = 600  # Slack allows 40,000; a notification line should be short
+MAX_RAW_TEXT = 300  # the provider's own words, on a status line
+
+Message = tuple[str, list[dict]]
+
+PROVIDER_NAMES = {"cpanel": "cPanel", "hostway": "Hostway", "opensrs": "OpenSRS", "gandi": "Gandi"}
+
+PHASE_EMOJI = {
+    Phase.PENDING: ":hourglass_flowing_sand:",
+    Phase.ACTIVE: ":arrows_counterclockwise:",
+    Phase.PAUSED: ":double_vertical_bar:",
+    Phase.BLOCKED: ":warning:",
+    Phase.COMPLETED: ":white_check_mark:",
+    Phase.FAILED: ":x:",
+    Phase.CANCELLED: ":no_entry_sign:",
+}
+
+
+class Row(NamedTuple):
+    """One transfer in a list, the Home tab or a summary."""
+
+    short_id: str
+    transfer: Transfer
+    stalled: bool = False
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, with an ellipsis when cut."""
+    if len(text) <= limit:
+        return text
+    return text[: max(0, limit - 1)] + "…"
+
+
+_MARKUP = re.compile(r"[&<>]")
+
+
+def escape(text: str) -> str:
+    """Provider or user text made safe for mrkdwn: no links, mentions or @channel from it."""
+    return _MARKUP.sub(lambda m: {"&": "&amp;", "<": "&lt;", ">": "&gt;"}[m.group()], text)
+
+
+def slack_date(at: datetime, fmt: str = "{date_short_pretty} {time}") -> str:
+    """A time every reader sees in their own time zone; UTC in the fallback."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    fallback = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(at.timestamp())}^{fmt}|{fallback}>"
+
+
+def plain_date(at: datetime) -> str:
+    """The same time for plain fallback text."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def provider_name(provider: str) -> str:
+    return PROVIDER_NAMES.get(provider, provider)
+
+
+def status_line(transfer: Transfer, *, limit: int = MAX_RAW_TEXT) -> str:
+    """``:warning: *blocked* · Hostway 32 “Canceled - Invalid EPP…”`` (mrkdwn)."""
+    raw = f"{provider_name(transfer.provider)} {transfer.raw_code}".strip()
+    words = clip(" ".join(transfer.raw_text.split()), limit)
+    quoted = f" “{escape(words)}”" if words else ""
+    return f"{PHASE_EMOJI[transfer.phase]} *{transfer.phase.value}* · {escape(raw)}{quoted}"
+
+
+def transfer_line(row: Row) -> str:
+    """One line about one transfer, for lists, the Home tab and summaries (mrkdwn)."""
+    short_id, transfer, stalled = row
+    parts = [
+        f"`{escape(short_id)}` *{escape(clip(transfer.subject, 80))}*",
+        f"{provider_name(transfer.provider)} `{escape(transfer.account)}`",
+        status_line(transfer, limit=80),
+    ]
+    if stalled:
+        parts.append(":snail: stalled")
+    if transfer.changed_at is not None:
+        parts.append(f"changed {slack_date(transfer.changed_at)}")
+    return " · ".join(parts)
+
+
+def plain_line(row: Row) -> str:
+    """One line about one transfer for notification fallbacks (escaped: Slack formats it too)."""
+    short_id, transfer, _ = row
+    line = clip(
+        f"{transfer.subject} ({provider_name(transfer.provider)} {transfer.account}, {short_id}): "
+        f"{transfer.phase.value} · {transfer.raw_code} {' '.join(transfer.raw_text.split())}",
+        200,
+    )
+    return escape(line)
+
+
+def section(
+    text: str, *, block_id: str | None = None, accessory: BlockElement | None = None
+) -> SectionBlock:
+    """A mrkdwn section with its text held to Slack's limit."""
+    return SectionBlock(
+        text=MarkdownTextObject(text=clip(text, MAX_SECTION_TEXT)),
+        block_id=block_id,
+        accessory=accessory,
+    )
+
+
+def context(*texts: str) -> ContextBlock:
+    """A context line of up to ten mrkdwn pieces."""
+    elements = [MarkdownTextObject(text=clip(text, MAX_FIELD_TEXT)) for text in texts if text][
+        :MAX_CONTEXT_ELEMENTS
+    ]
+    return ContextBlock(elements=elements)
+
+
+def action_label(spec: ActionSpec) -> str:
+    """Our word, and the provider's verb when it differs: ``Retry (reset)``."""
+    ours = spec.action.value
+    label = ours.capitalize()
+    if spec.verb and spec.verb.lower().replace("_", " ") != ours:
+        label = f"{label} ({spec.verb})"
+    return clip(label, MAX_BUTTON_TEXT)
+
+
+def action_button(
+    short_id: str, spec: ActionSpec, transfer: Transfer, *, primary: bool = False
+) -> ButtonElement:
+    """The button for one available action; destructive ones are red and ask first."""
+    target = TransferAct(short_id, spec.action)
+    confirm = None
+    style = "primary" if primary else None
+    if spec.destructive:
+        style = "danger"
+        what = f"{spec.action.value} {transfer.subject}"
+        confirm = ConfirmObject(
+            title=clip(f"{spec.action.value.capitalize()} this transfer?", 100),
+            text=PlainTextObject(
+                text=clip(
+                    f"This asks to {what} at {provider_name(transfer.provider)} "
+                    f"({transfer.account}, {spec.verb}). It may not be undone.",
+                    300,
+                ),
+                emoji=False,
+            ),
+            confirm=clip(f"Yes, {spec.action.value}", 30),
+            deny="No, keep it",
+            style="danger",
+        )
+    return ButtonElement(
+        text=PlainTextObject(text=action_label(spec), emoji=False),
+        action_id=target.action_id,
+        value=target.value,
+        style=style,
+        confirm=confirm,
+    )
+
+
+def refresh_button(short_id: str) -> ButtonElement:
+    target = TransferRef(short_id)
+    return ButtonElement(text="Refresh", action_id=target.action_id, value=target.value)
+
+
+def transfer_buttons(
+    transfer: Transfer, short_id: str, *, refresh: bool = True, block_id: str | None = None
+) -> ActionsBlock | None:
+    """One button per action available now (the recovery one primary when blocked), plus Refresh."""
+    primary_action = _recovery(transfer)
+    elements: list[ButtonElement] = [
+        action_button(short_id, spec, transfer, primary=spec is primary_action)
+        for spec in _unique_actions(transfer.actions)
+    ]
+    if refresh:
+        elements.append(refresh_button(short_id))
+    if not elements:
+        return None
+    return ActionsBlock(elements=elements[:25], block_id=block_id or _actions_block_id(short_id))
+
+
+def _actions_block_id(short_id: str) -> str:
+    return f"{BlockId.TRANSFER_ACTIONS.value}:{short_id}"
+
+
+def _unique_actions(specs: Iterable[ActionSpec]) -> list[ActionSpec]:
+    seen, unique = set(), []
+    for spec in specs:
+        if spec.action not in seen:
+            seen.add(spec.action)
+            unique.append(spec)
+    return unique
+
+
+def _recovery(transfer: Transfer) -> ActionSpec | None:
+    if transfer.phase is Phase.BLOCKED:
+        return next((s for s in transfer.actions if not s.destructive), None)
+    return None
+
+
+def finish(text: str, blocks: Sequence[Block | dict], *, limit: int = MAX_BLOCKS) -> Message:
+    """The fallback text and block dicts, held to Slack's limits.
+
+    Blocks past ``limit`` are dropped and the last kept one says how many were left out,
+    so a caller that built too much still sends a valid message.
+    """
+    dicts = [b if isinstance(b, dict) else b.to_dict() for b in blocks]
+    if len(dicts) > limit:
+        left_out = len(dicts) - (limit - 1)
+        logger.debug("cut a message from %d to %d blocks", len(dicts), limit)
+        dicts = [*dicts[: limit - 1], context(f"… and {left_out} more blocks not shown.").to_dict()]
+    return clip(" ".join(text.split()), MAX_FALLBACK_TEXT), dicts

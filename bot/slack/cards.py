@@ -1,0 +1,302 @@
+"""Answers to ``/transfer`` commands: the status card, the list, help, and "which one?"."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Mapping, Sequence
+from datetime import UTC, datetime
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from bot.slack.blocks import (
+    MAX_BLOCKS,
+    MAX_BUTTON_TEXT,
+    MAX_FIELD_TEXT,
+    MAX_HEADER_TEXT,
+    Message,
+    Row,
+    clip,
+    context,
+    escape,
+    finish,
+    plain_line,
+    provider_name,
+    section,
+    slack_date,
+    status_line,
+    transfer_buttons,
+    transfer_line,
+)
+from bot.slack.ids import ActionKind, BlockId, ListPage, TransferChoice, TransferRef
+from providers.base import HistoryEntry, Phase, Transfer
+
+__all__ = ["choice_message", "help_message", "transfer_card", "transfer_list"]
+
+logger = logging.getLogger(__name__)
+
+HISTORY_SHOWN = 5
+MAX_DETAILS = 10
+MAX_LIST_ROWS = 40
+MAX_CHOICES = 20
+
+
+def transfer_card(
+    transfer: Transfer,
+    *,
+    short_id: str,
+    stalled_since: datetime | None = None,
+    last_error: str | None = None,
+    polled_at: datetime | None = None,
+    superseded_by: str | None = None,
+    buttons: bool = True,
+) -> Message:
+    """The status card: who, what, where it stands in our words and the provider's, and what to do.
+
+    Args:
+        transfer: the snapshot to show (never holds a secret).
+        short_id: the bot's short id for it, used in the buttons.
+        stalled_since: set when the watcher saw no change for too long.
+        last_error: the last poll's error sentence, when the last poll failed.
+        polled_at: when the provider was last asked.
+        superseded_by: the transfer that replaced this one (an OpenSRS resubmission).
+        buttons: False for a read-only card (no actions row).
+    """
+    blocks: list[Block] = [
+        HeaderBlock(
+            text=PlainTextObject(
+                text=clip(transfer.subject or transfer.ref or "transfer", MAX_HEADER_TEXT),
+                emoji=False,
+            )
+        ),
+        context(_where(transfer, short_id)),
+        section(status_line(transfer), block_id=BlockId.STATUS.value),
+    ]
+    blocks.extend(_notes(transfer, stalled_since, last_error, superseded_by))
+    details = _details(transfer.details)
+    if details is not None:
+        blocks.append(details)
+    history = _history(transfer.history)
+    if history:
+        blocks.append(section(f"*Recent history*\n{history}"))
+    times = []
+    if transfer.changed_at is not None:
+        times.append(f"Changed {slack_date(transfer.changed_at)}")
+    if polled_at is not None:
+        times.append(f"checked {slack_date(polled_at)}")
+    if times:
+        blocks.append(context(" · ".join(times)))
+    if buttons and superseded_by is None:
+        actions = transfer_buttons(transfer, short_id)
+        if actions is not None:
+            blocks.append(actions)
+    text = plain_line(Row(short_id, transfer))
+    return finish(text, blocks)
+
+
+def _where(transfer: Transfer, short_id: str) -> str:
+    parts = [
+        f"*{provider_name(transfer.provider)}* account `{escape(transfer.account)}`",
+        f"ref `{escape(clip(transfer.ref, 200))}`",
+        f"short id `{escape(short_id)}`",
+    ]
+    return " · ".join(parts)
+
+
+def _notes(
+    transfer: Transfer,
+    stalled_since: datetime | None,
+    last_error: str | None,
+    superseded_by: str | None,
+) -> list[Block]:
+    notes: list[Block] = []
+    if transfer.waiting_for and not transfer.phase.finished:
+        notes.append(section(f":eyes: Waiting for {escape(clip(transfer.waiting_for, 500))}."))
+    if stalled_since is not None and not transfer.phase.finished:
+        notes.append(section(f":snail: No change since {slack_date(stalled_since)}."))
+    if last_error:
+        notes.append(section(f":exclamation: Last check failed: {escape(clip(last_error, 1000))}"))
+    if superseded_by:
+        notes.append(
+            section(
+                f":twisted_rightwards_arrows: Superseded by `{escape(clip(superseded_by, 200))}`; "
+                "the bot follows that one now."
+            )
+        )
+    return notes
+
+
+def _details(details: Mapping[str, str]) -> Block | None:
+    if not details:
+        return None
+    fields = [
+        MarkdownTextObject(
+            text=clip(f"*{escape(clip(str(key), 100))}*\n{escape(str(value))}", MAX_FIELD_TEXT)
+        )
+        for key, value in list(details.items())[:MAX_DETAILS]
+    ]
+    return SectionBlock(fields=fields)
+
+
+def _history(history: Sequence[HistoryEntry]) -> str:
+    newest = sorted(
+        enumerate(history),
+        key=lambda item: (_sort_time(item[1].at), item[0]),
+        reverse=True,
+    )[:HISTORY_SHOWN]
+    lines = []
+    for _, entry in newest:
+        when = slack_date(entry.at) if entry.at is not None else "—"
+        words = escape(clip(" ".join(entry.raw_text.split()), 200))
+        lines.append(f"• {when} · {escape(clip(entry.raw_code, 40))} {words}".rstrip())
+    more = len(history) - len(newest)
+    if more > 0:
+        lines.append(f"_… and {more} earlier_")
+    return "\n".join(lines)
+
+
+def _sort_time(at: datetime | None) -> float:
+    if at is None:
+        return float("-inf")
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+
+
+def transfer_list(
+    rows: Sequence[Row | tuple[str, Transfer, bool]],
+    *,
+    page: int,
+    pages: int,
+    provider: str | None = None,
+    phase: Phase | None = None,
+) -> Message:
+    """One compact line per tracked transfer, with an Open button each and Prev / Next."""
+    items = [Row(*row) for row in rows]
+    filters = " · ".join(x for x in (provider_name(provider) if provider else "", phase) if x)
+    title = "Tracked transfers" + (f" · {filters}" if filters else "")
+    if pages > 1:
+        title += f" — page {page} of {pages}"
+    blocks: list[Block] = [section(f"*{escape(title)}*")]
+    if not items:
+        blocks.append(
+            section(
+                "No tracked transfers match. Start with "
+                "`/transfer watch &lt;account&gt; &lt;ref&gt;` or import with `/transfer sync`."
+            )
+        )
+    shown = items[:MAX_LIST_ROWS]
+    for row in shown:
+        target = TransferRef(row.short_id, ActionKind.SHOW)
+        blocks.append(
+            section(
+                transfer_line(row),
+                accessory=ButtonElement(
+                    text="Open", action_id=target.action_id, value=target.value
+                ),
+            )
+        )
+    if len(items) > len(shown):
+        blocks.append(context(f"… and {len(items) - len(shown)} more on this page not shown."))
+    nav = _pages(page, pages, provider, phase)
+    if nav is not None:
+        blocks.append(nav)
+    text = f"{title}: {len(items)} transfer{'s' if len(items) != 1 else ''}"
+    return finish(text, blocks)
+
+
+def _pages(page: int, pages: int, provider: str | None, phase: Phase | None) -> Block | None:
+    buttons = []
+    if page > 1:
+        prev = ListPage(page - 1, provider, phase)
+        buttons.append(ButtonElement(text="◀ Prev", action_id=prev.action_id, value=prev.value))
+    if page < pages:
+        nxt = ListPage(page + 1, provider, phase)
+        buttons.append(ButtonElement(text="Next ▶", action_id=nxt.action_id, value=nxt.value))
+    if not buttons:
+        return None
+    return ActionsBlock(elements=buttons, block_id=BlockId.LIST_PAGES.value)
+
+
+# word: (what it does, example arguments)
+HELP_TOPICS: dict[str, tuple[str, str]] = {
+    "status": ("show a transfer's card with the buttons for what can be done now", "example.com"),
+    "list": ("list tracked transfers, newest change first", "hostway blocked page 2"),
+    "watch": ("start tracking a transfer", "hostway-main example.com"),
+    "unwatch": ("stop tracking a transfer", "t-4k7q"),
+    "sync": ("import in-flight transfers from providers that can list them", "opensrs-main"),
+    "pause": ("pause a transfer (cPanel)", "t-4k7q"),
+    "resume": ("resume a paused transfer (cPanel `start`)", "t-4k7q"),
+    "cancel": ("cancel a transfer (cPanel `abort`, OpenSRS, Gandi)", "example.com"),
+    "retry": (
+        "retry a stuck transfer (Hostway `reset`, OpenSRS `resubmit`, Gandi `relaunch`)",
+        "example.com",
+    ),
+    "resend": ("resend the approval e-mail (OpenSRS `send_password`)", "example.com"),
+}
+
+
+def help_message(allowed: Collection[str], *, command: str = "/transfer") -> Message:
+    """What the asking user may do, with an example each; nothing they may not."""
+    allowed_words = {str(word) for word in allowed}
+    lines = [
+        f"• `{command} {word}` — {what}, e.g. `{command} {word} {example}`"
+        for word, (what, example) in HELP_TOPICS.items()
+        if word in allowed_words
+    ]
+    if not lines:
+        text = f"You can't use `{command}` yet; ask whoever runs the bot to add you as an operator."
+        return finish(text, [section(text)])
+    blocks: list[Block] = [
+        section(f"*What you can do with `{command}`*"),
+        section("\n".join(lines)),
+        context(
+            "A transfer can be named by its domain, the provider's id or the bot's short id "
+            "(like `t-4k7q`). Provider verbs such as `abort`, `reset`, `resubmit` and "
+            "`relaunch` work too."
+        ),
+    ]
+    return finish(f"What you can do with {command}", blocks)
+
+
+def choice_message(
+    candidates: Sequence[Row | tuple[str, Transfer] | tuple[str, Transfer, bool]],
+    *,
+    ref: str,
+    verb: str = "status",
+) -> Message:
+    """Several transfers answer to ``ref``: a button per candidate to say which one.
+
+    Args:
+        candidates: (short_id, transfer[, stalled]) for each match.
+        ref: what the person typed.
+        verb: the command to carry on with once chosen ("status", "unwatch", an Action value).
+    """
+    rows = [Row(*c) for c in candidates]
+    blocks: list[Block] = [
+        section(
+            f"More than one transfer answers to `{escape(clip(ref, 200))}`. Which one did you mean?"
+        ),
+        DividerBlock(),
+    ]
+    for row in rows[:MAX_CHOICES]:
+        choice = TransferChoice(row.short_id, verb)
+        label = clip(
+            f"{row.short_id} · {provider_name(row.transfer.provider)} {row.transfer.account}",
+            MAX_BUTTON_TEXT,
+        )
+        blocks.append(
+            section(
+                transfer_line(row),
+                accessory=ButtonElement(text=label, action_id=choice.action_id, value=choice.value),
+            )
+        )
+    if len(rows) > MAX_CHOICES:
+        blocks.append(context(f"… and {len(rows) - MAX_CHOICES} more; use the short id instead."))
+    return finish(f"Which transfer did you mean by {escape(clip(ref, 100))}?", blocks[:MAX_BLOCKS])

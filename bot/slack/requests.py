@@ -1,0 +1,281 @@
+"""Approval requests in a thread, and the modal that collects an action's inputs."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    InputBlock,
+    PlainTextInputElement,
+    PlainTextObject,
+)
+from slack_sdk.models.views import View
+
+from bot.slack.blocks import (
+    MAX_VIEW_BLOCKS,
+    Message,
+    action_label,
+    clip,
+    context,
+    escape,
+    finish,
+    provider_name,
+    section,
+    slack_date,
+    status_line,
+)
+from bot.slack.ids import (
+    INPUT_ACTION_ID,
+    ActionKind,
+    BlockId,
+    CallbackId,
+    RequestButton,
+    input_block_id,
+    input_name,
+)
+from providers.base import Action, ActionSpec, Transfer
+
+__all__ = [
+    "RequestCard",
+    "RequestState",
+    "action_inputs_modal",
+    "modal_errors",
+    "modal_values",
+    "request_message",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class RequestState(enum.StrEnum):
+    """Where an action request stands (the same words as the stored request)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCard:
+    """What a request message shows; built by the bot from the stored request.
+
+    ``inputs`` holds only public values; a secret input is named in ``secrets_provided``
+    and shown as "provided", never with its value. An input that ``spec`` marks secret is
+    never shown with its value even if it turns up in ``inputs``.
+    """
+
+    request_id: str
+    short_id: str
+    transfer: Transfer
+    action: Action
+    requested_by: str  # Slack user id
+    state: RequestState
+    spec: ActionSpec | None = None  # the action as offered: its verb and input labels
+    inputs: Mapping[str, str] = field(default_factory=dict)  # public values by input name
+    secrets_provided: tuple[str, ...] = ()  # names of the secret inputs that were given
+    decided_by: str | None = None
+    result_message: str | None = None
+    dry_run: bool = False
+    expires_at: datetime | None = None
+    requested_at: datetime | None = None
+
+
+def request_message(card: RequestCard) -> Message:
+    """The request's message: who asked for what, its state, and buttons while it is pending."""
+    transfer = card.transfer
+    what = _what(card)
+    where = (
+        f"`{escape(clip(transfer.subject, 120))}` ({provider_name(transfer.provider)} "
+        f"`{escape(transfer.account)}`, `{escape(card.short_id)}`)"
+    )
+    blocks: list[Block] = [
+        section(f":raising_hand: <@{card.requested_by}> asks to *{what}* {where}."),
+        context(
+            status_line(transfer, limit=120),
+            f"asked {slack_date(card.requested_at)}" if card.requested_at else "",
+        ),
+    ]
+    given = _given_inputs(card)
+    if given:
+        blocks.append(section("\n".join(given)))
+    if card.dry_run:
+        blocks.append(
+            context(
+                ":test_tube: *Dry run*: if approved, this is recorded and reported but "
+                "not sent to the provider."
+            )
+        )
+    blocks.append(section(_state_sentence(card), block_id=BlockId.REQUEST_STATE.value))
+    if card.state is RequestState.PENDING:
+        blocks.append(_decision_buttons(card))
+    subject = escape(clip(transfer.subject, 200))
+    text = f"<@{card.requested_by}> asks to {what} {subject}: {card.state.value}"
+    return finish(text, blocks)
+
+
+def _what(card: RequestCard) -> str:
+    verb = card.spec.verb if card.spec and card.spec.verb else card.action.value
+    if verb.lower().replace("_", " ") == card.action.value:
+        return card.action.value
+    return f"{card.action.value} ({escape(clip(verb, 40))})"
+
+
+def _given_inputs(card: RequestCard) -> list[str]:
+    specs = {item.name: item for item in card.spec.inputs} if card.spec else {}
+    lines = []
+    for name, value in card.inputs.items():
+        item = specs.get(name)
+        if name in card.secrets_provided or (item is not None and item.secret):
+            continue  # a secret that slipped into the public inputs is still never shown
+        label = item.label if item is not None else name
+        lines.append(f"*{escape(clip(label, 100))}:* {escape(clip(str(value), 300))}")
+    for name in card.secrets_provided:
+        label = specs[name].label if name in specs else name
+        lines.append(f"*{escape(clip(label, 100))}:* provided :lock:")
+    return lines
+
+
+def _state_sentence(card: RequestCard) -> str:
+    state, by = card.state, f"<@{card.decided_by}>" if card.decided_by else "someone"
+    result = escape(clip(card.result_message or "", 1500))
+    dry = " (dry run: nothing was sent to the provider)" if card.dry_run else ""
+    if state is RequestState.PENDING:
+        expiry = f"; it expires {slack_date(card.expires_at)}" if card.expires_at else ""
+        return f":hourglass: Waiting for an approver other than <@{card.requested_by}>{expiry}."
+    sentences = {
+        RequestState.APPROVED: f":white_check_mark: Approved by {by}; running it shortly.",
+        RequestState.REJECTED: f":no_entry: Rejected by {by}; nothing was done.",
+        RequestState.WITHDRAWN: f":leftwards_arrow_with_hook: Withdrawn by {by}; nothing was done.",
+        RequestState.EXPIRED: ":alarm_clock: Expired without a decision; nothing was done.",
+        RequestState.RUNNING: f":gear: Approved by {by}; running now{dry}.",
+        RequestState.DONE: f":white_check_mark: Done{dry}. {result}".rstrip(),
+        RequestState.FAILED: f":x: Failed: {result or 'the provider did not say why.'}",
+        RequestState.UNKNOWN: (
+            ":grey_question: *Outcome unknown*: the bot lost track of this action while it "
+            f"was running, so it may or may not have reached "
+            f"{provider_name(card.transfer.provider)}; check the transfer there "
+            f"(or `/transfer status {escape(card.short_id)}`) before acting again."
+        ),
+    }
+    return sentences[state]
+
+
+def _decision_buttons(card: RequestCard) -> ActionsBlock:
+    approve = RequestButton(card.request_id, ActionKind.APPROVE)
+    reject = RequestButton(card.request_id, ActionKind.REJECT)
+    withdraw = RequestButton(card.request_id, ActionKind.WITHDRAW)
+    return ActionsBlock(
+        block_id=BlockId.REQUEST_ACTIONS.value,
+        elements=[
+            ButtonElement(
+                text="Approve", action_id=approve.action_id, value=approve.value, style="primary"
+            ),
+            ButtonElement(
+                text="Reject",
+                action_id=reject.action_id,
+                value=reject.value,
+                style="danger",
+                confirm=ConfirmObject(
+                    title="Reject this request?",
+                    text=PlainTextObject(
+                        text=clip(f"Nothing will be done to {card.transfer.subject}.", 300),
+                        emoji=False,
+                    ),
+                    confirm="Reject",
+                    deny="Keep it",
+                    style="danger",
+                ),
+            ),
+            ButtonElement(text="Withdraw", action_id=withdraw.action_id, value=withdraw.value),
+        ],
+    )
+
+
+# -- the action-inputs modal -----------------------------------------------------------------
+SECRET_HINT = "Kept encrypted only until the action has run, then erased; never shown in Slack."
+
+
+def action_inputs_modal(
+    *, spec: ActionSpec, transfer: Transfer, short_id: str, private_metadata: str
+) -> dict[str, Any]:
+    """A modal with one text input per ActionInput of ``spec`` (a view dict for views.open)."""
+    title = clip(f"{spec.action.value.capitalize()} transfer", 24)
+    blocks: list[Block] = [
+        section(
+            f"*{escape(action_label(spec))}* `{escape(clip(transfer.subject, 120))}` at "
+            f"{provider_name(transfer.provider)} `{escape(transfer.account)}` "
+            f"(`{escape(short_id)}`)."
+        ),
+        context(status_line(transfer, limit=120)),
+    ]
+    if spec.description:
+        blocks.append(context(escape(clip(spec.description, 1000))))
+    for item in spec.inputs[: MAX_VIEW_BLOCKS - len(blocks)]:
+        hint = " ".join(x for x in (item.hint, SECRET_HINT if item.secret else "") if x)
+        blocks.append(
+            InputBlock(
+                block_id=input_block_id(item.name),
+                label=PlainTextObject(text=clip(item.label, 2000), emoji=False),
+                element=PlainTextInputElement(
+                    action_id=INPUT_ACTION_ID,
+                    min_length=item.min_length,
+                    max_length=min(item.max_length or 3000, 3000),
+                ),
+                optional=not item.required,
+                hint=PlainTextObject(text=clip(hint, 2000), emoji=False) if hint else None,
+            )
+        )
+    view = View(
+        type="modal",
+        callback_id=CallbackId.ACTION_INPUTS.value,
+        title=title,
+        submit="Continue",
+        close="Cancel",
+        blocks=blocks,
+        private_metadata=private_metadata,
+    )
+    return view.to_dict()
+
+
+def modal_errors(problems: Mapping[str, str]) -> dict[str, Any]:
+    """The ``ack`` body that shows each problem under its input: {input name: sentence}."""
+    return {
+        "response_action": "errors",
+        "errors": {
+            input_block_id(name): clip(sentence, 300) for name, sentence in problems.items()
+        },
+    }
+
+
+def modal_values(state: Mapping[str, Any] | None) -> dict[str, str | None]:
+    """{input name: typed value or None} from a view_submission's ``view.state``.
+
+    Garbled or foreign blocks are ignored; the caller validates with ``ActionSpec.validate``.
+    """
+    values: dict[str, str | None] = {}
+    blocks = (state or {}).get("values") if isinstance(state, Mapping) else None
+    if not isinstance(blocks, Mapping):
+        return values
+    for block_id, elements in blocks.items():
+        name = input_name(block_id) if isinstance(block_id, str) else None
+        if name is None or not isinstance(elements, Mapping):
+            continue
+        element = elements.get(INPUT_ACTION_ID)
+        value = element.get("value") if isinstance(element, Mapping) else None
+        values[name] = value if isinstance(value, str) else None
+    return values

@@ -1,0 +1,1 @@
+"""Tests of the Slack surface and the local Slack stand-in."""
