@@ -1,4 +1,4 @@
-"""What the Slack listeners, the watcher and the runtime share: settings, database, providers, Slack."""
+"""What the Slack listeners, the watcher and the runtime share."""
 
 from __future__ import annotations
 
@@ -81,11 +81,11 @@ class Services:
         if not task.cancelled() and task.exception() is not None:
             logger.error("background task %s failed", task.get_name(), exc_info=task.exception())
 
-    async def drain(self, timeout: float = 10.0) -> None:
+    async def drain(self, wait_seconds: float = 10.0) -> None:
         """Wait for background work (tests, shutdown)."""
         while self._tasks:
             pending = list(self._tasks)
-            _done, still = await asyncio.wait(pending, timeout=timeout)
+            _done, still = await asyncio.wait(pending, timeout=wait_seconds)
             if still:
                 for task in still:
                     task.cancel()

@@ -55,9 +55,7 @@ class ProviderError(Exception):
 
 
 class AuthenticationFailed(ProviderError):
-    default_message = (
-        "The provider refused our credentials; check the account's API key or token."
-    )
+    default_message = "The provider refused our credentials; check the account's API key or token."
 
 
 class TransferNotFound(ProviderError):
@@ -87,8 +85,9 @@ class RateLimited(ProviderError):
     transient = True
     default_message = "The provider is rate limiting us; try again in a minute."
 
-    def __init__(self, message: str | None = None, *, retry_after: float | None = None,
-                 **kwargs: object) -> None:
+    def __init__(
+        self, message: str | None = None, *, retry_after: float | None = None, **kwargs: object
+    ) -> None:
         self.retry_after = retry_after
         if message is None and retry_after is not None:
             message = (

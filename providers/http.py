@@ -1,4 +1,4 @@
-"""Shared HTTP plumbing for provider clients: limits, timeouts, body caps, read retries, error mapping."""
+"""Shared HTTP plumbing for provider clients: limits, timeouts, caps, read retries, errors."""
 
 from __future__ import annotations
 
@@ -147,15 +147,20 @@ class ProviderHTTP:
         attempts = 1 + (self.account.read_retries if idempotent else 0)
         for attempt in range(1, attempts + 1):
             try:
-                return await self._send_once(method, url, idempotent=idempotent,
-                                             operation=operation, **kwargs)
+                return await self._send_once(
+                    method, url, idempotent=idempotent, operation=operation, **kwargs
+                )
             except ProviderError as exc:
                 if not (idempotent and exc.transient) or attempt == attempts:
                     raise
                 delay = self._delay(attempt, exc)
                 logger.info(
                     "retrying %s on %s after %s (attempt %d, %.2fs)",
-                    operation, self.account.name, exc.kind, attempt, delay,
+                    operation,
+                    self.account.name,
+                    exc.kind,
+                    attempt,
+                    delay,
                 )
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -164,7 +169,7 @@ class ProviderHTTP:
         if isinstance(exc, RateLimited) and exc.retry_after:
             return min(exc.retry_after, 30.0)
         base = self.backoff * (2 ** (attempt - 1))
-        return base / 2 + random.uniform(0, base / 2)  # noqa: S311 - jitter, not crypto
+        return base / 2 + random.uniform(0, base / 2)
 
     async def _send_once(
         self, method: str, url: str, *, idempotent: bool, operation: str, **kwargs: Any

@@ -1,4 +1,4 @@
-"""Settings of one provider account; resolved by the bot's configuration, never from the environment here."""
+"""Settings of one provider account, resolved by the bot's configuration (never the environment)."""
 
 from __future__ import annotations
 
@@ -31,9 +31,7 @@ class ProviderAccount(BaseModel):
     )
     secret_env: str = Field(description="Name of the environment variable holding the secret.")
     secret: SecretStr = Field(default=SecretStr(""), exclude=True, repr=False)
-    account_number: str | None = Field(
-        default=None, description="Hostway customer account number."
-    )
+    account_number: str | None = Field(default=None, description="Hostway customer account number.")
     auth_scheme: Literal["bearer", "basic"] = Field(
         default="bearer", description="Hostway only: how the Authorization header is built."
     )
@@ -47,7 +45,8 @@ class ProviderAccount(BaseModel):
     def _name_is_short_slug(cls, value: str) -> str:
         if not _NAME.match(value):
             raise ValueError(
-                "must be 1-40 lower-case letters, digits, '-' or '_', starting with a letter or digit"
+                "must be 1-40 lower-case letters, digits, '-' or '_', "
+                "starting with a letter or digit"
             )
         return value
 

@@ -1,4 +1,4 @@
-"""Parse XML from the network as untrusted: no entities, no DTD loading, no network, size and depth caps."""
+"""Parse XML from the network as untrusted: no entities, DTDs or network; size and depth caps."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def parse_untrusted_xml(
     if len(body) > max_bytes:
         raise BadReply(f"{what} is larger than {max_bytes // 1024} KiB; it was not read.")
     head = body[:4096].lower()
-    if b"<!entity" in head or b"<!doctype" in head and b"[" in _doctype(head):
+    if b"<!entity" in head or (b"<!doctype" in head and b"[" in _doctype(head)):
         raise BadReply(f"{what} declares XML entities, which we never accept.")
     try:
         root = etree.fromstring(body, parser=_parser())

@@ -115,9 +115,17 @@ class Faults:
     calls: Counter[str] = field(default_factory=Counter)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
 
-    def add(self, mode: str, *, operation: str | None = None, times: int | None = 1,
-            probability: float = 1.0, seconds: float = 0.0, status: int = 500,
-            retry_after: int = 2) -> FaultRule:
+    def add(
+        self,
+        mode: str,
+        *,
+        operation: str | None = None,
+        times: int | None = 1,
+        probability: float = 1.0,
+        seconds: float = 0.0,
+        status: int = 500,
+        retry_after: int = 2,
+    ) -> FaultRule:
         rule = FaultRule(mode, operation, times, probability, seconds, status, retry_after)
         self.rules.append(rule)
         return rule
@@ -196,18 +204,29 @@ class Simulator:
             await asyncio.sleep(rule.seconds)
             rule = None
         if rule is not None and rule.mode == "error":
-            await _respond(send, rule.status, {"content-type": "text/html"},
-                           b"<html><body><h1>Internal Server Error</h1></body></html>")
+            await _respond(
+                send,
+                rule.status,
+                {"content-type": "text/html"},
+                b"<html><body><h1>Internal Server Error</h1></body></html>",
+            )
             return
         if rule is not None and rule.mode == "ratelimit":
-            await _respond(send, 429, {"content-type": "text/plain",
-                                       "retry-after": str(rule.retry_after)},
-                           b"Too Many Requests")
+            await _respond(
+                send,
+                429,
+                {"content-type": "text/plain", "retry-after": str(rule.retry_after)},
+                b"Too Many Requests",
+            )
             return
         if rule is not None and rule.mode == "wrong_content_type":
-            await _respond(send, 200, {"content-type": "text/html; charset=utf-8"},
-                           b"<!DOCTYPE html><html><head><title>Sign in</title></head>"
-                           b"<body><form>Please sign in</form></body></html>")
+            await _respond(
+                send,
+                200,
+                {"content-type": "text/html; charset=utf-8"},
+                b"<!DOCTYPE html><html><head><title>Sign in</title></head>"
+                b"<body><form>Please sign in</form></body></html>",
+            )
             return
         status, headers, payload = await self.handle(scope, body)
         if rule is not None and rule.mode == "malformed":
@@ -238,8 +257,11 @@ class Simulator:
             else:
                 return 404, {"content-type": "application/json"}, b'{"error": "no such control"}'
         except (ValueError, TypeError, KeyError, NotImplementedError) as exc:
-            return 400, {"content-type": "application/json"}, json.dumps(
-                {"error": str(exc)}).encode()
+            return (
+                400,
+                {"content-type": "application/json"},
+                json.dumps({"error": str(exc)}).encode(),
+            )
         return 200, {"content-type": "application/json"}, json.dumps(result).encode()
 
 
@@ -298,8 +320,13 @@ class LoopbackServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off",
-                                access_log=False, timeout_graceful_shutdown=1)
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=1,
+        )
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))

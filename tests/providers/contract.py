@@ -193,9 +193,7 @@ class ProviderContract:
             await provider.perform(ref, Action.RETRY, self.retry_inputs())
         assert sim.faults.calls[self.retry_operation] == 1
 
-    async def test_listing_in_flight_transfers_where_the_provider_can(
-        self, sim, provider
-    ) -> None:
+    async def test_listing_in_flight_transfers_where_the_provider_can(self, sim, provider) -> None:
         moving = self.seed_inflight(sim)
         done = self.seed_completed(sim)
         if not provider.capabilities.can_list:
