@@ -1,0 +1,343 @@
+"""The OpenSRS XCP client: transfer orders read, listed and acted on over signed XML."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from providers.base import Action, ActionResult, Capabilities, Phase, Transfer
+from providers.errors import (
+    AuthenticationFailed,
+    BadReply,
+    InvalidInput,
+    NotAllowedNow,
+    ProviderError,
+    RateLimited,
+    TransferNotFound,
+    Unavailable,
+    Unsupported,
+)
+from providers.http import ProviderHTTP
+from providers.opensrs.codes import error_from_reply
+from providers.opensrs.envelope import Reply, build_request, parse_reply, sign
+from providers.opensrs.orders import (
+    LiveStatus,
+    Order,
+    continues,
+    live_from_check,
+    mark_superseded,
+    orders_from_listing,
+    transfer_from,
+    with_live,
+)
+from providers.settings import ProviderAccount
+from providers.xmlsafe import MAX_XML_BYTES
+
+__all__ = ["OpenSRSProvider"]
+
+logger = logging.getLogger(__name__)
+
+PAGE_LIMIT = 40  # GET_TRANSFERS_IN allows at most 40 a page
+MAX_PAGES = 250  # 10,000 orders: enough for any reseller's recent history
+BLOCKED_LISTED_FOR = timedelta(days=60)  # older cancelled orders are history, not in flight
+_ORDER_ID = re.compile(r"^\d{1,18}$")
+_DOMAIN = re.compile(
+    r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$"
+)
+
+
+class OpenSRSProvider:
+    """One OpenSRS reseller account. A transfer's ref is its order id.
+
+    Reads: the first look at an order is GET_TRANSFERS_IN filtered by ``order_id`` (its
+    domain, dates and registrars, kept in memory); every poll after that is one
+    CHECK_TRANSFER for the domain (which also nudges a pending_registry transfer) as long
+    as its answer can be this order's. When it can't (a status going backwards, or a
+    finished order's time changing) the domain has a newer order, and GET_TRANSFERS_IN
+    by domain tells this order's own status and what superseded it.
+    """
+
+    capabilities = Capabilities(
+        actions=frozenset({Action.CANCEL, Action.RETRY, Action.RESEND}),
+        can_list=True,
+        ref_label="order id",
+        subject_label="domain",
+    )
+
+    def __init__(
+        self, account: ProviderAccount, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.account = account
+        self._http = ProviderHTTP(account, transport=transport, max_body=MAX_XML_BYTES)
+        self._orders: dict[str, Order] = {}
+        self._who = f"opensrs account '{account.name}'"
+
+    def __repr__(self) -> str:
+        return f"OpenSRSProvider(account={self.account.name!r})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- the interface --------------------------------------------------------------------
+
+    async def get_transfer(self, ref: str, *, detailed: bool = False) -> Transfer:
+        order = await self._current(await self._resolve(ref))
+        return transfer_from(order, account=self.account.name)
+
+    async def list_transfers(self) -> Sequence[Transfer]:
+        orders = mark_superseded(await self._pages({}))
+        self._orders.update((order.order_id, order) for order in orders)
+        since = datetime.now(UTC) - BLOCKED_LISTED_FOR
+        transfers = []
+        for order in orders:
+            transfer = transfer_from(order, account=self.account.name)
+            if transfer.phase.finished:
+                continue
+            if transfer.phase is Phase.BLOCKED and (order.changed_at or since) < since:
+                continue
+            transfers.append(transfer)
+        return transfers
+
+    async def perform(
+        self, ref: str, action: Action, inputs: Mapping[str, str] | None = None
+    ) -> ActionResult:
+        if not self.capabilities.supports(action):
+            raise Unsupported(
+                f"OpenSRS transfers can't be {action.value}d; they can be cancelled, "
+                "resubmitted (retry) or have their approval e-mail resent.",
+                account=self.account.name,
+            )
+        order = await self._current(await self._resolve(ref))
+        transfer = transfer_from(order, account=self.account.name)
+        spec = transfer.action(action)
+        if spec is None:
+            raise NotAllowedNow(_not_now(transfer, action), account=self.account.name)
+        problems = spec.validate(inputs or {})
+        if problems:
+            raise InvalidInput(" ".join(problems.values()), account=self.account.name)
+        if action is Action.RETRY:
+            return await self._resubmit(order)
+        if action is Action.CANCEL:
+            return await self._cancel(order)
+        return await self._resend(order)
+
+    # -- actions --------------------------------------------------------------------------
+
+    async def _resubmit(self, order: Order) -> ActionResult:
+        attributes = {"reseller": self._reseller(), "order_id": order.order_id}
+        reply = await self._call("PROCESS_TRANSFER", "TRANSFER", attributes, read=False)
+        new_id = reply.attributes.get("order_id")
+        if not isinstance(new_id, str) or not _ORDER_ID.match(new_id.strip()):
+            raise BadReply(
+                f"{self._who} accepted the resubmission of order {order.order_id} but sent "
+                "no new order id; check the domain at OpenSRS before trying again.",
+                account=self.account.name,
+                maybe_applied=True,
+            )
+        new_id = new_id.strip()
+        self._orders[order.order_id] = replace(order, superseded_by=new_id)
+        logger.info("opensrs order %s resubmitted as %s", order.order_id, new_id)
+        return ActionResult(
+            Action.RETRY,
+            f"Order {order.order_id} ({order.domain}) was resubmitted as order {new_id}; "
+            "the transfer now follows the new order.",
+            new_ref=new_id,
+        )
+
+    async def _cancel(self, order: Order) -> ActionResult:
+        attributes = {
+            "reseller": self._reseller(),
+            "order_id": order.order_id,
+            "domain": order.domain,
+        }
+        await self._call("CANCEL_TRANSFER", "TRANSFER", attributes, read=False)
+        return ActionResult(
+            Action.CANCEL, f"Order {order.order_id} ({order.domain}) was cancelled at OpenSRS."
+        )
+
+    async def _resend(self, order: Order) -> ActionResult:
+        await self._call("SEND_PASSWORD", "TRANSFER", {"domain_name": order.domain}, read=False)
+        return ActionResult(
+            Action.RESEND,
+            f"The transfer approval e-mail for {order.domain} (order {order.order_id}) "
+            "was sent to the registrant again.",
+        )
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def _resolve(self, ref: str) -> str:
+        """The order id a ref names: itself, or a domain's newest order."""
+        ref = ref.strip()
+        if _ORDER_ID.match(ref):
+            return ref
+        domain = ref.lower().rstrip(".")
+        if not _DOMAIN.match(domain):
+            shown = ref if len(ref) <= 60 else ref[:57] + "…"
+            raise InvalidInput(
+                f"“{shown}” is neither an OpenSRS order id (digits) nor a domain name.",
+                account=self.account.name,
+            )
+        orders = await self._domain_orders(domain)
+        if not orders:
+            raise TransferNotFound(
+                f"{self._who} has no transfer order for {domain}; check the domain "
+                "and the account.",
+                account=self.account.name,
+            )
+        return max(orders, key=lambda order: int(order.order_id)).order_id
+
+    async def _current(self, order_id: str) -> Order:
+        """The order's state now, spending as few calls as the cache allows."""
+        order = self._orders.get(order_id) or await self._order_by_id(order_id)
+        if order.status == "completed" or order.superseded_by:
+            self._orders[order_id] = order
+            return order
+        live = await self._check(order.domain)
+        if continues(order, live):
+            order = with_live(order, live)
+        else:
+            logger.info("opensrs order %s is no longer %s's current order", order_id, order.domain)
+            mine = [o for o in await self._domain_orders(order.domain) if o.order_id == order_id]
+            order = mine[0] if mine else order
+        self._orders[order_id] = order
+        return order
+
+    async def _order_by_id(self, order_id: str) -> Order:
+        reply = await self._call("GET_TRANSFERS_IN", "DOMAIN", {"order_id": order_id}, read=True)
+        orders, _ = orders_from_listing(reply.attributes)
+        for order in orders:
+            if order.order_id == order_id:
+                return order
+        raise TransferNotFound(
+            f"{self._who} has no transfer order {order_id}; check the order id and the account.",
+            account=self.account.name,
+        )
+
+    async def _domain_orders(self, domain: str) -> list[Order]:
+        orders = mark_superseded(await self._pages({"domain": domain}))
+        self._orders.update((order.order_id, order) for order in orders)
+        return orders
+
+    async def _check(self, domain: str) -> LiveStatus:
+        attributes = {"domain": domain, "check_status": "1"}
+        reply = await self._call("CHECK_TRANSFER", "DOMAIN", attributes, read=True)
+        return live_from_check(reply.attributes)
+
+    async def _pages(self, filters: Mapping[str, str]) -> list[Order]:
+        """Every order GET_TRANSFERS_IN lists for the filters, page by page."""
+        collected: list[Order] = []
+        for page in range(1, MAX_PAGES + 1):
+            attributes = {**filters, "page": str(page), "limit": str(PAGE_LIMIT)}
+            reply = await self._call("GET_TRANSFERS_IN", "DOMAIN", attributes, read=True)
+            orders, total = orders_from_listing(reply.attributes)
+            collected.extend(orders)
+            if not orders or len(collected) >= total:
+                return collected
+        logger.warning("opensrs %s lists more than %d pages", self.account.name, MAX_PAGES)
+        return collected
+
+    # -- the wire -------------------------------------------------------------------------
+
+    def _reseller(self) -> str:
+        if not self.account.username:
+            raise AuthenticationFailed(
+                f"{self._who} has no reseller username configured; set its username "
+                "to the OpenSRS reseller name.",
+                account=self.account.name,
+            )
+        return self.account.username
+
+    async def _call(
+        self, action: str, object_: str, attributes: Mapping[str, Any], *, read: bool
+    ) -> Reply:
+        """Send one XCP command; reads are retried on transient answers, actions never."""
+        key = self.account.secret.get_secret_value()
+        username = self._reseller()
+        if not key:
+            raise AuthenticationFailed(
+                f"{self._who} has no API key configured; set the key in its secret.",
+                account=self.account.name,
+            )
+        body = build_request(action, object_, attributes)
+        headers = {
+            "Content-Type": "text/xml",
+            "X-Username": username,
+            "X-Signature": sign(body, key),
+        }
+        attempts = 1 + (self.account.read_retries if read else 0)
+        for attempt in range(1, attempts + 1):
+            response, raw = await self._send(action, body, headers, read=read)
+            try:
+                return self._interpret(action, response, raw, read=read)
+            except ProviderError as exc:
+                retry = read and exc.transient and not isinstance(exc, RateLimited)
+                if not retry or attempt == attempts:
+                    raise
+                logger.info("retrying %s on %s after %s", action, self.account.name, exc.kind)
+                await asyncio.sleep(self._http.backoff * attempt * random.uniform(0.5, 1.0))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(
+        self, action: str, body: bytes, headers: Mapping[str, str], *, read: bool
+    ) -> tuple[httpx.Response, bytes]:
+        try:
+            return await self._http.request(
+                "POST", "/", idempotent=read, operation=action, content=body, headers=headers
+            )
+        except BadReply as exc:  # an oversized answer to an action: it may have been done
+            if read:
+                raise
+            raise self._unreadable(action) from exc
+
+    def _interpret(self, action: str, response: httpx.Response, raw: bytes, *, read: bool) -> Reply:
+        name = self.account.name
+        status = response.status_code
+        if status != 200:
+            raise Unavailable(
+                f"{self._who} answered {action} with HTTP {status}; try again in a few minutes.",
+                account=name,
+                maybe_applied=not read and status >= 500,
+            )
+        content_type = response.headers.get("content-type", "").lower()
+        if content_type and "xml" not in content_type:
+            raise BadReply(
+                f"{self._who} answered {action} with a {content_type.split(';')[0]} page "
+                "instead of an XCP reply; check the account's base URL.",
+                account=name,
+            )
+        try:
+            reply = parse_reply(raw, what=f"The reply of {self._who} to {action}")
+        except BadReply as exc:
+            if not read:
+                raise self._unreadable(action) from exc
+            raise BadReply(exc.message, account=name) from None
+        if not reply.is_success:
+            error = error_from_reply(reply, account=name, operation=action)
+            if isinstance(error, RateLimited) and reply.response_code in (300, 310):
+                self._http.limiter.pause_for(error.retry_after or 60.0)
+            raise error
+        return reply
+
+    def _unreadable(self, action: str) -> BadReply:
+        return BadReply(
+            f"{self._who} sent an unreadable reply to {action}, so it may or may not have "
+            "been done; check the transfer before trying again.",
+            account=self.account.name,
+            maybe_applied=True,
+        )
+
+
+def _not_now(transfer: Transfer, action: Action) -> str:
+    state = f"Order {transfer.ref} ({transfer.subject}) is {transfer.raw_code}"
+    if transfer.actions:
+        can = ", ".join(transfer.action_names)
+        return f"{state}, so “{action.value}” can't be done now; what can be done: {can}."
+    return f"{state} ({transfer.phase.value}), so nothing can be done to it now."
