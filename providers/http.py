@@ -7,9 +7,9 @@ import email.utils
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -27,7 +27,19 @@ __all__ = ["MAX_BODY_BYTES", "AccountLimiter", "ProviderHTTP", "parse_retry_afte
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 MAX_BODY_BYTES = 2 * 1024 * 1024  # no provider reply we read is anywhere near this
+
+
+def _advice(maybe_applied: bool) -> str:
+    if maybe_applied:
+        return "it may have been done, so check the transfer before trying again"
+    return "try again in a few minutes"
+
+
+def _as_is(response: httpx.Response, body: bytes) -> tuple[httpx.Response, bytes]:
+    return response, body
 
 
 class AccountLimiter:
@@ -110,6 +122,7 @@ class ProviderHTTP:
         limiter: AccountLimiter | None = None,
         max_body: int = MAX_BODY_BYTES,
         backoff: float = 0.25,
+        server_errors_are_replies: bool = False,
     ) -> None:
         self.account = account
         self.limiter = limiter or AccountLimiter(
@@ -117,6 +130,8 @@ class ProviderHTTP:
         )
         self.max_body = max_body
         self.backoff = backoff
+        # XML-RPC sends its faults with HTTP 500: such a client reads the body itself
+        self.server_errors_are_replies = server_errors_are_replies
         self.client = httpx.AsyncClient(
             base_url=account.base_url,
             transport=transport,
@@ -144,12 +159,33 @@ class ProviderHTTP:
         Maps transport failures, 401, 429 and 5xx to the error tree; other statuses are
         the caller's to interpret.
         """
+        return await self.call(
+            method, url, idempotent=idempotent, operation=operation, read=_as_is, **kwargs
+        )
+
+    async def call(
+        self,
+        method: str,
+        url: str,
+        *,
+        idempotent: bool,
+        operation: str,
+        read: Callable[[httpx.Response, bytes], T],
+        **kwargs: Any,
+    ) -> T:
+        """Send a request and interpret its reply with ``read``, retrying both for reads.
+
+        ``read`` raises a ProviderError for an error reply (an XCP ``is_success=0``, an
+        XML-RPC fault, garbage); a transient one is retried like a transport failure when
+        the call is a read. An action is sent exactly once.
+        """
         attempts = 1 + (self.account.read_retries if idempotent else 0)
         for attempt in range(1, attempts + 1):
             try:
-                return await self._send_once(
+                response, body = await self._send_once(
                     method, url, idempotent=idempotent, operation=operation, **kwargs
                 )
+                return read(response, body)
             except ProviderError as exc:
                 if not (idempotent and exc.transient) or attempt == attempts:
                     raise
@@ -180,11 +216,12 @@ class ProviderHTTP:
                 async with self.client.stream(method, url, **kwargs) as response:
                     body = await self._read_capped(response, operation)
             except httpx.TimeoutException as exc:
+                unknown = not idempotent and not isinstance(exc, httpx.ConnectTimeout)
                 raise TimedOut(
                     f"{self._who()} did not answer {operation} within "
-                    f"{self.account.timeout:g} s; try again in a few minutes.",
+                    f"{self.account.timeout:g} s; {_advice(unknown)}.",
                     account=name,
-                    maybe_applied=not idempotent and not isinstance(exc, httpx.ConnectTimeout),
+                    maybe_applied=unknown,
                 ) from None
             except httpx.ConnectError:
                 raise Unavailable(
@@ -195,14 +232,14 @@ class ProviderHTTP:
             except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
                 raise Unavailable(
                     f"{self._who()} dropped the connection during {operation}; "
-                    "try again in a few minutes.",
+                    f"{_advice(not idempotent)}.",
                     account=name,
                     maybe_applied=not idempotent,
                 ) from None
             except httpx.HTTPError as exc:
                 raise Unavailable(
                     f"Talking to {self._who()} failed ({type(exc).__name__}); "
-                    "try again in a few minutes.",
+                    f"{_advice(not idempotent)}.",
                     account=name,
                     maybe_applied=not idempotent,
                 ) from None
@@ -221,10 +258,18 @@ class ProviderHTTP:
                 retry_after=retry_after,
                 account=name,
             )
+        if status == 500 and not self.server_errors_are_replies:
+            raise Unavailable(
+                f"{self._who()} answered {operation} with a server error (HTTP 500); "
+                f"{_advice(not idempotent)}.",
+                account=name,
+                # the server may have done part of the work before failing
+                maybe_applied=not idempotent,
+            )
         if status in (502, 503, 504):
             raise Unavailable(
                 f"{self._who()} is unavailable right now (HTTP {status}); "
-                "try again in a few minutes.",
+                f"{_advice(not idempotent and status != 503)}.",
                 account=name,
                 # a gateway may have passed the request on before giving up
                 maybe_applied=not idempotent and status != 503,

@@ -62,7 +62,7 @@ class ProviderAccount(BaseModel):
             parts.port  # noqa: B018 - raises on a bad port
         except ValueError as exc:
             raise ValueError(f"{value!r} has a bad port") from exc
-        return value.rstrip("/")
+        return value
 
     @field_validator("secret_env")
     @classmethod

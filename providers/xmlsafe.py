@@ -12,8 +12,15 @@ MAX_XML_BYTES = 1024 * 1024
 MAX_XML_DEPTH = 64
 
 
+class _NothingResolver(etree.Resolver):  # type: ignore[misc]
+    """Answers every external lookup (a DTD named in a DOCTYPE) with nothing, unread."""
+
+    def resolve(self, system_url: str, public_id: str, context: object) -> object:
+        return self.resolve_string("", context)
+
+
 def _parser() -> etree.XMLParser:
-    return etree.XMLParser(
+    parser = etree.XMLParser(
         resolve_entities=False,
         load_dtd=False,
         dtd_validation=False,
@@ -22,6 +29,8 @@ def _parser() -> etree.XMLParser:
         remove_comments=True,
         remove_pis=True,
     )
+    parser.resolvers.add(_NothingResolver())
+    return parser
 
 
 def parse_untrusted_xml(

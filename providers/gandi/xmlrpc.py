@@ -1,0 +1,391 @@
+"""XML-RPC over ProviderHTTP: build method calls, read replies and faults from untrusted XML."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import math
+import random
+import re
+import xmlrpc.client
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+from lxml import etree
+
+from providers.errors import BadReply, ProviderError, Unavailable
+from providers.http import ProviderHTTP
+from providers.xmlsafe import parse_untrusted_xml
+
+__all__ = [
+    "MAX_NESTING",
+    "MAX_REPLY_BYTES",
+    "MAX_VALUES",
+    "XmlRpcEndpoint",
+    "XmlRpcFault",
+    "build_call",
+    "parse_call",
+    "parse_response",
+]
+
+logger = logging.getLogger(__name__)
+
+MAX_REPLY_BYTES = 1024 * 1024  # a page of 100 operations is a few hundred KiB at most
+MAX_NESTING = 16  # structs and arrays inside each other; Gandi's replies use four
+MAX_VALUES = 100_000
+_I8 = 2**63
+_MAYBE_DONE = "it may have been done, so check the operation before trying again"
+_METHOD = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:]{0,99}$")
+_INT = re.compile(r"^[+-]?\d{1,20}$")
+_DOUBLE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?$")
+_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]{1,40})["']""")
+_ENCODINGS = {b"utf-8", b"utf8", b"us-ascii", b"ascii", b"iso-8859-1", b"latin1", b"latin-1"}
+_DATETIME = re.compile(
+    r"^(\d{4})-?(\d{2})-?(\d{2})T(\d{2}):?(\d{2}):?(\d{2})(\.\d{1,9})?"
+    r"(Z|[+-]\d{2}:?\d{2})?$"
+)
+
+
+class XmlRpcFault(Exception):
+    """A fault the server answered with. ``string`` may echo what we sent: scrub it before use."""
+
+    def __init__(self, code: int, string: str) -> None:
+        self.code = code
+        self.string = string
+        super().__init__(f"XML-RPC fault {code}")
+
+    def __repr__(self) -> str:
+        return f"XmlRpcFault({self.code})"
+
+
+# -- building ---------------------------------------------------------------------------
+def build_call(method: str, params: Sequence[object]) -> bytes:
+    """A methodCall document; the standard library's marshaller is fine for building."""
+    if not _METHOD.match(method):
+        raise ValueError(f"{method!r} is not an XML-RPC method name")
+    values: tuple[Any, ...] = tuple(params)
+    text = xmlrpc.client.dumps(values, methodname=method, encoding="utf-8", allow_none=True)
+    return text.encode("utf-8")
+
+
+# -- reading ----------------------------------------------------------------------------
+def parse_response(body: bytes, *, what: str = "The reply") -> object:
+    """The value of a methodResponse; raises XmlRpcFault for a fault, BadReply for anything else."""
+    root = _root(body, what)
+    if _local(root) != "methodResponse":
+        raise _bad(what, "it is not an XML-RPC methodResponse")
+    children = list(root)
+    if len(children) != 1:
+        raise _bad(what, "it holds neither exactly one result nor a fault")
+    decoder = _Decoder(what)
+    part = children[0]
+    if _local(part) == "fault":
+        raise _fault(decoder, part, what)
+    if _local(part) != "params":
+        raise _bad(what, f"it holds an unexpected <{_local(part)}>")
+    params = decoder.params(part)
+    if len(params) != 1:
+        raise _bad(what, f"it holds {len(params)} results instead of one")
+    return params[0]
+
+
+def parse_call(body: bytes, *, what: str = "The call") -> tuple[str, list[object]]:
+    """The method name and parameters of a methodCall (the simulator's side of the wire)."""
+    root = _root(body, what)
+    if _local(root) != "methodCall":
+        raise _bad(what, "it is not an XML-RPC methodCall")
+    name = next((n for n in root if _local(n) == "methodName"), None)
+    method = (name.text or "").strip() if name is not None else ""
+    if not _METHOD.match(method):
+        raise _bad(what, "it names no valid method")
+    params = next((n for n in root if _local(n) == "params"), None)
+    return method, (_Decoder(what).params(params) if params is not None else [])
+
+
+def _root(body: bytes, what: str) -> etree._Element:
+    _screen(body, what)
+    return parse_untrusted_xml(body, what=what, max_bytes=MAX_REPLY_BYTES)
+
+
+def _screen(body: bytes, what: str) -> None:
+    """Refuse before lxml sees it: any DOCTYPE, and encodings a byte scan could be fooled by.
+
+    XML-RPC never carries a DOCTYPE, and libxml2 opens a local file named as an external
+    DTD even with DTD loading off (a FIFO there would block the event loop for good).
+    """
+    head = body.removeprefix(b"\xef\xbb\xbf")
+    if b"\x00" in head or not head.lstrip().startswith(b"<"):
+        raise BadReply(f"{what} is not XML we can read.")
+    declared = _ENCODING.match(head)
+    if declared and declared.group(1).lower() not in _ENCODINGS:
+        raise BadReply(f"{what} uses an encoding we do not read; it was not read.")
+    if b"<!doctype" in head.lower():
+        raise BadReply(f"{what} carries a DOCTYPE, which XML-RPC never does; it was not read.")
+
+
+def _fault(decoder: _Decoder, part: etree._Element, what: str) -> Exception:
+    values = [n for n in part if _local(n) == "value"]
+    if len(values) != 1:
+        return _bad(what, "its fault holds no value")
+    fault = decoder.value(values[0], 0)
+    if not isinstance(fault, dict):
+        return _bad(what, "its fault is not a struct")
+    code, string = fault.get("faultCode"), fault.get("faultString", "")
+    if isinstance(code, bool) or not isinstance(code, int) or not isinstance(string, str):
+        return _bad(what, "its fault has no numeric faultCode and text faultString")
+    return XmlRpcFault(code, string)
+
+
+def _local(node: etree._Element) -> str:
+    tag = node.tag
+    if not isinstance(tag, str):
+        return ""
+    return tag.rsplit("}", 1)[-1]
+
+
+def _bad(what: str, reason: str) -> BadReply:
+    return BadReply(f"{what} is not XML-RPC we can read: {reason}.")
+
+
+class _Decoder:
+    """Turns <value> elements into Python values, counting them and bounding their nesting."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.count = 0
+
+    def params(self, node: etree._Element) -> list[object]:
+        result = []
+        for param in node:
+            if _local(param) != "param":
+                raise _bad(self.what, f"its params hold an unexpected <{_local(param)}>")
+            values = [n for n in param if _local(n) == "value"]
+            if len(values) != 1:
+                raise _bad(self.what, "a param holds no single value")
+            result.append(self.value(values[0], 0))
+        return result
+
+    def value(self, node: etree._Element, depth: int) -> object:
+        self.count += 1
+        if self.count > MAX_VALUES:
+            raise _bad(self.what, f"it holds more than {MAX_VALUES} values")
+        if depth > MAX_NESTING:
+            raise _bad(self.what, f"it nests structs and arrays more than {MAX_NESTING} deep")
+        children = list(node)
+        if not children:
+            return node.text or ""  # an untyped value is a string
+        if len(children) > 1 or (node.text or "").strip():
+            raise _bad(self.what, "a value holds more than one thing")
+        typed = children[0]
+        kind = _local(typed)
+        if kind == "struct":
+            return self.struct(typed, depth + 1)
+        if kind == "array":
+            return self.array(typed, depth + 1)
+        if kind == "nil":
+            return None
+        reader = _SCALARS.get(kind)
+        if reader is None:
+            raise _bad(self.what, f"a value has the unknown type <{kind}>")
+        if len(typed):
+            raise _bad(self.what, f"a <{kind}> holds elements")
+        try:
+            return reader(typed.text or "")
+        except ValueError:
+            raise _bad(self.what, f"a <{kind}> holds something that is not one") from None
+
+    def struct(self, node: etree._Element, depth: int) -> dict[str, object]:
+        result: dict[str, object] = {}
+        for member in node:
+            if _local(member) != "member":
+                raise _bad(self.what, f"a struct holds an unexpected <{_local(member)}>")
+            names = [n for n in member if _local(n) == "name"]
+            values = [n for n in member if _local(n) == "value"]
+            if len(names) != 1 or len(values) != 1:
+                raise _bad(self.what, "a struct member lacks its name or value")
+            result[names[0].text or ""] = self.value(values[0], depth)
+        return result
+
+    def array(self, node: etree._Element, depth: int) -> list[object]:
+        data = [n for n in node if _local(n) == "data"]
+        if len(data) != 1:
+            raise _bad(self.what, "an array has no <data>")
+        values = []
+        for item in data[0]:
+            if _local(item) != "value":
+                raise _bad(self.what, f"an array holds an unexpected <{_local(item)}>")
+            values.append(self.value(item, depth))
+        return values
+
+
+def _read_int(text: str) -> int:
+    text = text.strip()
+    if not _INT.match(text):
+        raise ValueError(text)
+    number = int(text)
+    if not -_I8 <= number < _I8:
+        raise ValueError(text)
+    return number
+
+
+def _read_boolean(text: str) -> bool:
+    text = text.strip().lower()
+    if text in ("1", "true"):
+        return True
+    if text in ("0", "false"):
+        return False
+    raise ValueError(text)
+
+
+def _read_double(text: str) -> float:
+    text = text.strip()
+    if not _DOUBLE.match(text):
+        raise ValueError(text)
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(text)
+    return number
+
+
+def _read_datetime(text: str) -> datetime:
+    """dateTime.iso8601, compact (Gandi: 20240301T10:00:00) or extended; no zone means UTC."""
+    match = _DATETIME.match(text.strip())
+    if not match:
+        raise ValueError(text)
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    fraction, zone = match.group(7), match.group(8)
+    micro = int((fraction[1:] + "000000")[:6]) if fraction else 0
+    tz: timezone = UTC
+    if zone and zone != "Z":
+        sign = -1 if zone[0] == "-" else 1
+        digits = zone[1:].replace(":", "")
+        tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+    return datetime(year, month, day, hour, minute, second, micro, tzinfo=tz).astimezone(UTC)
+
+
+def _read_base64(text: str) -> bytes:
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except binascii.Error:
+        raise ValueError("base64") from None
+
+
+_SCALARS: dict[str, Callable[[str], object]] = {
+    "int": _read_int,
+    "i4": _read_int,
+    "i8": _read_int,
+    "boolean": _read_boolean,
+    "string": str,
+    "double": _read_double,
+    "dateTime.iso8601": _read_datetime,
+    "base64": _read_base64,
+}
+
+
+# -- the transport ----------------------------------------------------------------------
+def _say_maybe_done(exc: ProviderError) -> None:
+    """An action whose outcome is unknown must not read "try again": say to check first."""
+    head = exc.message.removesuffix(".").removesuffix("; try again in a few minutes")
+    exc.message = f"{head}; {_MAYBE_DONE}."
+    exc.args = (exc.message,)
+
+
+class XmlRpcEndpoint:
+    """One XML-RPC endpoint reached through a ProviderHTTP (limits, timeouts, body cap).
+
+    Reads (``idempotent=True``) are retried on a transient reply problem (HTTP 500, an
+    unreadable body) on top of ProviderHTTP's own transport retries; calls that change
+    something never are, and an unreadable answer to one is flagged ``maybe_applied``.
+    """
+
+    def __init__(self, http: ProviderHTTP, url: str, *, backoff: float = 0.25) -> None:
+        self.http = http
+        self.url = url
+        self.backoff = backoff
+        account = http.account
+        self.who = f"{account.type} account '{account.name}'"
+
+    async def call(self, method: str, params: Sequence[object], *, idempotent: bool) -> object:
+        """Send one call; return its value or raise XmlRpcFault / a ProviderError."""
+        body = build_call(method, params)
+        attempts = 1 + (self.http.account.read_retries if idempotent else 0)
+        for attempt in range(1, attempts + 1):
+            try:
+                response, raw = await self.http.request(
+                    "POST",
+                    self.url,
+                    idempotent=idempotent,
+                    operation=method,
+                    content=body,
+                    headers={"Content-Type": "text/xml", "Accept": "text/xml"},
+                )
+            except ProviderError as exc:
+                if exc.maybe_applied:
+                    _say_maybe_done(exc)
+                raise
+            try:
+                return self._interpret(method, response, raw, idempotent=idempotent)
+            except ProviderError as exc:
+                if not (idempotent and exc.transient) or attempt == attempts:
+                    raise
+                logger.info(
+                    "retrying %s on %s after %s (attempt %d)",
+                    method,
+                    self.http.account.name,
+                    exc.kind,
+                    attempt,
+                )
+                base = self.backoff * 2 ** (attempt - 1)
+                await asyncio.sleep(base / 2 + random.uniform(0, base / 2))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _interpret(
+        self, method: str, response: httpx.Response, raw: bytes, *, idempotent: bool
+    ) -> object:
+        name = self.http.account.name
+        status = response.status_code
+        content_type = response.headers.get("content-type", "").lower()
+        if status == 500:
+            self._raise_fault_in(raw, content_type)
+            advice = "try again in a few minutes" if idempotent else _MAYBE_DONE
+            raise Unavailable(
+                f"{self.who} failed with a server error (HTTP 500) during {method}; {advice}.",
+                account=name,
+                maybe_applied=not idempotent,
+            )
+        if status in (301, 302, 303, 307, 308):
+            where = response.headers.get("location", "").split("?")[0][:200]
+            raise ProviderError(
+                f"{self.who} redirected the call to {where or 'another address'}; "
+                "set the account's base_url to the XML-RPC endpoint itself.",
+                account=name,
+            )
+        if status != 200:
+            raise ProviderError(
+                f"{self.who} answered HTTP {status} to {method}; check the account's base_url.",
+                account=name,
+            )
+        try:
+            if "html" in content_type:
+                raise BadReply(
+                    f"{self.who} answered {method} with a web page instead of XML-RPC "
+                    "(a proxy or login page may be in the way)."
+                )
+            return parse_response(raw, what=f"The reply of {self.who} to {method}")
+        except BadReply as exc:
+            message = exc.message if idempotent else f"{exc.message[:-1]}; {_MAYBE_DONE}."
+            raise BadReply(message, account=name, maybe_applied=not idempotent) from None
+
+    @staticmethod
+    def _raise_fault_in(raw: bytes, content_type: str) -> None:
+        """Some servers send faults with HTTP 500: read one if it is there."""
+        if "xml" not in content_type:
+            return
+        try:
+            parse_response(raw)
+        except BadReply:
+            return
