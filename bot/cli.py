@@ -1,4 +1,4 @@
-"""The `transferbot` command: check the configuration, migrate the database, run simulators."""
+"""The `transferbot` command: check the configuration, migrate the database, simulate, serve."""
 
 from __future__ import annotations
 
@@ -321,9 +321,47 @@ def _needs_subcommand(args: argparse.Namespace) -> int:
     return EXIT_CONFIG
 
 
-# The sub-commands, each registered by one small function. `serve` and `demo` join here:
-# write `add_serve(commands)` calling add_command(...) and append it.
-COMMANDS: list[Callable[[Subcommands], None]] = [add_check_config, add_db, add_simulate]
+def run_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    settings.require_serve()
+    from bot.runtime.serve import serve
+    from storage.errors import StorageError
+
+    if args.host is not None or args.port is not None:
+        server = settings.server.model_copy(
+            update={
+                "host": args.host or settings.server.host,
+                "port": settings.server.port if args.port is None else args.port,
+            }
+        )
+        settings = settings.model_copy(update={"server": server})
+    try:
+        asyncio.run(serve(settings))
+    except StorageError as exc:
+        print(f"transferbot: {secret_masker.mask(exc.message)}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:
+        print(f"transferbot: cannot serve: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def add_serve(commands: Subcommands) -> None:
+    parser = add_command(
+        commands,
+        "serve",
+        run_serve,
+        "run the Slack bot and the watcher (Socket Mode with an app token, else HTTP)",
+    )
+    parser.add_argument("--host", default=None, help="address to listen on (default: server.host)")
+    parser.add_argument(
+        "--port", type=int, default=None, help="port to listen on (default: server.port)"
+    )
+
+
+# The sub-commands, each registered by one small function. `demo` joins here: write
+# `add_demo(commands)` calling add_command(...) and append it.
+COMMANDS: list[Callable[[Subcommands], None]] = [add_check_config, add_db, add_simulate, add_serve]
 
 
 def build_parser() -> argparse.ArgumentParser:

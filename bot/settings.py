@@ -536,7 +536,7 @@ class _ConfigReader:
             except ValueError as exc:
                 self.report("database.url_env", f"the URL in {variable} {exc}")
         else:
-            self.report("database.url_env", f"variable {variable} is not set")
+            self.report("database.url_env", f"variable {_printable(variable)} is not set")
 
     def resolve_accounts(self, items: object) -> tuple[ProviderAccount, ...]:
         if not isinstance(items, list):
@@ -576,7 +576,7 @@ class _ConfigReader:
             if self.environ.get(variable):
                 data["secret"] = self.environ[variable]
             else:
-                self.report(f"{key}.secret_env", f"variable {variable} is not set")
+                self.report(f"{key}.secret_env", f"variable {_printable(variable)} is not set")
         kind = data.get("type")
         if kind == "hostway" and not data.get("account_number"):
             self.report(f"{key}.account_number", "a Hostway account needs its account number")
@@ -612,6 +612,10 @@ def _toml_problem(text: str) -> str:
     return f"line {match[1]}, column {match[2]}: malformed TOML: {reason[:1].lower()}{reason[1:]}"
 
 
+def _printable(text: str) -> str:
+    return text if text.isprintable() else repr(text)
+
+
 def _key_path(prefix: str, loc: tuple[int | str, ...]) -> str:
     path = prefix
     for part in loc:
@@ -622,7 +626,8 @@ def _key_path(prefix: str, loc: tuple[int | str, ...]) -> str:
         elif re.fullmatch(r"[A-Za-z0-9_-]+", part):
             path += f".{part}"
         else:
-            path += f'."{part}"'
+            shown = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in part)
+            path += f'."{shown}"'
     return path
 
 

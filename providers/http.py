@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from providers._common import ascii_digits
 from providers.errors import (
     AuthenticationFailed,
     BadReply,
@@ -23,19 +24,39 @@ from providers.errors import (
 )
 from providers.settings import ProviderAccount
 
-__all__ = ["MAX_BODY_BYTES", "AccountLimiter", "ProviderHTTP", "parse_retry_after"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_RETRY_WAIT",
+    "AccountLimiter",
+    "ProviderHTTP",
+    "parse_retry_after",
+    "unknown_outcome",
+]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 MAX_BODY_BYTES = 2 * 1024 * 1024  # no provider reply we read is anywhere near this
+MAX_RETRY_WAIT = 30.0  # a read told to wait longer than this fails now and says how long
+_GATEWAY_ERRORS = (502, 503, 504)
 
 
 def _advice(maybe_applied: bool) -> str:
+    """What to do after a failed call: check first when it may have been done, else try again."""
     if maybe_applied:
         return "it may have been done, so check the transfer before trying again"
     return "try again in a few minutes"
+
+
+def unknown_outcome(what: str, *, account: str) -> BadReply:
+    """An action's reply we could not read: it may have been done, so say to check first.
+
+    Args:
+        what: the sentence's head, e.g. ``"cpanel account 'x' sent a reply we could not read"``.
+        account: our name for the provider account.
+    """
+    return BadReply(f"{what}; {_advice(True)}.", account=account, maybe_applied=True)
 
 
 def _as_is(response: httpx.Response, body: bytes) -> tuple[httpx.Response, bytes]:
@@ -130,7 +151,8 @@ class ProviderHTTP:
         )
         self.max_body = max_body
         self.backoff = backoff
-        # XML-RPC sends its faults with HTTP 500: such a client reads the body itself
+        # XML-RPC sends its faults with HTTP 500 and Hostway documents what its 500s mean:
+        # such a client reads a 5xx (but 502-504) itself, e.g. raising ``server_error``
         self.server_errors_are_replies = server_errors_are_replies
         self.client = httpx.AsyncClient(
             base_url=account.base_url,
@@ -156,8 +178,9 @@ class ProviderHTTP:
     ) -> tuple[httpx.Response, bytes]:
         """Send one request (retrying reads) and return the response with its capped body.
 
-        Maps transport failures, 401, 429 and 5xx to the error tree; other statuses are
-        the caller's to interpret.
+        Maps transport failures, 401, 429 and 5xx to the error tree (a 5xx other than
+        502-504 is left to the caller with ``server_errors_are_replies``); other statuses
+        are the caller's to interpret.
         """
         return await self.call(
             method, url, idempotent=idempotent, operation=operation, read=_as_is, **kwargs
@@ -177,7 +200,8 @@ class ProviderHTTP:
 
         ``read`` raises a ProviderError for an error reply (an XCP ``is_success=0``, an
         XML-RPC fault, garbage); a transient one is retried like a transport failure when
-        the call is a read. An action is sent exactly once.
+        the call is a read, unless the provider asked us to wait more than
+        ``MAX_RETRY_WAIT``. An action is sent exactly once.
         """
         attempts = 1 + (self.account.read_retries if idempotent else 0)
         for attempt in range(1, attempts + 1):
@@ -187,7 +211,7 @@ class ProviderHTTP:
                 )
                 return read(response, body)
             except ProviderError as exc:
-                if not (idempotent and exc.transient) or attempt == attempts:
+                if not (idempotent and _worth_retrying(exc)) or attempt == attempts:
                     raise
                 delay = self._delay(attempt, exc)
                 logger.info(
@@ -203,7 +227,7 @@ class ProviderHTTP:
 
     def _delay(self, attempt: int, exc: ProviderError) -> float:
         if isinstance(exc, RateLimited) and exc.retry_after:
-            return min(exc.retry_after, 30.0)
+            return min(exc.retry_after, MAX_RETRY_WAIT)
         base = self.backoff * (2 ** (attempt - 1))
         return base / 2 + random.uniform(0, base / 2)
 
@@ -214,31 +238,30 @@ class ProviderHTTP:
         async with self.limiter:
             try:
                 async with self.client.stream(method, url, **kwargs) as response:
-                    body = await self._read_capped(response, operation)
+                    body = await self._read_capped(response, operation, idempotent)
             except httpx.TimeoutException as exc:
                 unknown = not idempotent and not isinstance(exc, httpx.ConnectTimeout)
                 raise TimedOut(
-                    f"{self._who()} did not answer {operation} within "
+                    f"{self.who} did not answer {operation} within "
                     f"{self.account.timeout:g} s; {_advice(unknown)}.",
                     account=name,
                     maybe_applied=unknown,
                 ) from None
             except httpx.ConnectError:
                 raise Unavailable(
-                    f"Could not connect to {self._who()}; it may be down. "
-                    "Try again in a few minutes.",
+                    f"Could not connect to {self.who}; it may be down. Try again in a few minutes.",
                     account=name,
                 ) from None
             except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
                 raise Unavailable(
-                    f"{self._who()} dropped the connection during {operation}; "
+                    f"{self.who} dropped the connection during {operation}; "
                     f"{_advice(not idempotent)}.",
                     account=name,
                     maybe_applied=not idempotent,
                 ) from None
             except httpx.HTTPError as exc:
                 raise Unavailable(
-                    f"Talking to {self._who()} failed ({type(exc).__name__}); "
+                    f"Talking to {self.who} failed ({type(exc).__name__}); "
                     f"{_advice(not idempotent)}.",
                     account=name,
                     maybe_applied=not idempotent,
@@ -246,7 +269,7 @@ class ProviderHTTP:
         status = response.status_code
         if status == 401:
             raise AuthenticationFailed(
-                f"{self._who()} refused our credentials (HTTP 401); "
+                f"{self.who} refused our credentials (HTTP 401); "
                 "check the account's API key or token.",
                 account=name,
             )
@@ -254,21 +277,15 @@ class ProviderHTTP:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
             self.limiter.pause_for(retry_after)
             raise RateLimited(
-                f"{self._who()} is rate limiting us; try again in {round(retry_after)} s.",
+                f"{self.who} is rate limiting us; try again in {round(retry_after)} s.",
                 retry_after=retry_after,
                 account=name,
             )
-        if status == 500 and not self.server_errors_are_replies:
+        if status >= 500 and status not in _GATEWAY_ERRORS and not self.server_errors_are_replies:
+            raise self.server_error(status, operation=operation, idempotent=idempotent)
+        if status in _GATEWAY_ERRORS:
             raise Unavailable(
-                f"{self._who()} answered {operation} with a server error (HTTP 500); "
-                f"{_advice(not idempotent)}.",
-                account=name,
-                # the server may have done part of the work before failing
-                maybe_applied=not idempotent,
-            )
-        if status in (502, 503, 504):
-            raise Unavailable(
-                f"{self._who()} is unavailable right now (HTTP {status}); "
+                f"{self.who} is unavailable right now (HTTP {status}); "
                 f"{_advice(not idempotent and status != 503)}.",
                 account=name,
                 # a gateway may have passed the request on before giving up
@@ -276,24 +293,44 @@ class ProviderHTTP:
             )
         return response, body
 
-    async def _read_capped(self, response: httpx.Response, operation: str) -> bytes:
+    def server_error(self, status: int, *, operation: str, idempotent: bool) -> Unavailable:
+        """The error for an HTTP 5xx that carries no reply; an action may have been done."""
+        return Unavailable(
+            f"{self.who} answered {operation} with a server error (HTTP {status}); "
+            f"{_advice(not idempotent)}.",
+            account=self.account.name,
+            # the server may have done part of the work before failing
+            maybe_applied=not idempotent,
+        )
+
+    @property
+    def who(self) -> str:
+        """The account as sentences name it: ``cpanel account 'main'``."""
+        return f"{self.account.type} account '{self.account.name}'"
+
+    async def _read_capped(
+        self, response: httpx.Response, operation: str, idempotent: bool
+    ) -> bytes:
         declared = response.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > self.max_body:
-            raise BadReply(
-                f"{self._who()} sent an oversized reply to {operation}; nothing was changed.",
-                account=self.account.name,
-            )
+        if declared and ascii_digits(declared) and int(declared) > self.max_body:
+            raise self._oversized(operation, idempotent)
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.aiter_bytes():
             size += len(chunk)
             if size > self.max_body:
-                raise BadReply(
-                    f"{self._who()} sent an oversized reply to {operation}; nothing was changed.",
-                    account=self.account.name,
-                )
+                raise self._oversized(operation, idempotent)
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _who(self) -> str:
-        return f"{self.account.type} account '{self.account.name}'"
+    def _oversized(self, operation: str, idempotent: bool) -> BadReply:
+        what = f"{self.who} sent an oversized reply to {operation}"
+        if not idempotent:  # it answered, so it received the action
+            return unknown_outcome(what, account=self.account.name)
+        return BadReply(f"{what}; nothing was changed.", account=self.account.name)
+
+
+def _worth_retrying(exc: ProviderError) -> bool:
+    if isinstance(exc, RateLimited) and (exc.retry_after or 0) > MAX_RETRY_WAIT:
+        return False  # blocking a read that long helps no one: say when to try again
+    return exc.transient

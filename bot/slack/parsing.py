@@ -148,7 +148,8 @@ def _link_text(match: re.Match[str]) -> str:
 
 def _quote(word: str) -> str:
     """A user's word, safe to echo in a sentence: short, no Slack markup."""
-    cleaned = re.sub(r"[`<>&*_~\s]", "", word)
+    cleaned = "".join(ch for ch in word if ch.isprintable())
+    cleaned = re.sub(r"[`<>&*_~\s]", "", cleaned)
     return cleaned if len(cleaned) <= 30 else cleaned[:29] + "…"
 
 

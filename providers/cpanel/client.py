@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import httpx
 
+from providers._common import ascii_digits, scrub_error
 from providers.base import Action, ActionResult, HistoryEntry, Phase, Transfer
 from providers.cpanel.snapshot import (
     SessionContents,
@@ -22,7 +24,6 @@ from providers.cpanel.wire import (
     SESSION_ID,
     build_request,
     error_for_reason,
-    function_of_path,
     is_web_page,
     read_envelope,
     read_state,
@@ -33,17 +34,15 @@ from providers.errors import (
     InvalidInput,
     NotAllowedNow,
     ProviderError,
-    Unavailable,
     Unsupported,
 )
-from providers.http import ProviderHTTP
+from providers.http import ProviderHTTP, unknown_outcome
 from providers.settings import ProviderAccount
 
 __all__ = ["CpanelProvider"]
 
 logger = logging.getLogger(__name__)
 
-_ACTION_FUNCTION_NAMES = frozenset(ACTION_FUNCTIONS.values())
 _PAST = {Action.PAUSE: "paused", Action.RESUME: "started", Action.CANCEL: "aborted"}
 _UNSUPPORTED = {
     Action.RETRY: "cPanel transfer sessions can't be retried; a stuck session can be "
@@ -66,7 +65,6 @@ class CpanelProvider:
         self, account: ProviderAccount, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
         self.account = account
-        self._who = f"cpanel account '{account.name}'"
         user = account.username or "root"
         token = account.secret.get_secret_value()
         self._http = ProviderHTTP(
@@ -74,8 +72,7 @@ class CpanelProvider:
             transport=transport,
             headers={"Authorization": f"whm {user}:{token}", "Accept": "application/json"},
         )
-        # inside the HTTP layer, so that a read answered with a 500 is retried like a 502
-        self._http.client.event_hooks["response"].append(self._refuse_server_errors)
+        self._who = self._http.who
         self._subjects: dict[str, str] = {}
 
     def __repr__(self) -> str:
@@ -168,7 +165,9 @@ class CpanelProvider:
         if action is Action.CANCEL:
             return f"Aborting {where}; it stops once the items in progress finish."
         pid = data.get("pid")
-        worker = f" (worker pid {pid})" if isinstance(pid, int | str) and str(pid).isdigit() else ""
+        worker = (
+            f" (worker pid {pid})" if isinstance(pid, int | str) and ascii_digits(str(pid)) else ""
+        )
         return f"Started {where}{worker}."
 
     async def _peek(self, session_id: str) -> Transfer | None:
@@ -223,22 +222,27 @@ class CpanelProvider:
         self, function: str, session_id: str, *, idempotent: bool, **params: str
     ) -> dict[str, Any]:
         url, query = build_request(function, session_id, **params)
+        read = partial(
+            self._read_reply, function=function, session_id=session_id, idempotent=idempotent
+        )
         try:
-            response, body = await self._http.request(
-                "GET", url, params=query, idempotent=idempotent, operation=function
+            return await self._http.call(
+                "GET", url, params=query, idempotent=idempotent, operation=function, read=read
             )
-            return self._read_reply(response, body, function, session_id, idempotent)
         except ProviderError as exc:
-            raise self._scrubbed(exc) from None
+            # WHM may echo what we sent, our token included
+            raise scrub_error(exc, [self.account.secret.get_secret_value()]) from None
 
     def _read_reply(
         self,
         response: httpx.Response,
         body: bytes,
+        *,
         function: str,
         session_id: str,
         idempotent: bool,
     ) -> dict[str, Any]:
+        """The data of a WHM reply, or the error it means (retried by ProviderHTTP for reads)."""
         name = self.account.name
         status = response.status_code
         if status == 403:
@@ -264,36 +268,11 @@ class CpanelProvider:
         except BadReply:
             if idempotent or is_web_page(body, response.headers.get("content-type", "")):
                 raise  # a login or proxy page means WHM never saw the call
-            raise BadReply(
-                f"{self._who} sent a reply to {function} we could not understand; "
-                "it may or may not have taken effect, so check the session before trying again.",
-                account=name,
-                maybe_applied=True,
+            raise unknown_outcome(
+                f"{self._who} sent a reply to {function} we could not understand", account=name
             ) from None
         if not ok:
             raise error_for_reason(
                 reason, who=self._who, account=name, function=function, session_id=session_id
             )
         return data
-
-    async def _refuse_server_errors(self, response: httpx.Response) -> None:
-        """Turn a 500 (cpsrvd's HTML error page) into Unavailable; 502-504 are handled already."""
-        status = response.status_code
-        if status < 500 or status in (502, 503, 504):
-            return
-        function = function_of_path(response.request.url.path)
-        raise Unavailable(
-            f"{self._who} had an internal error (HTTP {status}) during {function}; "
-            "try again in a few minutes.",
-            account=self.account.name,
-            maybe_applied=function in _ACTION_FUNCTION_NAMES,
-        )
-
-    def _scrubbed(self, exc: ProviderError) -> ProviderError:
-        """The same error with our token blanked out of anything the provider echoed."""
-        token = self.account.secret.get_secret_value()
-        if token and (token in exc.message or token in (exc.detail or "")):
-            exc.message = exc.message.replace(token, "••••••")
-            exc.args = (exc.message,)
-            exc.detail = exc.detail.replace(token, "••••••") if exc.detail else None
-        return exc

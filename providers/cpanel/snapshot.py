@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from providers._common import one_line
 from providers.base import HistoryEntry, Phase, Transfer
 from providers.cpanel.states import STATES, rule_for, state_name_of
-from providers.cpanel.wire import one_line
 
 __all__ = [
     "HISTORY_LIMIT",
@@ -133,7 +134,11 @@ def _total_size(items: object) -> int | None:
     if not isinstance(items, list):
         return None
     sizes = [item.get("size", item.get("disk_used")) for item in items if isinstance(item, Mapping)]
-    numbers = [s for s in sizes if isinstance(s, int | float) and not isinstance(s, bool)]
+    numbers = [
+        s
+        for s in sizes
+        if isinstance(s, int | float) and not isinstance(s, bool) and math.isfinite(s)
+    ]
     return int(sum(numbers)) if numbers else None
 
 

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from providers._common import ascii_digits
 from providers.base import Action, ActionSpec, Capabilities, Phase
 
 __all__ = [
@@ -121,7 +122,7 @@ _SEEN_UNKNOWN: set[str] = set()  # unknown states already logged, so polls don't
 def state_name_of(raw: str) -> str:
     """The state name a raw value stands for: itself (upper-cased) or a stored number's name."""
     key = raw.strip().upper()
-    if key.isdigit() and int(key) in STATE_NUMBERS:
+    if ascii_digits(key) and int(key) in STATE_NUMBERS:
         return STATE_NUMBERS[int(key)]
     return key
 

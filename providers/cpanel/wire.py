@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from providers._common import one_line
 from providers.errors import (
     AuthenticationFailed,
     BadReply,
@@ -21,9 +22,7 @@ __all__ = [
     "SESSION_ID",
     "build_request",
     "error_for_reason",
-    "function_of_path",
     "is_web_page",
-    "one_line",
     "read_envelope",
     "read_state",
 ]
@@ -32,14 +31,12 @@ logger = logging.getLogger(__name__)
 
 # e.g. exampleservercopya20140206192428NtyW; kept loose so other cPanel builds' ids pass
 SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
-_FUNCTION_PATH = re.compile(r"/json-api/([A-Za-z0-9_]+)$")
 _NOT_FOUND = re.compile(
     r"does not exist|doesn\W?t exist|no such|not found|invalid transfer session", re.I
 )
 _FAILED_TO = re.compile(r"failed to [“\"]?(pause|start|abort)", re.I)
 _DENIED = re.compile(r"permission|access denied|not authori[sz]ed|privilege", re.I)
 _UNKNOWN_APP = re.compile(r"unknown app", re.I)
-_MAX_REASON = 300
 
 
 def build_request(function: str, session_id: str, **params: str) -> tuple[str, dict[str, str]]:
@@ -49,19 +46,6 @@ def build_request(function: str, session_id: str, **params: str) -> tuple[str, d
         "transfer_session_id": session_id,
         **params,
     }
-
-
-def function_of_path(path: str) -> str:
-    """The WHM function a request path calls (``/json-api/<function>``), or ``"request"``."""
-    match = _FUNCTION_PATH.search(path)
-    return match.group(1) if match else "request"
-
-
-def one_line(text: object, limit: int = _MAX_REASON) -> str:
-    """Provider words made safe for one sentence: one line, no control characters, bounded."""
-    cleaned = " ".join(str(text).split())
-    cleaned = "".join(ch for ch in cleaned if ch.isprintable())
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
 
 
 def is_web_page(body: bytes, content_type: str) -> bool:
@@ -100,7 +84,7 @@ def read_envelope(
         ok = False
     else:
         raise bad(f"a reply with an unknown result {one_line(result, 20)!r}")
-    reason = one_line(metadata.get("reason") or ("OK." if ok else "The call failed."))
+    reason = one_line(metadata.get("reason") or "") or ("OK." if ok else "The call failed.")
     data = reply.get("data")
     return ok, reason, data if isinstance(data, dict) else {}
 

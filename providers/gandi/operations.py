@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime
 
+from providers._common import ascii_digits, one_line, scrub
 from providers.base import (
     Action,
     ActionInput,
@@ -16,7 +17,7 @@ from providers.base import (
     mask_secret,
 )
 from providers.errors import BadReply
-from providers.gandi.v3 import RELAUNCHABLE_TYPES, scrub
+from providers.gandi.v3 import RELAUNCHABLE_TYPES
 
 __all__ = [
     "AUTHINFO_INPUT",
@@ -146,7 +147,7 @@ def transfer_from_operation(
 ) -> Transfer:
     """A Transfer from an operation struct; BadReply if it lacks its id or step."""
     op_id, step = op.get("id"), op.get("step")
-    if isinstance(op_id, bool) or not isinstance(op_id, int | str) or not str(op_id).isdigit():
+    if isinstance(op_id, bool) or not isinstance(op_id, int | str) or not ascii_digits(str(op_id)):
         raise BadReply("Gandi sent an operation without a numeric id.", account=account)
     if not isinstance(step, str) or not step.strip():
         raise BadReply(f"Gandi sent operation {op_id} without its step.", account=account)
@@ -157,7 +158,7 @@ def transfer_from_operation(
     op_type = _text(op.get("type")) or "operation"
     errortype = errortype_of(op.get("errortype")) if step == "ERROR" else None
     phase = phase_of(step, errortype)
-    last_error = scrub(" ".join(_text(op.get("last_error")).split()), hidden)[:500]
+    last_error = one_line(scrub(_text(op.get("last_error")), hidden), 500)
     raw_code = f"ERROR/{errortype}" if step == "ERROR" else step
     changed = _date(op, "date_updated") or _date(op, "date_start") or _date(op, "date_created")
     return Transfer(

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from pydantic import SecretStr
 
+from providers._common import ascii_digits, one_line, scrub
 from providers.errors import (
     AuthenticationFailed,
     BadReply,
@@ -18,6 +19,7 @@ from providers.errors import (
     TransferNotFound,
 )
 from providers.gandi.xmlrpc import XmlRpcEndpoint, XmlRpcFault
+from providers.http import unknown_outcome
 
 __all__ = [
     "FAULT_BAD_PARAMETER",
@@ -33,7 +35,6 @@ __all__ = [
     "list_options",
     "operation_id",
     "relaunch_params",
-    "scrub",
 ]
 
 logger = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ _DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 def operation_id(ref: str, *, who: str) -> int:
     """The operation id a ref names; InvalidInput (before anything is sent) if it names none."""
     text = ref.strip()
-    if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_OPERATION_ID:
+    if ascii_digits(text) and 0 < int(text) <= MAX_OPERATION_ID:
         return int(text)
     shown = text[:40]
     raise InvalidInput(
@@ -137,14 +138,6 @@ def relaunch_params(inputs: Mapping[str, str | None], *, who: str) -> dict[str, 
     return params
 
 
-def scrub(text: str, secrets: list[str]) -> str:
-    """Text with every secret in it replaced by a mask (faults and errors may echo input)."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "••••••")
-    return text
-
-
 # -- faults ----------------------------------------------------------------------------
 def error_for_fault(
     fault: XmlRpcFault,
@@ -156,7 +149,7 @@ def error_for_fault(
     secrets: list[str],
 ) -> ProviderError:
     """The error a person reads for a Gandi fault; its words stay in ``detail``, scrubbed."""
-    text = " ".join(scrub(fault.string, secrets).split())[:500]
+    text = one_line(scrub(fault.string, secrets), 500)
     parts = _FAULT_PARTS.search(text)
     obj, cause = (parts.group(1) or "", parts.group(2)) if parts else ("", "")
     bracket = _BRACKET.search(text)
@@ -288,16 +281,10 @@ class GandiV3:
             ) from None
 
     def _odd(self, method: str, expected: str, *, maybe_applied: bool = False) -> BadReply:
-        outcome = (
-            "it may have been done: check the operation before trying again"
-            if maybe_applied
-            else "nothing was changed on our side"
-        )
-        return BadReply(
-            f"The reply of {self.who} to {method} is not {expected}; {outcome}.",
-            account=self.account,
-            maybe_applied=maybe_applied,
-        )
+        what = f"The reply of {self.who} to {method} is not {expected}"
+        if maybe_applied:
+            return unknown_outcome(what, account=self.account)
+        return BadReply(f"{what}; nothing was changed on our side.", account=self.account)
 
     def _confirmed(self, method: str, value: object, doing: str) -> None:
         if value is True or (isinstance(value, int) and value == 1):

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import logging
 import math
-import random
 import re
 import xmlrpc.client
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
+from functools import partial
 from typing import Any
 
 import httpx
 from lxml import etree
 
-from providers.errors import BadReply, ProviderError, Unavailable
-from providers.http import ProviderHTTP
+from providers.errors import BadReply, ProviderError
+from providers.http import ProviderHTTP, unknown_outcome
 from providers.xmlsafe import parse_untrusted_xml
 
 __all__ = [
@@ -38,7 +37,6 @@ MAX_REPLY_BYTES = 1024 * 1024  # a page of 100 operations is a few hundred KiB a
 MAX_NESTING = 16  # structs and arrays inside each other; Gandi's replies use four
 MAX_VALUES = 100_000
 _I8 = 2**63
-_MAYBE_DONE = "it may have been done, so check the operation before trying again"
 _METHOD = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:]{0,99}$")
 _INT = re.compile(r"^[+-]?\d{1,20}$")
 _DOUBLE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?$")
@@ -264,7 +262,10 @@ def _read_datetime(text: str) -> datetime:
         sign = -1 if zone[0] == "-" else 1
         digits = zone[1:].replace(":", "")
         tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
-    return datetime(year, month, day, hour, minute, second, micro, tzinfo=tz).astimezone(UTC)
+    try:
+        return datetime(year, month, day, hour, minute, second, micro, tzinfo=tz).astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01 east of UTC: before the calendar's first day
+        raise ValueError(text) from None
 
 
 def _read_base64(text: str) -> bytes:
@@ -287,61 +288,30 @@ _SCALARS: dict[str, Callable[[str], object]] = {
 
 
 # -- the transport ----------------------------------------------------------------------
-def _say_maybe_done(exc: ProviderError) -> None:
-    """An action whose outcome is unknown must not read "try again": say to check first."""
-    head = exc.message.removesuffix(".").removesuffix("; try again in a few minutes")
-    exc.message = f"{head}; {_MAYBE_DONE}."
-    exc.args = (exc.message,)
-
-
 class XmlRpcEndpoint:
     """One XML-RPC endpoint reached through a ProviderHTTP (limits, timeouts, body cap).
 
-    Reads (``idempotent=True``) are retried on a transient reply problem (HTTP 500, an
-    unreadable body) on top of ProviderHTTP's own transport retries; calls that change
-    something never are, and an unreadable answer to one is flagged ``maybe_applied``.
+    ProviderHTTP retries reads on a transient problem (HTTP 500 without a fault, an
+    unreadable body) as on a transport failure; calls that change something are sent
+    once, and an unreadable answer to one is flagged ``maybe_applied``.
     """
 
-    def __init__(self, http: ProviderHTTP, url: str, *, backoff: float = 0.25) -> None:
+    def __init__(self, http: ProviderHTTP, url: str) -> None:
         self.http = http
         self.url = url
-        self.backoff = backoff
-        account = http.account
-        self.who = f"{account.type} account '{account.name}'"
+        self.who = http.who
 
     async def call(self, method: str, params: Sequence[object], *, idempotent: bool) -> object:
         """Send one call; return its value or raise XmlRpcFault / a ProviderError."""
-        body = build_call(method, params)
-        attempts = 1 + (self.http.account.read_retries if idempotent else 0)
-        for attempt in range(1, attempts + 1):
-            try:
-                response, raw = await self.http.request(
-                    "POST",
-                    self.url,
-                    idempotent=idempotent,
-                    operation=method,
-                    content=body,
-                    headers={"Content-Type": "text/xml", "Accept": "text/xml"},
-                )
-            except ProviderError as exc:
-                if exc.maybe_applied:
-                    _say_maybe_done(exc)
-                raise
-            try:
-                return self._interpret(method, response, raw, idempotent=idempotent)
-            except ProviderError as exc:
-                if not (idempotent and exc.transient) or attempt == attempts:
-                    raise
-                logger.info(
-                    "retrying %s on %s after %s (attempt %d)",
-                    method,
-                    self.http.account.name,
-                    exc.kind,
-                    attempt,
-                )
-                base = self.backoff * 2 ** (attempt - 1)
-                await asyncio.sleep(base / 2 + random.uniform(0, base / 2))
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await self.http.call(
+            "POST",
+            self.url,
+            idempotent=idempotent,
+            operation=method,
+            read=partial(self._interpret, method, idempotent=idempotent),
+            content=build_call(method, params),
+            headers={"Content-Type": "text/xml", "Accept": "text/xml"},
+        )
 
     def _interpret(
         self, method: str, response: httpx.Response, raw: bytes, *, idempotent: bool
@@ -349,14 +319,9 @@ class XmlRpcEndpoint:
         name = self.http.account.name
         status = response.status_code
         content_type = response.headers.get("content-type", "").lower()
-        if status == 500:
+        if status >= 500:  # ProviderHTTP leaves these to us: a fault may come with them
             self._raise_fault_in(raw, content_type)
-            advice = "try again in a few minutes" if idempotent else _MAYBE_DONE
-            raise Unavailable(
-                f"{self.who} failed with a server error (HTTP 500) during {method}; {advice}.",
-                account=name,
-                maybe_applied=not idempotent,
-            )
+            raise self.http.server_error(status, operation=method, idempotent=idempotent)
         if status in (301, 302, 303, 307, 308):
             where = response.headers.get("location", "").split("?")[0][:200]
             raise ProviderError(
@@ -377,8 +342,9 @@ class XmlRpcEndpoint:
                 )
             return parse_response(raw, what=f"The reply of {self.who} to {method}")
         except BadReply as exc:
-            message = exc.message if idempotent else f"{exc.message[:-1]}; {_MAYBE_DONE}."
-            raise BadReply(message, account=name, maybe_applied=not idempotent) from None
+            if idempotent:
+                raise BadReply(exc.message, account=name) from None
+            raise unknown_outcome(exc.message.removesuffix("."), account=name) from None
 
     @staticmethod
     def _raise_fault_in(raw: bytes, content_type: str) -> None:

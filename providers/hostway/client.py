@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from urllib.parse import unquote
+from functools import partial
 
 import httpx
 
-from providers.base import Action, ActionResult, Capabilities, Transfer, mask_secret
+from providers._common import scrub_error
+from providers.base import Action, ActionResult, Capabilities, Transfer
 from providers.errors import BadReply, InvalidInput, NotAllowedNow, ProviderError, Unsupported
 from providers.hostway.replies import (
     AUTH_INFO_INPUT,
@@ -20,19 +21,16 @@ from providers.hostway.replies import (
     normalize_domain,
     parse_transfer,
     read_error,
-    registry_error,
     reset_body,
     reset_error,
     transfer_path,
 )
-from providers.http import ProviderHTTP
+from providers.http import ProviderHTTP, unknown_outcome
 from providers.settings import ProviderAccount
 
 __all__ = ["HostwayProvider"]
 
 logger = logging.getLogger(__name__)
-
-_ERROR_BODY_PEEK = 4096
 
 
 class HostwayProvider:
@@ -75,10 +73,10 @@ class HostwayProvider:
             auth = httpx.BasicAuth(account.username, secret)
         else:
             headers["Authorization"] = f"Bearer {secret}"
-        self._http = ProviderHTTP(account, transport=transport, headers=headers, auth=auth)
-        # ProviderHTTP maps 502-504 but not 500, which Hostway uses for registry errors:
-        # raising here, inside its send, lets it retry reads and never retry a reset.
-        self._http.client.event_hooks["response"].append(self._raise_on_server_error)
+        # Hostway documents its 500s (a registry error, an unknown reset error): we read them
+        self._http = ProviderHTTP(
+            account, transport=transport, headers=headers, auth=auth, server_errors_are_replies=True
+        )
 
     def __repr__(self) -> str:
         return f"HostwayProvider(account={self.account.name!r})"
@@ -96,37 +94,16 @@ class HostwayProvider:
     async def get_transfer(self, ref: str, *, detailed: bool = False) -> Transfer:
         """The transfer of one domain in this account (``detailed`` costs nothing extra)."""
         domain = self._domain(ref)
-        response, body = await self._http.request(
-            "GET",
-            transfer_path(self.account_number, domain),
-            idempotent=True,
-            operation="get_transfer_status",
-        )
-        status = response.status_code
-        logger.debug("hostway %s: status of %s → HTTP %d", self.account.name, domain, status)
-        if status != 200:
-            raise read_error(
-                status,
-                who=self._who,
-                account=self.account.name,
-                domain=domain,
-                account_number=self.account_number,
-                detail=error_words(body),
-            )
-        payload = self._json(response, body, domain)
         try:
-            return parse_transfer(
-                payload,
-                account=self.account.name,
-                domain=domain,
-                account_number=self.account_number,
+            return await self._http.call(
+                "GET",
+                transfer_path(self.account_number, domain),
+                idempotent=True,
+                operation="get_transfer_status",
+                read=partial(self._read_status, domain=domain),
             )
-        except ReplyShapeError as exc:
-            raise BadReply(
-                f"{self._who} sent a status for {domain} we could not understand ({exc}); "
-                "nothing was changed.",
-                account=self.account.name,
-            ) from None
+        except ProviderError as exc:
+            raise self._scrubbed(exc) from None
 
     async def perform(
         self, ref: str, action: Action, inputs: Mapping[str, str] | None = None
@@ -157,18 +134,20 @@ class HostwayProvider:
     async def _reset(self, domain: str, auth_info: str | None) -> None:
         """Send the PUT once; raise unless Hostway accepted the reset."""
         try:
-            response, body = await self._http.request(
+            await self._http.call(
                 "PUT",
                 transfer_path(self.account_number, domain),
                 idempotent=False,
                 operation="reset_transfer",
+                read=partial(self._read_reset, domain=domain),
                 content=reset_body(auth_info),
                 headers={"Content-Type": "application/json"},
             )
         except ProviderError as exc:
-            if auth_info and exc.detail:  # a provider that echoes what we sent
-                exc.detail = exc.detail.replace(auth_info, mask_secret(auth_info))
-            raise
+            raise self._scrubbed(exc, auth_info) from None
+
+    def _read_reset(self, response: httpx.Response, body: bytes, *, domain: str) -> None:
+        """Raise unless the reply to a reset says Hostway accepted it."""
         status = response.status_code
         logger.info("hostway %s: reset of %s → HTTP %d", self.account.name, domain, status)
         error = reset_error(
@@ -177,18 +156,48 @@ class HostwayProvider:
             account=self.account.name,
             domain=domain,
             account_number=self.account_number,
-            detail=error_words(body, secret=auth_info),
+            detail=error_words(body),
         )
         if error is not None:
             raise error
         if body.strip() and not _is_json(body):
-            raise BadReply(
-                f"{self._who} answered the reset of {domain} with something that is not its "
-                "API's reply; the reset may have happened, so check the status before "
-                "trying again.",
+            raise unknown_outcome(
+                f"{self._who} answered the reset of {domain} with something that is not "
+                "its API's reply",
                 account=self.account.name,
-                maybe_applied=True,
             )
+
+    def _read_status(self, response: httpx.Response, body: bytes, *, domain: str) -> Transfer:
+        """The transfer a GET reply describes, or the error it means (a 500 is retried)."""
+        status = response.status_code
+        logger.debug("hostway %s: status of %s → HTTP %d", self.account.name, domain, status)
+        if status != 200:
+            raise read_error(
+                status,
+                who=self._who,
+                account=self.account.name,
+                domain=domain,
+                account_number=self.account_number,
+                detail=error_words(body),
+            )
+        payload = self._json(response, body, domain)
+        try:
+            return parse_transfer(
+                payload,
+                account=self.account.name,
+                domain=domain,
+                account_number=self.account_number,
+            )
+        except ReplyShapeError as exc:
+            raise BadReply(
+                f"{self._who} sent a status for {domain} we could not understand ({exc}); "
+                "nothing was changed.",
+                account=self.account.name,
+            ) from None
+
+    def _scrubbed(self, exc: ProviderError, *also: str | None) -> ProviderError:
+        """The error with our token (and any authInfo we sent) masked: Hostway may echo them."""
+        return scrub_error(exc, [self.account.secret.get_secret_value(), *also])
 
     def _domain(self, ref: str) -> str:
         domain = normalize_domain(ref)
@@ -212,36 +221,6 @@ class HostwayProvider:
                 "nothing was changed.",
                 account=self.account.name,
             ) from None
-
-    async def _raise_on_server_error(self, response: httpx.Response) -> None:
-        if response.status_code != 500:
-            return
-        detail = error_words(await _peek(response))
-        domain = unquote(response.request.url.path.rsplit("/", 1)[-1])
-        if response.request.method == "GET":
-            raise registry_error(who=self._who, account=self.account.name, detail=detail)
-        error = reset_error(
-            500,
-            who=self._who,
-            account=self.account.name,
-            domain=domain,
-            account_number=self.account_number,
-            detail=detail,
-        )
-        assert error is not None
-        raise error
-
-
-async def _peek(response: httpx.Response) -> bytes:
-    """The start of an error body, never more than a few KB."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= _ERROR_BODY_PEEK:
-            break
-    return b"".join(chunks)[:_ERROR_BODY_PEEK]
 
 
 def _is_json(body: bytes) -> bool:

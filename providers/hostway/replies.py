@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from providers._common import ascii_digits, scrub
 from providers.base import (
     Action,
     ActionInput,
@@ -17,7 +18,6 @@ from providers.base import (
     HistoryEntry,
     Phase,
     Transfer,
-    mask_secret,
 )
 from providers.errors import (
     BadReply,
@@ -39,7 +39,6 @@ __all__ = [
     "normalize_domain",
     "parse_transfer",
     "read_error",
-    "registry_error",
     "reset_body",
     "reset_error",
     "reset_spec",
@@ -182,7 +181,7 @@ def _code(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and ascii_digits(value.strip()):
         return int(value.strip())
     return None
 
@@ -213,7 +212,7 @@ def error_words(body: bytes, *, secret: str | None = None) -> str | None:
     for key in ("message", "description", "error", "errorMessage"):
         words = _text(payload.get(key))
         if words:
-            return words.replace(secret, mask_secret(secret)) if secret else words
+            return scrub(words, [secret])
     return None
 
 
@@ -241,20 +240,16 @@ def read_error(
             account=account,
             detail=detail,
         )
-    if status == 500:
-        return registry_error(who=who, account=account, detail=detail)
+    if status == 500:  # documented as the registry answering with an error
+        return Unavailable(
+            f"{who} says the registry answered with an error (HTTP 500); "
+            "try again in a few minutes.",
+            account=account,
+            detail=detail,
+        )
     return BadReply(
         f"{who} answered the status request for {domain} with HTTP {status}, "
         "which its API does not use; nothing was changed.",
-        account=account,
-        detail=detail,
-    )
-
-
-def registry_error(*, who: str, account: str, detail: str | None = None) -> Unavailable:
-    """A GET answered 500: Hostway documents it as the registry answering with an error."""
-    return Unavailable(
-        f"{who} says the registry answered with an error (HTTP 500); try again in a few minutes.",
         account=account,
         detail=detail,
     )

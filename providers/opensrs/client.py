@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -19,13 +18,12 @@ from providers.errors import (
     BadReply,
     InvalidInput,
     NotAllowedNow,
-    ProviderError,
     RateLimited,
     TransferNotFound,
     Unavailable,
     Unsupported,
 )
-from providers.http import ProviderHTTP
+from providers.http import ProviderHTTP, unknown_outcome
 from providers.opensrs.codes import error_from_reply
 from providers.opensrs.envelope import Reply, build_request, parse_reply, sign
 from providers.opensrs.orders import (
@@ -78,7 +76,7 @@ class OpenSRSProvider:
         self.account = account
         self._http = ProviderHTTP(account, transport=transport, max_body=MAX_XML_BYTES)
         self._orders: dict[str, Order] = {}
-        self._who = f"opensrs account '{account.name}'"
+        self._who = self._http.who
 
     def __repr__(self) -> str:
         return f"OpenSRSProvider(account={self.account.name!r})"
@@ -258,7 +256,7 @@ class OpenSRSProvider:
     async def _call(
         self, action: str, object_: str, attributes: Mapping[str, Any], *, read: bool
     ) -> Reply:
-        """Send one XCP command; reads are retried on transient answers, actions never."""
+        """Send one XCP command; ProviderHTTP retries reads on transient answers, never actions."""
         key = self.account.secret.get_secret_value()
         username = self._reseller()
         if not key:
@@ -272,39 +270,24 @@ class OpenSRSProvider:
             "X-Username": username,
             "X-Signature": sign(body, key),
         }
-        attempts = 1 + (self.account.read_retries if read else 0)
-        for attempt in range(1, attempts + 1):
-            response, raw = await self._send(action, body, headers, read=read)
-            try:
-                return self._interpret(action, response, raw, read=read)
-            except ProviderError as exc:
-                retry = read and exc.transient and not isinstance(exc, RateLimited)
-                if not retry or attempt == attempts:
-                    raise
-                logger.info("retrying %s on %s after %s", action, self.account.name, exc.kind)
-                await asyncio.sleep(self._http.backoff * attempt * random.uniform(0.5, 1.0))
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _send(
-        self, action: str, body: bytes, headers: Mapping[str, str], *, read: bool
-    ) -> tuple[httpx.Response, bytes]:
-        try:
-            return await self._http.request(
-                "POST", "/", idempotent=read, operation=action, content=body, headers=headers
-            )
-        except BadReply as exc:  # an oversized answer to an action: it may have been done
-            if read:
-                raise
-            raise self._unreadable(action) from exc
+        return await self._http.call(
+            "POST",
+            "/",
+            idempotent=read,
+            operation=action,
+            read=partial(self._interpret, action, read=read),
+            content=body,
+            headers=headers,
+        )
 
     def _interpret(self, action: str, response: httpx.Response, raw: bytes, *, read: bool) -> Reply:
+        """The reply of a successful command, or the error an unsuccessful one means."""
         name = self.account.name
         status = response.status_code
         if status != 200:
             raise Unavailable(
                 f"{self._who} answered {action} with HTTP {status}; try again in a few minutes.",
                 account=name,
-                maybe_applied=not read and status >= 500,
             )
         content_type = response.headers.get("content-type", "").lower()
         if content_type and "xml" not in content_type:
@@ -317,7 +300,9 @@ class OpenSRSProvider:
             reply = parse_reply(raw, what=f"The reply of {self._who} to {action}")
         except BadReply as exc:
             if not read:
-                raise self._unreadable(action) from exc
+                raise unknown_outcome(
+                    f"{self._who} sent an unreadable reply to {action}", account=name
+                ) from exc
             raise BadReply(exc.message, account=name) from None
         if not reply.is_success:
             error = error_from_reply(reply, account=name, operation=action)
@@ -325,14 +310,6 @@ class OpenSRSProvider:
                 self._http.limiter.pause_for(error.retry_after or 60.0)
             raise error
         return reply
-
-    def _unreadable(self, action: str) -> BadReply:
-        return BadReply(
-            f"{self._who} sent an unreadable reply to {action}, so it may or may not have "
-            "been done; check the transfer before trying again.",
-            account=self.account.name,
-            maybe_applied=True,
-        )
 
 
 def _not_now(transfer: Transfer, action: Action) -> str:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-import re
 
+from providers._common import one_line
 from providers.errors import (
     AuthenticationFailed,
     InvalidInput,
@@ -46,15 +46,11 @@ CODE_ERRORS: dict[int, tuple[type[ProviderError], str]] = {
 
 _INVALID_COMMAND = (NotAllowedNow, "OpenSRS does not accept that command here")
 _UNKNOWN = (ProviderError, "check the transfer at OpenSRS")
-_SPACE = re.compile(r"\s+")
 
 
 def clean_text(text: str, *, limit: int = 200) -> str:
     """Provider words made safe for one sentence: one line, bounded, no trailing stop."""
-    text = _SPACE.sub(" ", text).strip().rstrip(".")
-    if len(text) > limit:
-        text = text[: limit - 1].rstrip() + "…"
-    return text or "no reason given"
+    return one_line(text, limit).rstrip(".") or "no reason given"
 
 
 def error_from_reply(reply: Reply, *, account: str, operation: str) -> ProviderError:

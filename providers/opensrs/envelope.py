@@ -11,6 +11,7 @@ from typing import Any
 
 from lxml import etree
 
+from providers._common import ascii_digits
 from providers.errors import BadReply, InvalidInput
 from providers.xmlsafe import parse_untrusted_xml
 
@@ -156,7 +157,7 @@ def parse_reply(body: bytes, *, what: str = "The OpenSRS reply") -> Reply:
     if flag not in ("0", "1"):
         raise BadReply(f"{what} does not say whether the command succeeded.")
     code = data.get("response_code")
-    if not isinstance(code, str) or not code.isdigit():
+    if not isinstance(code, str) or not ascii_digits(code):
         raise BadReply(f"{what} has no response code.")
     text = data.get("response_text", "")
     attributes = data.get("attributes", {})
@@ -243,7 +244,7 @@ def _assoc_of(node: etree._Element, what: str) -> dict[str, Any]:
 
 def _array_of(node: etree._Element, what: str) -> list[Any]:
     items = _items_of(node, what)
-    if not all(key.isdigit() for key, _ in items):
+    if not all(ascii_digits(key) for key, _ in items):
         raise BadReply(f"{what} has a list item whose key is not a number.")
     indexed = {int(key): value for key, value in items}
     if len(indexed) != len(items):

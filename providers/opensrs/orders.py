@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from providers._common import ascii_digits
 from providers.base import Action, ActionSpec, HistoryEntry, Phase, Transfer
 from providers.errors import BadReply
 
@@ -118,8 +119,11 @@ class LiveStatus:
 
 def parse_time(epoch: Any, text: Any = None) -> datetime | None:
     """A UTC datetime from an epoch field, else from ``YYYY-MM-DD HH:MM:SS``; None if neither."""
-    if isinstance(epoch, str) and epoch.strip().isdigit():
-        return datetime.fromtimestamp(int(epoch), tz=UTC)
+    if isinstance(epoch, str) and ascii_digits(epoch.strip()):
+        try:
+            return datetime.fromtimestamp(int(epoch), tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return None  # a time no calendar holds: as good as none
     if isinstance(text, str) and text.strip():
         try:
             return datetime.strptime(text.strip()[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
@@ -138,7 +142,7 @@ def order_from_row(row: Any) -> Order:
     if not isinstance(row, Mapping):
         raise BadReply("OpenSRS listed a transfer that is not a map of values.")
     order_id, domain = _text(row, "order_id"), _text(row, "domain").lower()
-    if not order_id.isdigit() or not domain:
+    if not ascii_digits(order_id) or not domain:
         raise BadReply("OpenSRS listed a transfer without an order id or a domain.")
     ordered = parse_time(row.get("order_date_epoch"), row.get("order_date"))
     finished = parse_time(row.get("completed_date_epoch"), row.get("completed_date"))
@@ -163,7 +167,7 @@ def orders_from_listing(attributes: Mapping[str, Any]) -> tuple[list[Order], int
     if not isinstance(rows, list):
         raise BadReply("OpenSRS sent a transfer list that is not a list.")
     total = attributes.get("total", str(len(rows)))
-    if not isinstance(total, str) or not total.strip().isdigit():
+    if not isinstance(total, str) or not ascii_digits(total.strip()):
         raise BadReply("OpenSRS sent a transfer list without a total.")
     return [order_from_row(row) for row in rows], int(total)
 

@@ -144,6 +144,13 @@ def test_the_seeds_pause_reply_is_a_success_without_data() -> None:
     assert (ok, reason, data) == (True, "OK.", {})
 
 
+@pytest.mark.parametrize(("result", "reason"), [(0, "The call failed."), (1, "OK.")])
+def test_a_blank_reason_is_said_in_our_words(result, reason) -> None:
+    body = json.dumps({"metadata": {"result": result, "reason": " \u200b\n"}}).encode()
+    said = read_envelope(body, content_type="application/json", who=WHO, account="a", function="f")
+    assert said[1] == reason
+
+
 @pytest.mark.parametrize("session_id", SEED_SESSION_IDS)
 def test_the_seeds_session_ids_are_accepted(session_id: str) -> None:
     assert SESSION_ID.match(session_id)
@@ -529,8 +536,10 @@ async def test_action_faults_map_to_the_error_tree_and_are_sent_once(
     assert sim.faults.calls[function] == 1
 
 
-@pytest.mark.parametrize(("status", "maybe_applied"), [(502, True), (503, False), (504, True)])
-async def test_gateway_errors_on_an_action_say_whether_it_may_have_happened(
+@pytest.mark.parametrize(
+    ("status", "maybe_applied"), [(500, True), (501, True), (502, True), (503, False), (504, True)]
+)
+async def test_server_errors_on_an_action_say_whether_it_may_have_happened(
     sim, provider, status, maybe_applied
 ) -> None:
     ref = sim.add_session("RUNNING")
@@ -538,6 +547,9 @@ async def test_gateway_errors_on_an_action_say_whether_it_may_have_happened(
     with pytest.raises(Unavailable) as info:
         await provider.perform(ref, Action.PAUSE)
     assert info.value.maybe_applied is maybe_applied
+    then = "check the transfer before trying again" if maybe_applied else "try again in a few"
+    assert then in info.value.message
+    assert sim.faults.calls["pause_transfer_session"] == 1
 
 
 @pytest.mark.parametrize("action", [Action.PAUSE, Action.CANCEL])

@@ -296,6 +296,7 @@ def _reply(value_xml: str) -> bytes:
     _reply("<foo>1</foo>"), _reply("<int>12a</int>"), _reply("<int>99999999999999999999</int>"),
     _reply("<boolean>2</boolean>"), _reply("<double>nan</double>"),
     _reply("<dateTime.iso8601>yesterday</dateTime.iso8601>"), _reply("<base64>!!</base64>"),
+    _reply("<dateTime.iso8601>00010101T00:00:00+05:00</dateTime.iso8601>"),  # before year 1 UTC
     _reply("<struct><member><value>1</value></member></struct>"), _reply("<array/>"),
     _reply("<int>1</int><int>2</int>"), _reply("<int><b>1</b></int>"),
     _reply("<string>" + "a" * 1_600_000 + "</string>"),
@@ -600,8 +601,9 @@ async def test_each_fault_on_each_action_is_one_readable_error_and_no_retry(
     message = info.value.message
     assert message.endswith(".") and "gandi-main" in message and "Traceback" not in message
     assert info.value.maybe_applied is maybe_applied
-    if maybe_applied:
-        assert message.endswith("so check the operation before trying again."), message
+    if maybe_applied:  # one piece of advice, said once
+        assert message.endswith("so check the transfer before trying again."), message
+        assert message.count("before trying again") == 1, message
     assert sim.faults.calls[operation] == 1
     assert GOOD_SECRET not in message and NEW_CODE not in message
 

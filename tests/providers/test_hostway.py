@@ -25,7 +25,12 @@ from providers.errors import (
     WrongAccount,
 )
 from providers.hostway import STATUS_CODES, HostwayProvider, parse_transfer
-from providers.hostway.replies import normalize_domain, reset_body, reset_error
+from providers.hostway.replies import (
+    ReplyShapeError,
+    normalize_domain,
+    reset_body,
+    reset_error,
+)
 from providers.settings import ProviderAccount
 from providers.simulators.base import LoopbackServer, SimClock
 from providers.simulators.hostway import HostwaySimulator
@@ -227,6 +232,11 @@ def test_an_unknown_code_is_shown_raw_in_a_safe_phase(can_be_reset, phase) -> No
 def test_a_reply_of_the_wrong_shape_is_refused_with_a_reason(payload) -> None:
     with pytest.raises(ValueError, match=r"\w"):
         parse(payload)
+
+
+def test_a_code_in_another_script_is_a_shape_error_not_a_crash() -> None:
+    with pytest.raises(ReplyShapeError):  # a circled one: str.isdigit() says yes, int() no
+        parse({"status": {"status": "\u2460"}})
 
 
 @pytest.mark.parametrize(
@@ -522,6 +532,42 @@ async def test_secrets_never_reach_transfers_errors_or_logs(sim, hostway, caplog
     for secret in (STORED_EPP, RIGHT_EPP, GOOD_SECRET):
         assert not any(secret in text for text in shown), secret
     assert transfer.details["authInfo"] == "set"
+
+
+def _echoing(sim: HostwaySimulator, method: str, status: int):
+    """The simulator, except that ``method`` is refused in words echoing what we sent."""
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != method:
+            await sim(scope, receive, send)
+            return
+        sent = (await receive()).get("body", b"").decode()
+        token = dict(scope["headers"])[b"authorization"].decode()
+        words = json.dumps({"message": f"Refused for {token} with {sent}"}).encode()
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": words})
+
+    return app
+
+
+@pytest.mark.parametrize(("method", "status", "error"), [
+    ("GET", 403, WrongAccount), ("PUT", 409, NotAllowedNow), ("PUT", 500, Unavailable),
+])  # fmt: skip
+async def test_what_hostway_echoes_back_never_shows_our_token_or_authinfo(
+    sim, method, status, error
+) -> None:
+    ref = sim.add_transfer("blocked.example", script="locked", age=7200)
+    async with LoopbackServer(_echoing(sim, method, status)) as url:
+        client = HostwayProvider(hostway_account(url))
+        try:
+            with pytest.raises(error) as info:
+                await client.perform(ref, Action.RETRY, {"authInfo": RIGHT_EPP})
+        finally:
+            await client.aclose()
+    shown = f"{info.value.message} {info.value.detail} {info.value!r}"
+    assert info.value.detail and info.value.detail.startswith("Refused for")  # words are kept
+    assert GOOD_SECRET not in shown and RIGHT_EPP not in shown
 
 
 async def test_the_simulator_speaks_hostways_put(sim, base_url) -> None:

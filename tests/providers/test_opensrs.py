@@ -44,11 +44,14 @@ from providers.opensrs.orders import (
     Order,
     continues,
     mark_superseded,
+    orders_from_listing,
+    parse_time,
     transfer_from,
 )
 from providers.settings import ProviderAccount
 from providers.simulators.base import LoopbackServer, SimClock
 from providers.simulators.opensrs import OpenSRSSimulator
+from providers.xmlsafe import MAX_XML_BYTES
 from tests.providers.contract import GOOD_SECRET, ProviderContract
 
 RESELLER = "test_rsp"
@@ -377,6 +380,37 @@ def test_malformed_envelopes_are_bad_replies(body):
     with pytest.raises(BadReply) as info:
         parse_reply(body)
     assert info.value.message.endswith(".")
+
+
+SUPERSCRIPT_TWO = "\u00b2"  # str.isdigit() says yes; int() says no
+
+
+@pytest.mark.parametrize(
+    "data_block",
+    [
+        '<dt_assoc><item key="action">REPLY</item><item key="is_success">1</item>'
+        f'<item key="response_code">{SUPERSCRIPT_TWO}00</item></dt_assoc>',
+        '<dt_assoc><item key="action">REPLY</item><item key="is_success">1</item>'
+        '<item key="response_code">200</item><item key="attributes"><dt_assoc>'
+        f'<item key="transfers"><dt_array><item key="{SUPERSCRIPT_TWO}">x</item></dt_array>'
+        "</item></dt_assoc></item></dt_assoc>",
+    ],
+    ids=["code", "list-index"],
+)
+def test_numbers_in_other_scripts_are_bad_replies_not_crashes(data_block):
+    with pytest.raises(BadReply):
+        parse_reply(_envelope(data_block))
+
+
+@pytest.mark.parametrize("total", [SUPERSCRIPT_TWO, "\u2460", "x"])
+def test_a_listing_whose_total_is_no_plain_number_is_a_bad_reply(total):
+    with pytest.raises(BadReply, match="without a total"):
+        orders_from_listing({"total": total, "transfers": []})
+
+
+def test_a_time_no_calendar_holds_is_no_time():
+    assert parse_time("9" * 30) is None
+    assert parse_time("1700000000") == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
 
 
 # -- pure mapping: statuses, supersession, codes ------------------------------------------------
@@ -708,6 +742,7 @@ ACTION_FAULTS: dict[str, tuple[type[ProviderError], bool]] = {
     "truncated": (BadReply, True),
     "wrong_content_type": (BadReply, False),  # a proxy's page: OpenSRS never saw it
     "dropped": (Unavailable, True),  # the connection was lost mid-answer
+    "oversized": (BadReply, True),  # it answered, so it had the command
 }
 ACTIONS = {
     Action.CANCEL: ("CANCEL_TRANSFER", pending),
@@ -723,6 +758,8 @@ async def test_action_faults_are_plain_errors_and_never_retried(sim, wire, clien
     ref = seed(sim)
     if mode == "dropped":
         wire.drop.add(operation)
+    elif mode == "oversized":
+        wire.replace[operation] = b"<OPS_envelope>" + b" " * MAX_XML_BYTES + b"</OPS_envelope>"
     else:
         sim.faults.add(mode, operation=operation, times=None, seconds=1.0)
     kind, maybe_applied = ACTION_FAULTS[mode]
@@ -733,6 +770,16 @@ async def test_action_faults_are_plain_errors_and_never_retried(sim, wire, clien
     assert error.message.endswith(".") and "srs-test" in error.message
     assert "Traceback" not in error.message and GOOD_SECRET not in error.message
     assert wire.actions().count(operation) == 1
+
+
+@pytest.mark.parametrize("code", [300, 310, 350])
+async def test_a_rate_limit_reply_to_a_read_fails_at_once_saying_when(sim, wire, client, code):
+    ref = pending(sim)
+    wire.replace["GET_TRANSFERS_IN"] = build_reply("DOMAIN", code, "Too many connections")
+    with pytest.raises(RateLimited) as info:
+        await client.get_transfer(ref)
+    assert "try again in a minute" in info.value.message and info.value.retry_after == 60
+    assert wire.actions() == ["GET_TRANSFERS_IN"]  # a minute's wait is not worth blocking on
 
 
 # -- hostile XML ---------------------------------------------------------------------------------

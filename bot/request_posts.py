@@ -1,0 +1,180 @@
+"""The Slack side of action requests: the request message, its updates and its thread replies."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy import update
+from sqlmodel import col
+
+from bot.slack.blocks import provider_name
+from bot.slack.requests import RequestCard, request_message
+from bot.slack.requests import RequestState as CardState
+from providers.base import Action
+from storage.models import ActionRequest, RequestState, TrackedTransfer
+from storage.requests import get_request
+from storage.snapshots import transfer_from_row
+from storage.transfers import get_transfer
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+__all__ = [
+    "already_decided",
+    "outcome_line",
+    "post_request",
+    "provider_label",
+    "refresh_request_message",
+    "request_card",
+    "slack_call",
+]
+
+logger = logging.getLogger(__name__)
+
+_EMOJI = {
+    RequestState.DONE.value: ":white_check_mark:",
+    RequestState.FAILED.value: ":x:",
+    RequestState.UNKNOWN.value: ":grey_question:",
+}
+
+
+def provider_label(provider: str) -> str:
+    return provider_name(provider)
+
+
+def request_card(request: ActionRequest, row: TrackedTransfer) -> RequestCard:
+    """What the request message shows, from the stored request and transfer (no secret)."""
+    transfer = transfer_from_row(row)
+    action = Action(request.action)
+    spec = transfer.action(action)
+    secret_names: tuple[str, ...] = ()
+    if request.has_secret and spec is not None:
+        secret_names = tuple(item.name for item in spec.inputs if item.secret)
+    return RequestCard(
+        request_id=str(request.id),
+        short_id=row.short_id,
+        transfer=transfer,
+        action=action,
+        requested_by=request.requested_by,
+        state=CardState(request.state),
+        spec=spec,
+        inputs={str(k): str(v) for k, v in (request.inputs or {}).items()},
+        secrets_provided=secret_names,
+        decided_by=request.decided_by if request.decided_by != "system" else None,
+        result_message=request.result_message,
+        dry_run=request.dry_run,
+        expires_at=request.expires_at,
+        requested_at=request.created_at,
+    )
+
+
+def already_decided(request: ActionRequest) -> str:
+    """Why a click on a request that is no longer pending does nothing."""
+    state, by = request.state, f"<@{request.decided_by}>" if request.decided_by else "someone"
+    if state == RequestState.PENDING.value:
+        return "This request is still waiting for an approver."
+    if state in (RequestState.APPROVED.value, RequestState.RUNNING.value):
+        return f"{by} already approved this request; it is running."
+    if state == RequestState.REJECTED.value:
+        return f"{by} already rejected this request; nothing was done."
+    if state == RequestState.WITHDRAWN.value:
+        return "This request was withdrawn; nothing was done."
+    if state == RequestState.EXPIRED.value:
+        return (
+            f"This request expired without a decision; ask again with "
+            f"`/transfer {request.action}` if it is still needed."
+        )
+    if state == RequestState.DONE.value:
+        return f"This request has run already: {request.result_message or 'done.'}"
+    if state == RequestState.FAILED.value:
+        return f"This request ran already and failed: {request.result_message or ''}".rstrip()
+    return "This request's outcome is unknown; check the transfer's status before asking again."
+
+
+def outcome_line(request: ActionRequest, row: TrackedTransfer) -> str:
+    """One line about how an action went, for the thread and the person who asked."""
+    emoji = _EMOJI.get(request.state, ":information_source:")
+    what = f"{request.action.capitalize()} of `{row.short_id}` ({row.subject})"
+    if request.state == RequestState.DONE.value:
+        return f"{emoji} {what} done: {request.result_message or 'the provider accepted it.'}"
+    if request.state == RequestState.FAILED.value:
+        return f"{emoji} {what} failed: {request.result_message or 'no reason given.'}"
+    if request.state == RequestState.UNKNOWN.value:
+        return (
+            f"{emoji} {what}: outcome unknown. {request.result_message or ''} "
+            "It will not be run again by itself."
+        ).replace("  ", " ")
+    return f"{what}: {request.state}."
+
+
+async def slack_call(services: Services, method: str, **kwargs: Any) -> dict[str, Any] | None:
+    """Call a Web API method; a failure is logged (by its error code) and answered with None."""
+    try:
+        response = await services.slack.api_call(method, json=kwargs)
+    except SlackApiError as exc:
+        logger.warning("Slack %s failed: %s", method, exc.response.get("error", "error"))
+        return None
+    except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+        logger.warning("Slack %s failed: %s", method, type(exc).__name__)
+        return None
+    return dict(response.data) if isinstance(response.data, dict) else {}
+
+
+async def post_request(services: Services, *, request_id: int, channel: str) -> bool:
+    """Post the request message in ``channel`` and remember where; False if Slack refused."""
+    request, row = await _load(services, request_id)
+    if request is None or row is None:
+        return False
+    text, blocks = request_message(request_card(request, row))
+    posted = await slack_call(
+        services, "chat.postMessage", channel=channel, text=text, blocks=blocks
+    )
+    if posted is None or not posted.get("ts"):
+        return False
+    async with services.db.session() as session:
+        await session.execute(
+            update(ActionRequest)
+            .where(col(ActionRequest.id) == request_id)
+            .values(channel=posted.get("channel") or channel, message_ts=str(posted["ts"]))
+            .execution_options(synchronize_session=False)
+        )
+    return True
+
+
+async def refresh_request_message(
+    services: Services, request_id: int, *, reply: str | None = None
+) -> None:
+    """Show the request's current state in its message (``chat.update``), and reply in its
+    thread when ``reply`` is given. A request without a message (run at once) has none."""
+    request, row = await _load(services, request_id)
+    if request is None or row is None or not request.channel or not request.message_ts:
+        return
+    text, blocks = request_message(request_card(request, row))
+    await slack_call(
+        services,
+        "chat.update",
+        channel=request.channel,
+        ts=request.message_ts,
+        text=text,
+        blocks=blocks,
+    )
+    if reply:
+        await slack_call(
+            services,
+            "chat.postMessage",
+            channel=request.channel,
+            thread_ts=request.message_ts,
+            text=reply,
+        )
+
+
+async def _load(
+    services: Services, request_id: int
+) -> tuple[ActionRequest | None, TrackedTransfer | None]:
+    async with services.db.session() as session:
+        request = await get_request(session, request_id=request_id)
+        row = await get_transfer(session, transfer_id=request.transfer_id) if request else None
+    return request, row

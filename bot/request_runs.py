@@ -1,0 +1,244 @@
+"""Running an action request once: the provider call, its outcome, and the follow-up.
+
+Only the caller that wins the ``… → running`` transition runs the action; it is never
+retried. Secret inputs are erased as soon as the provider has answered (or failed to).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from bot.request_posts import (
+    already_decided,
+    outcome_line,
+    provider_label,
+    refresh_request_message,
+)
+from bot.tracking import Fresh, refresh_transfer
+from providers.base import Action, ActionResult
+from providers.errors import ProviderError
+from storage.audit import record_audit
+from storage.errors import StorageError
+from storage.models import ActionRequest, RequestState, TrackedTransfer
+from storage.polling import schedule_poll_now
+from storage.requests import (
+    get_request,
+    list_requests,
+    mark_interrupted_requests_unknown,
+    transition_request,
+)
+from storage.secrets import erase_secret, erase_stale_secrets, load_secret
+from storage.transfers import get_transfer, record_superseded
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+__all__ = ["CRASHED", "RUN_TIMEOUT", "Outcome", "recover_requests", "run_request"]
+
+logger = logging.getLogger(__name__)
+
+RUN_TIMEOUT = timedelta(minutes=10)  # longer than any action takes: still running = crashed
+STALLED_APPROVAL = timedelta(minutes=1)  # approved but not started: its runner crashed
+CRASHED = (
+    "Something went wrong on our side while the action was running, so its outcome is "
+    "unknown; check the transfer before asking again."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the person who asked, approved or clicked is told."""
+
+    message: str  # one plain sentence (mrkdwn)
+    request_id: int | None = None
+    ran: bool = False  # this call ran the action (or recorded it, in a dry run)
+    fresh: Fresh | None = None  # the transfer after the action, for a card
+
+
+async def _get(services: Services, request_id: int) -> ActionRequest | None:
+    async with services.db.session() as session:
+        return await get_request(session, request_id=request_id)
+
+
+async def run_request(
+    services: Services,
+    *,
+    request_id: int,
+    actor: str,
+    from_states: Iterable[RequestState] = (RequestState.APPROVED,),
+) -> Outcome:
+    """Run the request's action once (the caller that wins ``… → running``), then report it.
+
+    The action is never retried. Its secret inputs are erased as soon as the provider has
+    answered (or failed to); the request message and its thread show the outcome.
+    """
+    now = services.now()
+    async with services.db.session() as session:
+        won = await transition_request(
+            session,
+            request_id=request_id,
+            from_states=from_states,
+            to_state=RequestState.RUNNING,
+            now=now,
+        )
+        request = await get_request(session, request_id=request_id)
+        row = await get_transfer(session, transfer_id=request.transfer_id) if request else None
+    if request is None or row is None:
+        return Outcome("That request no longer exists.")
+    if not won:
+        return Outcome(already_decided(request), request_id)
+    await refresh_request_message(services, request_id)
+    result, state, message = await _perform(services, request, row)
+    async with services.db.session() as session:
+        await erase_secret(session, request_id=request_id)
+    new_row = await _finish(services, request, row, state, message, result, actor)
+    fresh = None
+    if not request.dry_run:
+        fresh = await refresh_transfer(services, new_row or row, actor=actor)
+        if fresh.error is not None:
+            async with services.db.session() as session:
+                await schedule_poll_now(session, transfer_id=(new_row or row).id or 0)
+    done = await _get(services, request_id) or request
+    await refresh_request_message(services, request_id, reply=outcome_line(done, row))
+    return Outcome(outcome_line(done, row), request_id, ran=True, fresh=fresh)
+
+
+async def _perform(
+    services: Services, request: ActionRequest, row: TrackedTransfer
+) -> tuple[ActionResult | None, RequestState, str]:
+    """Send the action to the provider once: (result, final state, sentence)."""
+    action = Action(request.action)
+    if request.dry_run:
+        return (
+            None,
+            RequestState.DONE,
+            f"Dry run: the {action.value} of {row.subject} was recorded but not sent to "
+            f"{provider_label(row.provider)}.",
+        )
+    try:
+        inputs = {**request.inputs, **(await _secret_inputs(services, request))}
+    except StorageError as exc:
+        return None, RequestState.FAILED, exc.message
+    try:
+        provider = services.registry.get(row.account)
+        result = await provider.perform(row.ref, action, inputs)
+    except ProviderError as exc:
+        state = RequestState.UNKNOWN if exc.maybe_applied else RequestState.FAILED
+        logger.info("request %s: %s of %s: %s", request.id, action.value, row.short_id, exc.kind)
+        return None, state, exc.message
+    except Exception:
+        logger.exception("request %s: the %s of %s crashed", request.id, action, row.short_id)
+        return None, RequestState.UNKNOWN, CRASHED
+    return result, RequestState.DONE, result.message
+
+
+async def _secret_inputs(services: Services, request: ActionRequest) -> dict[str, str]:
+    if not request.has_secret:
+        return {}
+    async with services.db.session() as session:
+        text = await load_secret(session, request_id=request.id or 0, box=services.secret_box)
+    if text is None:
+        return {}
+    values = json.loads(text)
+    return {str(k): str(v) for k, v in values.items()} if isinstance(values, dict) else {}
+
+
+async def _finish(
+    services: Services,
+    request: ActionRequest,
+    row: TrackedTransfer,
+    state: RequestState,
+    message: str,
+    result: ActionResult | None,
+    actor: str,
+) -> TrackedTransfer | None:
+    """Record the outcome; follow a resubmission's new order. Returns the new order's row."""
+    now = services.now()
+    new_ref = result.new_ref if result is not None else None
+    verb = {RequestState.DONE: "ran", RequestState.FAILED: "failed"}.get(state, "unknown")
+    verb = "dry_run" if request.dry_run else verb
+    new_row = None
+    async with services.db.session() as session:
+        await transition_request(
+            session,
+            request_id=request.id or 0,
+            from_states=(RequestState.RUNNING,),
+            to_state=state,
+            result_message=message,
+            new_ref=new_ref,
+            now=now,
+        )
+        await record_audit(
+            session,
+            actor=actor,
+            verb=verb,
+            transfer_id=row.id,
+            request_id=request.id,
+            detail=f"{request.action} {row.subject}: {message}",
+            now=now,
+        )
+        if new_ref:
+            snapshot = result.transfer if result and result.transfer else None
+            new_row = await record_superseded(
+                session,
+                transfer_id=row.id or 0,
+                new_ref=new_ref,
+                now=now,
+                transfer=snapshot if snapshot and snapshot.ref == new_ref else None,
+                watched_by=actor,
+            )
+            await record_audit(
+                session,
+                actor=actor,
+                verb="superseded",
+                transfer_id=row.id,
+                request_id=request.id,
+                detail=f"{row.account} {row.ref} resubmitted as {new_ref}",
+                now=now,
+            )
+    return new_row
+
+
+# -- after a crash -------------------------------------------------------------------------
+async def recover_requests(services: Services, *, run_timeout: timedelta = RUN_TIMEOUT) -> None:
+    """After a crash: runs left ``running`` become ``unknown`` (never re-run), and approvals
+    whose run never started are run now (the ``approved → running`` transition keeps that
+    to one replica). Secrets of finished requests are erased."""
+    now = services.now()
+    async with services.db.session() as session:
+        interrupted = await mark_interrupted_requests_unknown(
+            session, started_before=now - run_timeout, now=now
+        )
+        for request in interrupted:
+            await record_audit(
+                session,
+                actor="system",
+                verb="unknown",
+                transfer_id=request.transfer_id,
+                request_id=request.id,
+                detail="interrupted while running",
+                now=now,
+            )
+        await erase_stale_secrets(session)
+        approved = [
+            r
+            for r in await list_requests(session, states=(RequestState.APPROVED,), limit=100)
+            if r.decided_at is not None and r.decided_at <= now - STALLED_APPROVAL
+        ]
+    for request in interrupted:
+        row = await _transfer_of(services, request)
+        line = outcome_line(request, row) if row is not None else None
+        await refresh_request_message(services, request.id or 0, reply=line)
+    for request in approved:
+        logger.warning("request %s was approved but never started; running it now", request.id)
+        await run_request(services, request_id=request.id or 0, actor=request.decided_by or "")
+
+
+async def _transfer_of(services: Services, request: ActionRequest) -> TrackedTransfer | None:
+    async with services.db.session() as session:
+        return await get_transfer(session, transfer_id=request.transfer_id)

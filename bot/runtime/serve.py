@@ -1,0 +1,156 @@
+"""`transferbot serve`: the Slack app over HTTP (Starlette + uvicorn) or in Socket Mode."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bot.approvals import expire_due_requests
+from bot.runtime.health import HealthInputs, health_route, read_unreachable_accounts
+from bot.runtime.metrics import Metrics, metrics_route
+from bot.services import Services
+from bot.slack.app import build_app
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+__all__ = ["EVENTS_PATH", "HEALTH_PATH", "METRICS_PATH", "http_app", "serve", "start_watcher"]
+
+logger = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
+SLACK_RATE_LIMIT_RETRIES = 2  # a 429 means Slack did nothing: safe to send again
+
+
+def http_app(
+    bolt_app: AsyncApp | None,
+    services: Services,
+    *,
+    watcher: Any | None = None,
+    metrics: Metrics | None = None,
+) -> Starlette:
+    """Starlette routes: Slack's events endpoint (HTTP mode only), `/healthz` and `/metrics`."""
+    started_at = services.now()
+    settings = services.settings.watcher
+
+    async def health_inputs() -> HealthInputs:
+        down = await read_unreachable_accounts(
+            services.db, after_failures=settings.outage_after_failures
+        )
+        return HealthInputs(
+            db=services.db,
+            last_tick_at=getattr(watcher, "last_tick_at", None),
+            now=services.now(),
+            tick_seconds=settings.tick_seconds,
+            unreachable_accounts=down,
+            started_at=started_at if watcher is not None else None,
+        )
+
+    routes = [health_route(health_inputs, HEALTH_PATH)]
+    if metrics is not None:
+        routes.append(metrics_route(metrics, METRICS_PATH))
+    if bolt_app is not None:
+        handler = AsyncSlackRequestHandler(bolt_app)
+
+        async def events(request: Request) -> Response:
+            return await handler.handle(request)
+
+        routes.append(Route(EVENTS_PATH, events, methods=["POST"]))
+    return Starlette(routes=routes)
+
+
+def start_watcher(services: Services) -> Any | None:
+    """Start ``bot.watcher.schedule.Watcher`` when that module is there; None otherwise."""
+    try:
+        from bot.watcher.schedule import Watcher
+    except ImportError:
+        logger.warning("the watcher is not available; transfers will not be polled")
+        return None
+    watcher = Watcher(services)
+    watcher.start()
+    return watcher
+
+
+async def serve(
+    settings: Settings, *, services: Services | None = None, stop: asyncio.Event | None = None
+) -> None:
+    """Migrate, recover interrupted requests, start the watcher, then answer Slack in Socket
+    Mode (an app token is set) or over HTTP, until Ctrl-C (or ``stop`` is set)."""
+    settings.require_serve()
+    services = services or Services.from_settings(settings)
+    services.slack.retry_handlers.append(
+        AsyncRateLimitErrorRetryHandler(max_retry_count=SLACK_RATE_LIMIT_RETRIES)
+    )
+    watcher = None
+    metrics = Metrics(accounts=services.registry.names)
+    try:
+        await services.db.upgrade()
+        await expire_due_requests(services)  # also marks runs a crash interrupted as unknown
+        watcher = start_watcher(services)
+        bolt_app = build_app(services, metrics=metrics)
+        if settings.slack.socket_mode:
+            routes = http_app(None, services, watcher=watcher, metrics=metrics)
+            await _serve_socket_mode(settings, bolt_app, routes, stop)
+        else:
+            routes = http_app(bolt_app, services, watcher=watcher, metrics=metrics)
+            await _serve_http(settings, routes, stop)
+    finally:
+        if watcher is not None:
+            watcher.shutdown()
+        await services.aclose()
+
+
+async def _serve_http(settings: Settings, app: Starlette, stop: asyncio.Event | None) -> None:
+    import uvicorn
+
+    server = settings.server
+    config = uvicorn.Config(
+        app,
+        host=server.host,
+        port=server.port,
+        lifespan="off",
+        access_log=False,
+        log_config=None,  # our logging, secrets masked
+        timeout_graceful_shutdown=5,
+    )
+    logger.info("listening on %s:%d", server.host, server.port)
+    running = uvicorn.Server(config)
+    stopper = asyncio.create_task(_stop_when(stop, running)) if stop is not None else None
+    try:
+        await running.serve()
+    finally:
+        if stopper is not None:
+            stopper.cancel()
+
+
+async def _stop_when(stop: asyncio.Event, server: Any) -> None:
+    await stop.wait()
+    server.should_exit = True
+
+
+async def _serve_socket_mode(
+    settings: Settings, bolt_app: AsyncApp, routes: Starlette, stop: asyncio.Event | None
+) -> None:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    assert settings.slack.app_token is not None
+    handler = AsyncSocketModeHandler(bolt_app, settings.slack.app_token.get_secret_value())
+    await handler.connect_async()
+    logger.info("Socket Mode: connected; health check on port %d", settings.server.port)
+    try:
+        await _serve_http(settings, routes, stop)
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(handler.close_async(), timeout=5)

@@ -1,0 +1,110 @@
+"""The Bolt app: built by a factory, with the bot's services handed to listeners via context."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+
+from bot.permissions import Roster
+from bot.runtime.metrics import Metrics
+from bot.slack.listeners import register_listeners
+from bot.slack.listeners.answers import AfterAck
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+__all__ = ["RETRY_HEADER", "ProvideServices", "build_app"]
+
+logger = logging.getLogger(__name__)
+
+RETRY_HEADER = "x-slack-retry-num"
+_SURFACES = {"block_actions": "click", "view_submission": "submission"}
+
+
+def build_app(
+    services: Services,
+    *,
+    roster: Roster | None = None,
+    metrics: Metrics | None = None,
+    process_before_response: bool = True,
+) -> AsyncApp:
+    """A Bolt app for ``services``; listeners get ``services``, ``roster``, ``retried`` (a
+    redelivery by Slack) and ``after_ack`` (runs slow work once acknowledged).
+
+    HTTP mode verifies every request's signature (and its age: five minutes) with the
+    signing secret; Socket Mode (an app-level token is configured) has no signatures.
+    ``process_before_response=True`` answers Slack as soon as a listener returns: the
+    listeners acknowledge at once and hand slow work to ``services.spawn`` (see the
+    ack benchmark, ``python -m tests.perf.ack``).
+
+    Args:
+        roster: who is an operator or approver (default: from the settings, with the
+            user-group cache of this app).
+        metrics: where to count how long acknowledging took, by surface.
+        process_before_response: Bolt's mode; False makes Bolt wait for the ack by polling.
+    """
+    slack = services.settings.slack
+    secret = slack.signing_secret.get_secret_value() if slack.signing_secret else ""
+    if not slack.socket_mode and not secret:
+        raise ValueError("HTTP mode needs the signing secret; refusing to accept unsigned requests")
+    app = AsyncApp(
+        client=services.slack,
+        signing_secret=secret,
+        request_verification_enabled=not slack.socket_mode,
+        process_before_response=process_before_response,
+        logger=logging.getLogger("slack_bolt.transferbot"),
+        name="transferbot",
+    )
+    roster = roster or Roster(slack, services.slack)
+    app.use(ProvideServices(services, roster, metrics))
+    register_listeners(app, slack)
+    return app
+
+
+class ProvideServices(AsyncMiddleware):
+    """Puts the bot's services into Bolt's context, so listeners declare them as arguments.
+
+    A plain middleware class, not a decorated function: Bolt then skips building keyword
+    arguments for it on every request (measurable in the ack benchmark).
+    """
+
+    def __init__(self, services: Services, roster: Roster, metrics: Metrics | None) -> None:
+        self.services = services
+        self.roster = roster
+        self.metrics = metrics
+        self.after_ack = AfterAck(services)
+
+    async def async_process(
+        self,
+        *,
+        req: AsyncBoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], Awaitable[BoltResponse]],
+    ) -> BoltResponse | None:
+        context = req.context
+        context["services"] = self.services
+        context["roster"] = self.roster
+        context["after_ack"] = self.after_ack
+        context["retried"] = bool(req.headers.get(RETRY_HEADER))
+        started = time.perf_counter()
+        response = await next()
+        if self.metrics is not None:
+            surface = _surface(req.body)
+            if surface is not None:
+                self.metrics.observe_ack(surface, time.perf_counter() - started)
+        return response
+
+
+def _surface(body: dict[str, Any]) -> str | None:
+    """The ack metric's surface: with process_before_response the listeners return right
+    after acknowledging, so the time around them is the time to the ack."""
+    if "command" in body:
+        return "command"
+    return _SURFACES.get(str(body.get("type")))

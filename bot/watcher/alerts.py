@@ -1,0 +1,346 @@
+"""Post reserved alerts to the alert channel: one thread per transfer, each alert exactly once.
+
+Each alert goes claim → post → mark posted. The claim is a lease: an alert left in
+``posting`` by a poster that died is taken over once the lease (``lease_seconds``) has run
+out, and the new poster first looks in the transfer's thread and the channel for a
+message carrying the alert's id in its metadata; if one is there it is adopted, not
+posted again. A post Slack refused (``ok: false``) goes back to pending and is tried on the
+next round; one with no answer (dropped connection, timeout) stays claimed, so it is
+looked up before anything is posted again. Only when Slack can't be read back (missing
+``channels:history`` scope) may such an alert be posted a second time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from bot.slack.alerts import summary_message
+from bot.watcher.decisions import ACCOUNT_KINDS, DIGEST, HEADER, TRANSFER_KINDS
+from bot.watcher.messages import (
+    account_alert_message,
+    transfer_alert_message,
+    transfer_at_alert,
+)
+from bot.watcher.slackcalls import (
+    CHANNEL_PACE_SECONDS,
+    SlackOutcomeUnknown,
+    SlackRefused,
+    alert_metadata,
+    call_slack,
+    find_posted,
+    poster_client,
+    summary_metadata,
+)
+from bot.watcher.summary import post_details
+from bot.watcher.threads import Posting, open_thread, update_header
+from storage.alerts import claim_alert, mark_alert_posted, pending_alerts, return_alert
+from storage.errors import StorageError
+from storage.models import Alert, AlertState, TrackedTransfer
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+__all__ = ["SUMMARY_AFTER", "kick_alert_posting", "post_pending_alerts"]
+
+logger = logging.getLogger(__name__)
+
+SUMMARY_AFTER = 5  # more transfer alerts than this at once are rolled into one summary
+SUMMARY_MAX = 200
+BATCH = 500
+RETRY_FREELY = 3  # refused attempts before backing off
+
+Where = tuple[str, str, str | None]  # channel, ts, thread_ts
+
+
+async def post_pending_alerts(services: Services, *, pace: float = CHANNEL_PACE_SECONDS) -> int:
+    """Post every reserved alert not yet posted; returns how many were delivered.
+
+    Args:
+        pace: seconds between two posts to one channel (Slack allows about one a second).
+    """
+    channel = services.settings.slack.alert_channel
+    if channel is None:
+        logger.info("no alert channel configured (slack.alert_channel); alerts wait")
+        return 0
+    now = services.now()
+    stale_before = now - timedelta(seconds=services.settings.watcher.lease_seconds)
+    try:
+        async with services.db.session() as session:
+            alerts = await pending_alerts(session, stale_before=stale_before, limit=BATCH)
+        poster = _Poster(services, channel, pace, stale_before)
+        return await poster.post(alerts)
+    except StorageError as exc:
+        logger.warning("alerts not posted: %s", exc.message)
+        return 0
+
+
+@dataclass
+class _Kick:
+    again: bool = False
+    task: asyncio.Task[Any] | None = None
+
+
+_KICKS: dict[int, _Kick] = {}
+
+
+def kick_alert_posting(services: Services) -> None:
+    """Post pending alerts in the background; one poster per process, asked again if busy."""
+    kick = _KICKS.get(id(services))
+    if kick is not None and kick.task is not None and not kick.task.done():
+        kick.again = True
+        return
+    kick = _KICKS[id(services)] = _Kick()
+    kick.task = services.spawn(_post_while_asked(services, kick), name="post-alerts")
+
+
+async def _post_while_asked(services: Services, kick: _Kick) -> None:
+    while True:
+        kick.again = False
+        await post_pending_alerts(services)
+        if not kick.again:
+            return
+
+
+class _Poster:
+    def __init__(self, services: Services, channel: str, pace: float, stale_before: datetime):
+        self.services = services
+        self.channel = channel
+        self.stale_before = stale_before
+        self.client = poster_client(services.slack)
+        self.pace = pace
+        self.posting = Posting(services, self.client, channel, pace)
+
+    async def post(self, alerts: list[Alert]) -> int:
+        alerts = [a for a in alerts if not self._resting(a)]
+        fresh = [
+            a for a in alerts if a.kind in TRANSFER_KINDS and a.state == AlertState.PENDING.value
+        ]
+        posted = 0
+        if len(fresh) > SUMMARY_AFTER:
+            posted += await self._summary(fresh[:SUMMARY_MAX])
+            summarised = {a.id for a in fresh[:SUMMARY_MAX]}
+            alerts = [a for a in alerts if a.id not in summarised]
+        headers: dict[int, list[Alert]] = defaultdict(list)
+        for alert in alerts:
+            if alert.kind == HEADER and alert.transfer_id is not None:
+                headers[alert.transfer_id].append(alert)
+            else:
+                posted += await self._one(alert)
+        for transfer_id, group in headers.items():
+            await self._headers(transfer_id, group)
+        return posted
+
+    def _resting(self, alert: Alert) -> bool:
+        """An alert Slack keeps refusing is tried less and less often (at most hourly)."""
+        if alert.attempts < RETRY_FREELY or alert.state != AlertState.PENDING.value:
+            return False
+        wait = min(3600.0, 60.0 * 2 ** (alert.attempts - RETRY_FREELY))
+        return self.services.now() < alert.updated_at + timedelta(seconds=wait)
+
+    # -- claiming and marking ---------------------------------------------------------------
+    async def _claim(self, alerts: list[Alert]) -> list[Alert]:
+        won = []
+        async with self.services.db.session() as session:
+            for alert in alerts:
+                assert alert.id is not None
+                if await claim_alert(
+                    session,
+                    alert_id=alert.id,
+                    now=self.services.now(),
+                    stale_before=self.stale_before,
+                ):
+                    won.append(alert)
+        return won
+
+    async def _mark(self, alerts: list[Alert], where: Where) -> None:
+        channel, ts, thread_ts = where
+        async with self.services.db.session() as session:
+            for alert in alerts:
+                assert alert.id is not None
+                await mark_alert_posted(
+                    session,
+                    alert_id=alert.id,
+                    channel=channel,
+                    ts=ts,
+                    thread_ts=thread_ts,
+                    now=self.services.now(),
+                )
+
+    async def _give_back(self, alerts: list[Alert], error: str) -> None:
+        async with self.services.db.session() as session:
+            for alert in alerts:
+                assert alert.id is not None
+                await return_alert(session, alert_id=alert.id, error=error, now=self.services.now())
+
+    async def _row(self, transfer_id: int | None) -> TrackedTransfer | None:
+        return await self.posting.row(transfer_id)
+
+    # -- one alert --------------------------------------------------------------------------
+    async def _one(self, alert: Alert) -> int:
+        stale = alert.state == AlertState.POSTING.value
+        if not await self._claim([alert]):
+            return 0
+        try:
+            where = await self._deliver(alert, stale)
+        except SlackRefused as exc:
+            logger.warning("Slack refused alert %s (%s); it will be tried again", alert.key, exc)
+            await self._give_back([alert], f"Slack said {exc.error}")
+            return 0
+        except SlackOutcomeUnknown as exc:
+            logger.warning("alert %s may or may not be posted (%s); checking later", alert.key, exc)
+            return 0
+        except StorageError:
+            raise
+        except Exception:  # a bug building this one: the others still go out
+            logger.exception("alert %s could not be posted", alert.key)
+            await self._give_back([alert], "The bot could not build this alert.")
+            return 0
+        if where is None:
+            return 0
+        await self._mark([alert], where)
+        return 1
+
+    async def _deliver(self, alert: Alert, stale: bool) -> Where | None:
+        if alert.kind in TRANSFER_KINDS:
+            return await self._transfer_alert(alert, stale)
+        if alert.kind in ACCOUNT_KINDS or alert.kind == DIGEST:
+            return await self._channel_alert(alert, stale)
+        logger.error(
+            "alert %s has a kind we can't post (%r); marking it done", alert.key, alert.kind
+        )
+        return self.channel, "", None
+
+    async def _adopt(self, alert: Alert, channel: str, thread_ts: str | None) -> Where | None:
+        """An alert a dead poster may have posted: where it landed, if it did."""
+        assert alert.id is not None
+        found = await find_posted(
+            self.client, channel, alert_id=alert.id, thread_ts=thread_ts, since=alert.created_at
+        )
+        if isinstance(found, tuple):
+            logger.info("alert %s was posted before a restart; not posting it again", alert.key)
+            return channel, found[0], found[1]
+        return None
+
+    async def _transfer_alert(self, alert: Alert, stale: bool) -> Where | None:
+        row = await self._row(alert.transfer_id)
+        if row is None:
+            return self.channel, "", None  # the transfer is gone: nothing to tell
+        thread = await open_thread(self.posting, row, stale=stale, since=alert.created_at)
+        if stale:
+            adopted = await self._adopt(alert, thread.channel, thread.ts)
+            if adopted is not None:
+                return adopted
+        async with self.services.db.session() as session:
+            text, blocks = await transfer_alert_message(session, alert, row)
+        assert alert.id is not None
+        response = await call_slack(
+            lambda: self.client.chat_postMessage(
+                channel=thread.channel,
+                text=text,
+                blocks=blocks,
+                thread_ts=thread.ts,
+                metadata=alert_metadata(alert.id or 0),
+            ),
+            channel=thread.channel,
+            pace=self.pace,
+        )
+        if not thread.created:
+            await update_header(self.posting, row.id)
+        return thread.channel, str(response["ts"]), thread.ts
+
+    async def _channel_alert(self, alert: Alert, stale: bool) -> Where | None:
+        if stale:
+            adopted = await self._adopt(alert, self.channel, None)
+            if adopted is not None:
+                return adopted
+        if alert.kind == DIGEST:
+            from bot.watcher.digest import digest_message
+
+            async with self.services.db.session() as session:
+                text, blocks = await digest_message(session)
+        else:
+            text, blocks = account_alert_message(alert)
+        thread_ts = await self._outage_thread(alert)
+        response = await call_slack(
+            lambda: self.client.chat_postMessage(
+                channel=self.channel,
+                text=text,
+                blocks=blocks,
+                thread_ts=thread_ts,
+                reply_broadcast=True if thread_ts else None,
+                metadata=alert_metadata(alert.id or 0),
+            ),
+            channel=self.channel,
+            pace=self.pace,
+        )
+        return self.channel, str(response["ts"]), thread_ts
+
+    async def _outage_thread(self, alert: Alert) -> str | None:
+        """A recovery answers in the thread of the outage alert it ends."""
+        key = (alert.payload or {}).get("outage_key")
+        if not key:
+            return None
+        from sqlalchemy import select
+
+        async with self.services.db.session() as session:
+            outage = (await session.scalars(select(Alert).where(Alert.key == key))).first()
+        if outage is None or outage.state != AlertState.POSTED.value or not outage.ts:
+            return None
+        return outage.ts if outage.channel == self.channel else None
+
+    # -- many at once -----------------------------------------------------------------------
+    async def _summary(self, alerts: list[Alert]) -> int:
+        won = await self._claim(alerts)
+        rows = {a.id: await self._row(a.transfer_id) for a in won}
+        won = [a for a in won if rows[a.id] is not None]
+        if not won:
+            return 0
+        items = []
+        for alert in won:
+            row = rows[alert.id]
+            assert row is not None
+            items.append((alert.kind, row.short_id, transfer_at_alert(alert, row)))
+        ids = [a.id for a in won if a.id is not None]
+        try:
+            text, blocks = summary_message(items)
+            response = await call_slack(
+                lambda: self.client.chat_postMessage(
+                    channel=self.channel, text=text, blocks=blocks, metadata=summary_metadata(ids)
+                ),
+                channel=self.channel,
+                pace=self.pace,
+            )
+        except SlackRefused as exc:
+            await self._give_back(won, f"Slack said {exc.error}")
+            return 0
+        except SlackOutcomeUnknown as exc:
+            logger.warning("a summary of %d alerts may or may not be posted (%s)", len(won), exc)
+            return 0
+        except StorageError:
+            raise
+        except Exception:
+            logger.exception("a summary of %d alerts could not be posted", len(won))
+            await self._give_back(won, "The bot could not build the summary.")
+            return 0
+        ts = str(response["ts"])
+        await self._mark(won, (self.channel, ts, None))
+        await post_details(self.posting, won, rows, ts)
+        for row_id in {row.id for row in rows.values() if row is not None and row.alert_ts}:
+            await update_header(self.posting, row_id)
+        return len(won)
+
+    # -- headers ----------------------------------------------------------------------------
+    async def _headers(self, transfer_id: int, alerts: list[Alert]) -> None:
+        won = await self._claim(alerts)
+        if not won:
+            return
+        row = await self._row(transfer_id)
+        if row is not None and row.alert_ts:
+            await update_header(self.posting, transfer_id)
+        channel = (row.alert_channel if row is not None else None) or self.channel
+        await self._mark(won, (channel, (row.alert_ts if row is not None else None) or "", None))

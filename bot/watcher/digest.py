@@ -1,0 +1,93 @@
+"""The optional daily digest: what is in flight, blocked and stalled first; posted once a day."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from slack_sdk.models.blocks import Block
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from bot.slack.blocks import MAX_SECTION_TEXT, Message, Row, context, finish, section, transfer_line
+from bot.watcher.decisions import DIGEST, digest_key
+from providers.base import FINISHED_PHASES, Phase
+from storage.alerts import reserve_alert
+from storage.models import TrackedTransfer
+from storage.snapshots import transfer_from_row
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+__all__ = ["digest_blocks", "digest_message", "reserve_digest"]
+
+logger = logging.getLogger(__name__)
+
+DIGEST_LINES = 30
+_FIRST = (Phase.BLOCKED, Phase.PAUSED, Phase.PENDING, Phase.ACTIVE)
+
+
+async def reserve_digest(services: Services) -> bool:
+    """Reserve today's digest (once across replicas); it is posted with the other alerts."""
+    now = services.now()
+    async with services.db.session() as session:
+        alert = await reserve_alert(
+            session, key=digest_key(now), kind=DIGEST, account="*", message="Daily digest", now=now
+        )
+    if alert is not None:
+        from bot.watcher.alerts import kick_alert_posting
+
+        kick_alert_posting(services)
+    return alert is not None
+
+
+async def digest_message(session: AsyncSession) -> Message:
+    """Today's digest from the database: counts by phase, then the transfers that need
+    people (blocked, stalled), then the others."""
+    watched = col(TrackedTransfer.watching).is_(True)
+    unfinished = col(TrackedTransfer.phase).not_in([p.value for p in FINISHED_PHASES])
+    counts_stmt = (
+        select(col(TrackedTransfer.phase), func.count())
+        .where(watched, unfinished)
+        .group_by(col(TrackedTransfer.phase))
+    )
+    counts = Counter({Phase(phase): n for phase, n in (await session.execute(counts_stmt)).all()})
+    stmt = (
+        select(TrackedTransfer)
+        .where(watched, unfinished)
+        .order_by(col(TrackedTransfer.updated_at).desc())
+        .limit(500)
+    )
+    rows = [
+        Row(row.short_id, transfer_from_row(row), row.stalled_alerted_for == row.raw_code)
+        for row in await session.scalars(stmt)
+    ]
+    return digest_blocks(rows, counts)
+
+
+def digest_blocks(rows: Sequence[Row], counts: Counter[Phase]) -> Message:
+    """Pure: the digest for these rows (the most urgent first) and per-phase counts."""
+    total = sum(counts.values())
+    tally = ", ".join(f"{counts[p]} {p.value}" for p in _FIRST if counts[p]) or "none"
+    urgent = sorted(
+        rows,
+        key=lambda r: (
+            not (r.transfer.phase is Phase.BLOCKED or r.stalled),
+            _FIRST.index(r.transfer.phase) if r.transfer.phase in _FIRST else 9,
+        ),
+    )
+    blocks: list[Block] = [section(f"*Daily digest: {total} transfers in flight* ({tally})")]
+    text = ""
+    for line in (transfer_line(row) for row in urgent[:DIGEST_LINES]):
+        if text and len(text) + len(line) + 1 > MAX_SECTION_TEXT:
+            blocks.append(section(text))
+            text = ""
+        text = f"{text}\n{line}" if text else line
+    if text:
+        blocks.append(section(text))
+    if len(urgent) > DIGEST_LINES:
+        blocks.append(context(f"… and {len(urgent) - DIGEST_LINES} more: use `/transfer list`."))
+    return finish(f"Daily digest: {total} transfers in flight ({tally})", blocks)

@@ -1,0 +1,189 @@
+"""When to poll a transfer next: by its phase, its raw status and how long that has not changed.
+
+Pure functions on plain data. The policy, in short:
+
+* **finished** transfers are never polled again;
+* **moving** statuses (a running cPanel session, a Gandi operation in BILL or RUN, an
+  OpenSRS order at the registry or in review, Hostway's early codes) are polled after
+  ``min_interval``, then after a tenth of the time the status has not changed, capped at
+  ``max_detection_delay``;
+* **waiting** statuses (a registrant, the losing registrar, a person: OpenSRS
+  ``pending_owner``, Hostway 14, Gandi WAIT, every paused or blocked transfer) start at
+  four times ``min_interval`` and back off to a quarter of the unchanged time, capped at
+  ``max_interval``.
+
+Jitter only ever shortens an interval, so the caps are the worst detection delays:
+``max_detection_delay`` for moving statuses and ``max_interval`` for waiting ones (plus at
+most one watcher tick). A transfer never waits past the moment it would count as stalled.
+Polling proportional to the unchanged time costs a number of calls that grows with the
+logarithm of a status's duration instead of linearly.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from providers.base import Phase
+
+if TYPE_CHECKING:
+    from bot.settings import WatcherSettings
+
+__all__ = [
+    "MOVING_STATUSES",
+    "WAITING_STATUSES",
+    "Pace",
+    "PollPolicy",
+    "error_delay",
+    "next_poll_delay",
+    "outage_probe_delay",
+    "pace_of",
+    "poll_interval",
+]
+
+logger = logging.getLogger(__name__)
+
+# provider -> raw codes expected to change within minutes
+MOVING_STATUSES: Mapping[str, frozenset[str]] = {
+    "cpanel": frozenset(
+        {
+            "PENDING",
+            "TRANSFER_PENDING",
+            "RUNNING",
+            "TRANSFER_INPROGRESS",
+            "RESTORE_PENDING",
+            "RESTORE_INPROGRESS",
+            "PAUSING",
+            "ABORTING",
+        }
+    ),
+    "gandi": frozenset({"BILL", "RUN", "ERROR/temporary"}),
+    "opensrs": frozenset({"pending_registry", "pending_admin"}),
+    "hostway": frozenset({"0", "1", "9", "11", "12", "13"}),
+}
+# provider -> raw codes that wait hours or days for someone outside the bot
+WAITING_STATUSES: Mapping[str, frozenset[str]] = {
+    "cpanel": frozenset({"PAUSED", "REACHEDMAXMEM"}),
+    "gandi": frozenset({"WAIT", "SUPPORT"}),
+    "opensrs": frozenset({"pending_owner"}),
+    "hostway": frozenset({"3", "14", "28", "29", "35"}),
+}
+_WAITING_PHASES = frozenset({Phase.PAUSED, Phase.BLOCKED})
+
+
+class Pace(enum.StrEnum):
+    """How fast a transfer in some status is expected to move."""
+
+    MOVING = "moving"
+    WAITING = "waiting"
+    FINISHED = "finished"
+
+
+@dataclass(frozen=True, slots=True)
+class PollPolicy:
+    """The bounds of adaptive polling, in seconds."""
+
+    min_interval: float = 15.0
+    max_interval: float = 21600.0
+    max_detection_delay: float = 3600.0
+    jitter: float = 0.1
+    moving_fraction: float = 0.1  # of the time unchanged
+    waiting_fraction: float = 0.25
+    waiting_start: float = 4.0  # times min_interval
+    outage_probe_cap: float = 600.0
+
+    @classmethod
+    def from_settings(cls, settings: WatcherSettings) -> PollPolicy:
+        return cls(
+            min_interval=float(settings.min_interval_seconds),
+            max_interval=float(settings.max_interval_seconds),
+            max_detection_delay=float(settings.max_detection_delay_seconds),
+            jitter=float(settings.jitter),
+        )
+
+    def bound(self, pace: Pace) -> float:
+        """The worst detection delay promised for a status of this pace."""
+        return self.max_detection_delay if pace is Pace.MOVING else self.max_interval
+
+
+def pace_of(provider: str, phase: Phase | str, raw_code: str) -> Pace:
+    """Moving, waiting or finished; unknown statuses of a pending or active transfer move."""
+    phase = Phase(phase)
+    if phase.finished:
+        return Pace.FINISHED
+    code = raw_code.strip()
+    if phase in _WAITING_PHASES or code in WAITING_STATUSES.get(provider, ()):
+        return Pace.WAITING
+    return Pace.MOVING
+
+
+def poll_interval(pace: Pace, unchanged_for: float, policy: PollPolicy) -> float | None:
+    """Seconds until the next poll, before jitter; None once finished."""
+    if pace is Pace.FINISHED:
+        return None
+    unchanged_for = max(0.0, unchanged_for)
+    cap = policy.bound(pace)
+    if pace is Pace.MOVING:
+        start, fraction = policy.min_interval, policy.moving_fraction
+    else:
+        start, fraction = policy.min_interval * policy.waiting_start, policy.waiting_fraction
+    wanted = max(start, fraction * unchanged_for)
+    return max(policy.min_interval, min(cap, wanted))
+
+
+def next_poll_delay(
+    *,
+    provider: str,
+    phase: Phase | str,
+    raw_code: str,
+    unchanged_for: float,
+    policy: PollPolicy,
+    stall_in: float | None = None,
+    rng: random.Random | None = None,
+) -> float | None:
+    """Seconds until the next poll, jittered (only ever shorter); None once finished.
+
+    Args:
+        unchanged_for: seconds the raw status has not changed.
+        stall_in: seconds until the transfer would count as stalled (None: not watched
+            for stalls, or already alerted); the next poll comes no later than that.
+    """
+    interval = poll_interval(pace_of(provider, phase, raw_code), unchanged_for, policy)
+    if interval is None:
+        return None
+    draw = (rng or random).random()
+    delay = max(policy.min_interval, interval * (1.0 - policy.jitter * draw))
+    if stall_in is not None:
+        delay = min(delay, max(policy.min_interval, stall_in + 1.0))
+    return delay
+
+
+def error_delay(
+    consecutive_errors: int,
+    *,
+    transient: bool,
+    policy: PollPolicy,
+    retry_after: float | None = None,
+) -> float:
+    """Seconds until a transfer whose poll failed is tried again: doubling from min_interval.
+
+    A transient error (the provider down or slow) is retried within max_detection_delay;
+    a lasting one (no such transfer, refused credentials) backs off to max_interval.
+    """
+    cap = policy.max_detection_delay if transient else policy.max_interval
+    exponent = min(max(0, consecutive_errors - 1), 30)
+    delay = min(cap, policy.min_interval * 2.0**exponent)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, cap))
+    return max(policy.min_interval, delay)
+
+
+def outage_probe_delay(failures_beyond: int, policy: PollPolicy) -> float:
+    """Seconds between probes of an account that is down: doubling, capped."""
+    cap = max(policy.min_interval, min(policy.outage_probe_cap, policy.max_detection_delay))
+    exponent = min(max(0, failures_beyond), 30)
+    return min(cap, policy.min_interval * 2.0**exponent)

@@ -1,0 +1,293 @@
+"""Record a fresh snapshot of a transfer: its events, its next poll, and the alerts it calls for."""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from bot.watcher.decisions import header_key, status_alert_key, status_alert_kind
+from bot.watcher.intervals import PollPolicy, next_poll_delay
+from bot.watcher.stalls import flag_stall, stall_in
+from providers.base import Phase, Transfer
+from storage.alerts import reserve_alert
+from storage.audit import record_audit
+from storage.models import EventKind, TrackedTransfer, TransferEvent
+from storage.polling import record_observation, release_transfer
+from storage.transfers import record_superseded
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+__all__ = [
+    "SUPERSEDED_DETAIL",
+    "Observation",
+    "next_poll",
+    "observe_transfer",
+    "record_snapshot",
+    "status_since",
+]
+
+logger = logging.getLogger(__name__)
+
+SUPERSEDED_DETAIL = "superseded by"  # a snapshot detail naming the order that replaced it
+_STATUS_EVENTS = (EventKind.OBSERVED.value, EventKind.WATCHED.value)
+_rng = random.Random()
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What one look at a transfer changed and decided."""
+
+    transfer: TrackedTransfer  # the row after the update
+    previous_phase: Phase
+    status_changed: bool  # phase, raw code or raw text changed: an event was recorded
+    status_since: datetime  # when the current raw status began, as far as we know
+    next_poll_at: datetime | None  # None: finished, or no longer watched
+    alerts: tuple[str, ...] = ()  # keys of the alerts reserved by this observation
+    followed: TrackedTransfer | None = None  # the new order it was resubmitted as
+
+    @property
+    def phase_changed(self) -> bool:
+        return self.previous_phase.value != self.transfer.phase
+
+
+async def observe_transfer(
+    services: Services,
+    *,
+    transfer_id: int,
+    snapshot: Transfer,
+    actor: str = "watcher",
+    lease_owner: str | None = None,
+    kick: bool = True,
+) -> Observation | None:
+    """Record ``snapshot`` (one event per change), schedule the next poll, reserve alerts.
+
+    The Slack bot calls this when a person's ``status``, Refresh or action fetched a
+    transfer, so a change a person saw still alerts exactly once. Everything happens in
+    one transaction; alert posting is kicked off afterwards unless ``kick`` is False.
+
+    Args:
+        transfer_id: the tracked transfer the snapshot is of.
+        snapshot: the provider's fresh view of it.
+        actor: who looked ("watcher" or a Slack user id), for the audit log.
+        lease_owner: the poll pass's lease, given back with the next poll time; without
+            it the next poll is set only if no poll pass holds the transfer.
+        kick: start posting the reserved alerts in the background.
+
+    Returns:
+        What changed and what was decided, or None if no such transfer is tracked.
+    """
+    now = services.now()
+    async with services.db.session() as session:
+        seen = await record_snapshot(
+            session,
+            services,
+            transfer_id=transfer_id,
+            snapshot=snapshot,
+            actor=actor,
+            lease_owner=lease_owner,
+            now=now,
+        )
+    if seen is not None and seen.alerts and kick:
+        from bot.watcher.alerts import kick_alert_posting
+
+        kick_alert_posting(services)
+    return seen
+
+
+async def record_snapshot(
+    session: AsyncSession,
+    services: Services,
+    *,
+    transfer_id: int,
+    snapshot: Transfer,
+    actor: str,
+    lease_owner: str | None,
+    now: datetime,
+) -> Observation | None:
+    """What observe_transfer does, inside the caller's transaction."""
+    seen = await record_observation(session, transfer_id=transfer_id, transfer=snapshot, now=now)
+    if seen is None:
+        return None
+    row = seen.transfer
+    since = await status_since(session, row, now=now, changed_now=seen.status_changed)
+    keys: list[str] = []
+    followed = None
+    if row.watching:
+        keys += await _status_alerts(session, row, seen.previous_phase, seen.event, now)
+        followed = await _follow_resubmission(session, row, snapshot, actor, now)
+    threshold = services.settings.watcher.stall_threshold(row.provider, row.raw_code)
+    if row.watching and followed is None:
+        stalled = await flag_stall(session, row=row, since=since, now=now, threshold=threshold)
+        keys += [stalled] if stalled else []
+    if row.watching and seen.status_changed and row.alert_ts and not keys:
+        keys += await _header_refresh(session, row, seen.event, now)
+    next_poll_at, interval = next_poll(services, row, since, now, threshold, followed)
+    if lease_owner is not None:
+        await release_transfer(
+            session,
+            transfer_id=transfer_id,
+            owner=lease_owner,
+            next_poll_at=next_poll_at,
+            poll_interval_seconds=interval,
+        )
+    else:
+        await _reschedule(session, transfer_id, next_poll_at, interval, now)
+    return Observation(
+        transfer=row,
+        previous_phase=seen.previous_phase,
+        status_changed=seen.status_changed,
+        status_since=since,
+        next_poll_at=next_poll_at,
+        alerts=tuple(keys),
+        followed=followed,
+    )
+
+
+async def status_since(
+    session: AsyncSession, row: TrackedTransfer, *, now: datetime, changed_now: bool = False
+) -> datetime:
+    """When the transfer's current raw status began: our first sight of it, or the
+    provider's own change time when that is earlier (a status that began before we
+    watched). A provider time in the future is ignored."""
+    if changed_now:
+        ours = now
+    else:
+        stmt = (
+            select(col(TransferEvent.at))
+            .where(
+                col(TransferEvent.transfer_id) == row.id,
+                col(TransferEvent.kind).in_(_STATUS_EVENTS),
+            )
+            .order_by(col(TransferEvent.id).desc())
+            .limit(1)
+        )
+        ours = (await session.scalar(stmt)) or row.first_seen_at
+    theirs = row.changed_at
+    if theirs is not None and theirs <= now:
+        return min(ours, theirs)
+    return ours
+
+
+def next_poll(
+    services: Services,
+    row: TrackedTransfer,
+    since: datetime,
+    now: datetime,
+    threshold: timedelta,
+    followed: TrackedTransfer | None,
+) -> tuple[datetime | None, float | None]:
+    if not row.watching or followed is not None:
+        return None, None
+    policy = PollPolicy.from_settings(services.settings.watcher)
+    delay = next_poll_delay(
+        provider=row.provider,
+        phase=row.phase,
+        raw_code=row.raw_code,
+        unchanged_for=(now - since).total_seconds(),
+        policy=policy,
+        stall_in=stall_in(row, since=since, now=now, threshold=threshold),
+        rng=_rng,
+    )
+    if delay is None:
+        return None, None
+    return now + timedelta(seconds=delay), delay
+
+
+async def _status_alerts(
+    session: AsyncSession,
+    row: TrackedTransfer,
+    previous: Phase,
+    event: TransferEvent | None,
+    now: datetime,
+) -> list[str]:
+    """Reserve the alert a phase change calls for (blocked, completed, failed, cancelled)."""
+    kind = status_alert_kind(previous, row.phase) if event is not None else None
+    if kind is None:
+        return []
+    assert row.id is not None and event is not None
+    key = status_alert_key(row.id, kind, event.id)
+    alert = await reserve_alert(
+        session,
+        key=key,
+        kind=kind,
+        account=row.account,
+        transfer_id=row.id,
+        message=f"{row.subject} is {row.phase} ({row.provider} {row.raw_code}).",
+        payload=_status_payload(row),
+        now=now,
+    )
+    return [key] if alert is not None else []
+
+
+async def _header_refresh(
+    session: AsyncSession, row: TrackedTransfer, event: TransferEvent | None, now: datetime
+) -> list[str]:
+    """A status change without an alert still updates the thread's first message."""
+    assert row.id is not None
+    key = header_key(row.id, event.id if event is not None else None)
+    alert = await reserve_alert(
+        session, key=key, kind="header", account=row.account, transfer_id=row.id, now=now
+    )
+    return [key] if alert is not None else []
+
+
+async def _follow_resubmission(
+    session: AsyncSession, row: TrackedTransfer, snapshot: Transfer, actor: str, now: datetime
+) -> TrackedTransfer | None:
+    """An order the provider says was resubmitted (outside the bot too) is followed."""
+    new_ref = (snapshot.details.get(SUPERSEDED_DETAIL) or "").strip()
+    if not new_ref or row.superseded_by_id is not None or new_ref == row.ref:
+        return None
+    assert row.id is not None
+    new = await record_superseded(session, transfer_id=row.id, new_ref=new_ref, now=now)
+    if new is None:
+        return None
+    await record_audit(
+        session,
+        actor=actor,
+        verb="superseded",
+        transfer_id=row.id,
+        detail=f"{row.account} order {row.ref} was resubmitted as {new_ref}; following it.",
+        now=now,
+    )
+    logger.info("following %s/%s, which replaced %s", row.account, new_ref, row.ref)
+    row.watching = False
+    return new
+
+
+async def _reschedule(
+    session: AsyncSession,
+    transfer_id: int,
+    next_poll_at: datetime | None,
+    interval: float | None,
+    now: datetime,
+) -> None:
+    """Set the next poll unless a poll pass holds the transfer (its release sets it)."""
+    if next_poll_at is None:
+        return
+    await session.execute(
+        update(TrackedTransfer)
+        .where(
+            col(TrackedTransfer.id) == transfer_id,
+            col(TrackedTransfer.watching).is_(True),
+            or_(
+                col(TrackedTransfer.lease_owner).is_(None),
+                col(TrackedTransfer.lease_expires_at) <= now,
+            ),
+        )
+        .values(next_poll_at=next_poll_at, poll_interval_seconds=interval)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _status_payload(row: TrackedTransfer) -> dict[str, str]:
+    """The status an alert is about, kept so a late post still tells what happened."""
+    return {"phase": row.phase, "raw_code": row.raw_code, "raw_text": row.raw_text}

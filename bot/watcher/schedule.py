@@ -1,0 +1,141 @@
+"""The watcher's clock: APScheduler only says when; every piece of state lives in the database.
+
+Jobs: the tick (a poll pass, then alert posting), alert posting on its own every tick
+(so a long pass does not hold alerts back), the periodic sync, the expiry of approval
+requests (``bot.approvals.expire_due_requests``, when that module exists) and the
+optional daily digest. A restart or a second replica changes nothing: leases, unique
+alert keys and request states in the database decide who does what.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.watcher.alerts import kick_alert_posting
+from bot.watcher.digest import reserve_digest
+from bot.watcher.poll import PassReport, run_poll_pass
+from bot.watcher.sync import sync_accounts
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+__all__ = ["EXPIRY_SECONDS", "Watcher"]
+
+logger = logging.getLogger(__name__)
+
+EXPIRY_SECONDS = 30.0
+FIRST_SYNC_DELAY = timedelta(seconds=30)
+
+
+class Watcher:
+    """Runs the watcher's jobs on the event loop: ``start()`` inside it, ``shutdown()`` to stop.
+
+    ``last_tick_at`` (the end of the last tick, by ``services.now()``) is for /healthz.
+    """
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.last_tick_at: datetime | None = None
+        self.last_pass: PassReport | None = None
+        self._scheduler: AsyncIOScheduler | None = None
+        self._expiry_missing = False
+        self._running: set[str] = set()
+
+    @property
+    def running(self) -> bool:
+        return self._scheduler is not None and self._scheduler.running
+
+    def start(self) -> None:
+        """Schedule the jobs; call from inside the running event loop."""
+        if self.running:
+            return
+        settings = self.services.settings.watcher
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        now = datetime.now(UTC)
+        # a job still running when its next turn comes skips that turn quietly (see _once)
+        every = {"max_instances": 2, "coalesce": True, "misfire_grace_time": None}
+        scheduler.add_job(
+            self.tick, "interval", seconds=settings.tick_seconds, id="tick",
+            next_run_time=now, **every,
+        )  # fmt: skip
+        scheduler.add_job(
+            self.post_alerts, "interval", seconds=settings.tick_seconds, id="alerts", **every
+        )
+        if settings.sync_interval_minutes:
+            scheduler.add_job(
+                self.sync, "interval", minutes=settings.sync_interval_minutes, id="sync",
+                next_run_time=now + FIRST_SYNC_DELAY, **every,
+            )  # fmt: skip
+        scheduler.add_job(
+            self.expire_requests, "interval", seconds=EXPIRY_SECONDS, id="expiry", **every
+        )
+        if settings.digest_time is not None:
+            scheduler.add_job(
+                self.digest, "cron", hour=settings.digest_time.hour,
+                minute=settings.digest_time.minute, id="digest", **every,
+            )  # fmt: skip
+        scheduler.start()
+        self._scheduler = scheduler
+        logger.info("watcher started: a tick every %g s", settings.tick_seconds)
+
+    def shutdown(self) -> None:
+        """Stop scheduling; a pass in flight is cancelled (its leases run out by themselves)."""
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        self._scheduler = None
+
+    # -- the jobs -----------------------------------------------------------------------------
+    async def tick(self) -> PassReport | None:
+        """One poll pass, then post what it found."""
+        report = await self._guarded("poll pass", lambda: run_poll_pass(self.services))
+        if report is not None:
+            self.last_pass = report
+        kick_alert_posting(self.services)
+        self.last_tick_at = self.services.now()
+        return report
+
+    async def post_alerts(self) -> None:
+        kick_alert_posting(self.services)
+
+    async def sync(self) -> None:
+        await self._guarded("sync", lambda: sync_accounts(self.services, actor="watcher"))
+
+    async def digest(self) -> None:
+        await self._guarded("digest", lambda: reserve_digest(self.services))
+
+    async def expire_requests(self) -> None:
+        """Expire approval requests past their time, with the bot's own function."""
+        expire = self._expiry_function()
+        if expire is not None:
+            await self._guarded("request expiry", lambda: expire(self.services))
+
+    def _expiry_function(self) -> Callable[[Services], Awaitable[Any]] | None:
+        try:
+            module = importlib.import_module("bot.approvals")
+            function: Callable[[Services], Awaitable[Any]] = module.expire_due_requests
+        except (ImportError, AttributeError):
+            if not self._expiry_missing:
+                logger.info("bot.approvals.expire_due_requests is not there yet; not expiring")
+                self._expiry_missing = True
+            return None
+        return function
+
+    async def _guarded(self, what: str, job: Callable[[], Awaitable[Any]]) -> Any:
+        """Run a job unless the same one is still running; its failure is logged, never
+        the end of the scheduler."""
+        if what in self._running:
+            return None
+        self._running.add(what)
+        try:
+            return await job()
+        except Exception as exc:
+            logger.error("%s failed: %s", what, getattr(exc, "message", None) or exc, exc_info=exc)
+            return None
+        finally:
+            self._running.discard(what)

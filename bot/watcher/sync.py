@@ -1,0 +1,190 @@
+"""Sync: import the in-flight transfers of accounts whose provider can list them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from bot.watcher.decisions import status_alert_key
+from bot.watcher.intervals import PollPolicy, next_poll_delay
+from bot.watcher.observe import SUPERSEDED_DETAIL
+from providers.base import Phase, Transfer
+from providers.errors import ProviderError
+from providers.registry import capabilities_of
+from storage.alerts import reserve_alert
+from storage.audit import record_audit
+from storage.errors import StorageError
+from storage.transfers import get_transfer_by_ref, watch_transfer
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+__all__ = ["AccountSync", "SyncReport", "sync_accounts"]
+
+logger = logging.getLogger(__name__)
+
+PROVIDER_NAMES = {"cpanel": "cPanel", "hostway": "Hostway", "opensrs": "OpenSRS", "gandi": "Gandi"}
+
+
+@dataclass
+class AccountSync:
+    """What a sync did for one account."""
+
+    account: str
+    imported: list[str] = field(default_factory=list)  # refs now watched
+    already_tracked: list[str] = field(default_factory=list)
+    error: str | None = None  # a user sentence: the account could not be listed
+    skipped: str | None = None  # a user sentence: the provider can't list transfers
+
+
+@dataclass
+class SyncReport:
+    """What a sync did, account by account."""
+
+    accounts: list[AccountSync] = field(default_factory=list)
+
+    @property
+    def imported(self) -> dict[str, list[str]]:
+        return {a.account: a.imported for a in self.accounts if a.imported}
+
+    @property
+    def already_tracked(self) -> dict[str, list[str]]:
+        return {a.account: a.already_tracked for a in self.accounts if a.already_tracked}
+
+    @property
+    def errors(self) -> dict[str, str]:
+        return {a.account: a.error for a in self.accounts if a.error}
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        return {a.account: a.skipped for a in self.accounts if a.skipped}
+
+    def sentences(self) -> list[str]:
+        """One plain sentence per account, for Slack."""
+        lines = []
+        for item in self.accounts:
+            if item.error or item.skipped:
+                lines.append(item.error or item.skipped or "")
+                continue
+            new = len(item.imported)
+            lines.append(
+                f"{item.account}: {new} new transfer{'s' if new != 1 else ''} now watched, "
+                f"{len(item.already_tracked)} already tracked."
+            )
+        return lines
+
+
+async def sync_accounts(
+    services: Services, *, account: str | None = None, actor: str = "watcher"
+) -> SyncReport:
+    """Import in-flight transfers from every account (or ``account``) that can list them.
+
+    Accounts are listed concurrently; one account's failure is its sentence in the
+    report. Transfers already tracked are left as they are (an unwatched one stays
+    unwatched); new ones are watched with ``actor`` as who watched them, and one found
+    blocked gets its alert.
+    """
+    if account is not None:
+        try:
+            names = [services.registry.account(account).name]
+        except ProviderError as exc:
+            return SyncReport([AccountSync(account, error=exc.message)])
+    else:
+        names = services.registry.names
+    results = await asyncio.gather(*(_sync_one(services, name, actor) for name in names))
+    report = SyncReport(list(results))
+    if report.imported:
+        from bot.watcher.alerts import kick_alert_posting
+
+        kick_alert_posting(services)  # transfers found blocked are told about
+    logger.info("sync by %s: %s", actor, " ".join(report.sentences()))
+    return report
+
+
+async def _sync_one(services: Services, name: str, actor: str) -> AccountSync:
+    result = AccountSync(name)
+    provider_type = services.registry.account(name).type
+    label = PROVIDER_NAMES.get(provider_type, provider_type)
+    try:
+        can_list = capabilities_of(provider_type).can_list
+    except ProviderError as exc:
+        result.error = exc.message
+        return result
+    if not can_list:
+        result.skipped = (
+            f"{name}: {label} can't list its transfers, so there is nothing to sync; "
+            "watch each one with `/transfer watch`."
+        )
+        return result
+    try:
+        transfers = await services.registry.get(name).list_transfers()
+    except ProviderError as exc:
+        result.error = f"{name}: {exc.message}"
+        return result
+    try:
+        for transfer in transfers:
+            if transfer.details.get(SUPERSEDED_DETAIL):
+                continue  # its successor is in the list and is the one to follow
+            await _import(services, transfer, actor, result)
+    except StorageError as exc:
+        result.error = f"{name}: {exc.message}"
+    return result
+
+
+async def _import(services: Services, transfer: Transfer, actor: str, result: AccountSync) -> None:
+    now = services.now()
+    async with services.db.session() as session:
+        existing = await get_transfer_by_ref(session, account=transfer.account, ref=transfer.ref)
+        if existing is not None:
+            result.already_tracked.append(transfer.ref)
+            return
+        delay = _first_poll_delay(services, transfer, now)
+        watched = await watch_transfer(
+            session,
+            transfer=transfer,
+            watched_by=actor,
+            now=now,
+            poll_interval_seconds=delay,
+            next_poll_at=now + timedelta(seconds=delay),
+            message="Imported by sync.",
+        )
+        row = watched.transfer
+        if not watched.created:
+            result.already_tracked.append(transfer.ref)
+            return
+        assert row.id is not None
+        await record_audit(
+            session,
+            actor=actor,
+            verb="watched",
+            transfer_id=row.id,
+            detail=f"Imported {transfer.account} {transfer.ref} ({transfer.subject}) by sync.",
+            now=now,
+        )
+        if transfer.phase is Phase.BLOCKED:
+            await reserve_alert(
+                session,
+                key=status_alert_key(row.id, "blocked", None) + ":imported",
+                kind="blocked",
+                account=row.account,
+                transfer_id=row.id,
+                message=f"{row.subject} is blocked ({row.provider} {row.raw_code}).",
+                payload={"phase": row.phase, "raw_code": row.raw_code, "raw_text": row.raw_text},
+                now=now,
+            )
+    result.imported.append(transfer.ref)
+
+
+def _first_poll_delay(services: Services, transfer: Transfer, now: datetime) -> float:
+    changed = transfer.changed_at if transfer.changed_at and transfer.changed_at <= now else now
+    delay = next_poll_delay(
+        provider=transfer.provider,
+        phase=transfer.phase,
+        raw_code=transfer.raw_code,
+        unchanged_for=(now - changed).total_seconds(),
+        policy=PollPolicy.from_settings(services.settings.watcher),
+    )
+    return delay if delay is not None else float(services.settings.watcher.max_interval_seconds)

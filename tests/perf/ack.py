@@ -1,0 +1,325 @@
+"""Benchmark acknowledging slash commands: ``python -m tests.perf.ack``.
+
+Signed ``/transfer`` commands go over HTTP to ``/slack/events`` at concurrency 1, 10 and
+50, from an aiohttp client in this process, to servers that each run in a process of
+their own:
+
+* **bare**: a Bolt ``AsyncApp`` whose only listener acks, behind the same Starlette route
+  and uvicorn: the floor any Bolt app can reach here.
+* **ours**: the bot's app (``build_app``) with a real SQLite database, asked ``help``
+  (answered inside the ack) and ``status <ref>`` (an empty ack; the database, a provider
+  call and the response_url post follow it, in the same process).
+
+The Slack stand-in and a Hostway simulator run in one more process, as Slack and a
+provider would be elsewhere. Every server runs with Bolt's ``process_before_response``
+True (the bot's choice) and False (Bolt's default, which waits for the ack by polling
+every 10 ms). Latency is from sending a request to having read the whole response;
+each level is measured in rounds that alternate between the servers, so background
+noise on a shared machine falls on all of them alike. It prints a table and, last, one
+JSON line comparing ours (both commands) with the bare app in the bot's mode.
+
+Target: ours' p99 within 1.25x of the bare app's at every concurrency, and under 100 ms
+at 50 concurrent requests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from bot.runtime.signed import SignedSlack, sign
+
+SECRET = "benchmark-signing-secret-0123456789"
+TOKEN = "xoxb-benchmark-token"
+USER = "U0BENCH"
+CHANNEL = "C0BENCH"
+DOMAIN = "bench.example"
+HOSTWAY_ACCOUNT = "acct1"
+CONCURRENCY = (1, 10, 50)
+REQUESTS = {1: 900, 10: 1500, 50: 2500}  # per server and level, at --scale 1
+ROUNDS = 5
+TARGET_RATIO = 1.25
+TARGET_P99_AT_50_MS = 100.0
+# (name, server kind, process_before_response, command text, share of REQUESTS)
+CASES = (
+    ("bare (pbr)", "bare", True, "help", 1.0),
+    ("ours (pbr) help", "ours", True, "help", 1.0),
+    ("ours (pbr) status", "ours", True, f"status {DOMAIN}", 0.4),
+    ("bare (default)", "bare", False, "help", 1.0),
+    ("ours (default) help", "ours", False, "help", 1.0),
+)
+
+
+# -- the servers (each in its own process) ------------------------------------------------------
+async def _backends() -> str:
+    """The Slack stand-in and a Hostway simulator with one transfer: "standin hostway"."""
+    from bot.runtime.standin import SlackStandIn
+    from providers.simulators.base import LoopbackServer
+    from providers.simulators.hostway import HostwaySimulator
+
+    sim = HostwaySimulator(secret=SECRET, account_number=HOSTWAY_ACCOUNT)
+    sim.add_transfer(DOMAIN, script="moving", age=3600)
+    standin = await LoopbackServer(SlackStandIn(token=TOKEN)).start()
+    return f"{standin} {await LoopbackServer(sim).start()}"
+
+
+async def _bare_app(pbr: bool, standin: str) -> Any:
+    from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+    from slack_bolt.async_app import AsyncApp
+    from slack_sdk.web.async_client import AsyncWebClient
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.routing import Route
+
+    client = AsyncWebClient(token=TOKEN, base_url=f"{standin}/api/")
+    app = AsyncApp(client=client, signing_secret=SECRET, process_before_response=pbr)
+
+    @app.command("/transfer")
+    async def ack_only(ack: Any) -> None:
+        await ack()
+
+    handler = AsyncSlackRequestHandler(app)
+
+    async def events(request: Request) -> Any:
+        return await handler.handle(request)
+
+    return Starlette(routes=[Route("/slack/events", events, methods=["POST"])])
+
+
+async def _our_app(pbr: bool, standin: str, hostway: str, workdir: Path) -> Any:
+    from pydantic import SecretStr
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.runtime.serve import http_app
+    from bot.services import Services
+    from bot.settings import SecuritySettings, Settings, SlackSettings
+    from bot.slack.app import build_app
+    from providers.registry import ProviderRegistry
+    from providers.settings import ProviderAccount
+    from storage.database import Database
+    from storage.migrate import upgrade_database
+    from storage.secrets import SecretBox
+    from storage.transfers import watch_transfer
+
+    url = f"sqlite+aiosqlite:///{workdir}/bench.sqlite3"
+    await upgrade_database(url)
+    account = ProviderAccount.model_validate(
+        {
+            "name": "hostway-main",
+            "type": "hostway",
+            "base_url": hostway,
+            "secret_env": "UNUSED",
+            "secret": SECRET,
+            "account_number": HOSTWAY_ACCOUNT,
+            "rate_limit": 10_000,
+            "concurrency": 100,
+        }
+    )
+    key = SecretBox.generate_key()
+    settings = Settings(
+        slack=SlackSettings(
+            api_base_url=f"{standin}/api/",
+            operators=(USER,),
+            approvers=("U0OTHER",),
+            bot_token=SecretStr(TOKEN),
+            signing_secret=SecretStr(SECRET),
+        ),
+        security=SecuritySettings(secret_key=SecretStr(key)),
+        accounts=(account,),
+    )
+    services = Services(
+        settings=settings,
+        db=Database(url),
+        registry=ProviderRegistry([account]),
+        slack=AsyncWebClient(token=TOKEN, base_url=f"{standin}/api/"),
+        secret_box=SecretBox(key),
+    )
+    snapshot = await services.registry.get(account.name).get_transfer(DOMAIN)
+    async with services.db.session() as session:
+        await watch_transfer(session, transfer=snapshot, watched_by=USER)
+    return http_app(build_app(services, process_before_response=pbr), services)
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    import logging
+
+    from providers.simulators.base import LoopbackServer
+
+    logging.basicConfig(level=logging.WARNING)
+    if args.serve == "backends":
+        print(f"READY {await _backends()}", flush=True)
+        await asyncio.Event().wait()
+    with tempfile.TemporaryDirectory() as workdir:
+        if args.serve == "bare":
+            app = await _bare_app(args.pbr, args.standin)
+        else:
+            app = await _our_app(args.pbr, args.standin, args.hostway, Path(workdir))
+        url = await LoopbackServer(app).start()
+        print(f"READY {url}/slack/events", flush=True)
+        await asyncio.Event().wait()
+
+
+@dataclass
+class Process:
+    """A server in a process of its own; ``urls`` are what it printed when ready."""
+
+    name: str
+    process: subprocess.Popen[str]
+    urls: list[str]
+
+    @classmethod
+    def start(cls, name: str, *options: str) -> Process:
+        args = [sys.executable, "-m", "tests.perf.ack", "--serve", *options]
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        if not line.startswith("READY "):
+            process.kill()
+            raise RuntimeError(f"{name} did not start: {line!r}")
+        return cls(name, process, line.split()[1:])
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+# -- the load ------------------------------------------------------------------------------------
+def _signed_requests(text: str, count: int, standin: str) -> list[tuple[bytes, dict[str, str]]]:
+    """Slash-command bodies as Slack sends them (response_urls at the stand-in), signed."""
+    slack = SignedSlack(url="", signing_secret=SECRET)
+    nowhere = quote("http://127.0.0.1:9/response", safe="").encode()
+    there = quote(f"{standin}/response", safe="").encode()
+    stamp = str(int(time.time()))
+    requests = []
+    for _ in range(count):
+        body = slack.command_body(text, user=USER, channel=CHANNEL).replace(nowhere, there)
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": sign(SECRET, stamp, body),
+        }
+        requests.append((body, headers))
+    return requests
+
+
+async def _load(url: str, text: str, concurrency: int, count: int, standin: str) -> list[float]:
+    """Send ``count`` commands, ``concurrency`` at a time; the seconds each one took."""
+    requests = _signed_requests(text, count, standin)
+    latencies: list[float] = []
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker(share: list[tuple[bytes, dict[str, str]]]) -> None:
+            for body, headers in share:
+                started = time.perf_counter()
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    if response.status != 200:
+                        raise RuntimeError(f"{url} answered HTTP {response.status}")
+                latencies.append(time.perf_counter() - started)
+
+        await asyncio.gather(*(worker(requests[n::concurrency]) for n in range(concurrency)))
+    return latencies
+
+
+def _figures(latencies: list[float]) -> dict[str, float]:
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return {
+        "p50": round(statistics.median(ordered) * 1000, 2),
+        "p99": round(p99 * 1000, 2),
+        "n": len(ordered),
+    }
+
+
+async def _run(scale: float) -> dict[str, dict[str, Any]]:
+    backends = Process.start("backends", "backends")
+    standin, hostway = backends.urls
+    servers: dict[str, Process] = {}
+    try:
+        for name, kind, pbr, _, _ in CASES:
+            options = [kind, "--standin", standin, "--hostway", hostway]
+            servers[name] = Process.start(name, *options, *(["--pbr"] if pbr else []))
+        for name, _, _, text, _ in CASES:  # warm up: auth.test, imports, caches
+            await _load(servers[name].urls[0], text, 10, 100, standin)
+        results: dict[str, dict[str, Any]] = {}
+        for concurrency in CONCURRENCY:
+            latencies: dict[str, list[float]] = {name: [] for name, *_ in CASES}
+            for _ in range(ROUNDS):
+                for name, _, _, text, share in CASES:
+                    count = max(concurrency, int(scale * share * REQUESTS[concurrency] / ROUNDS))
+                    url = servers[name].urls[0]
+                    latencies[name] += await _load(url, text, concurrency, count, standin)
+                    await asyncio.sleep(0.3 if text.startswith("status") else 0.05)
+            for name, values in latencies.items():
+                results.setdefault(name, {})[str(concurrency)] = _figures(values)
+        return results
+    finally:
+        for process in [*servers.values(), backends]:
+            process.stop()
+
+
+def _report(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    print(f"{'server':<22}" + "".join(f"{f'c={c} p50':>11}{'p99 (ms)':>10}" for c in CONCURRENCY))
+    for name, by_level in results.items():
+        cells = "".join(
+            f"{by_level[str(c)]['p50']:>11.2f}{by_level[str(c)]['p99']:>10.2f}" for c in CONCURRENCY
+        )
+        print(f"{name:<22}{cells}")
+    bare = results["bare (pbr)"]
+    summary: dict[str, Any] = {"mode": "process_before_response=True", "p99_target": TARGET_RATIO}
+    summary["bare"] = {c: _p(bare[c]) for c in bare}
+    for key, name in (("help", "ours (pbr) help"), ("status", "ours (pbr) status")):
+        ours = results[name]
+        ratios = {str(c): round(ours[str(c)]["p99"] / bare[str(c)]["p99"], 3) for c in CONCURRENCY}
+        summary[f"ours_{key}"] = {c: _p(ours[c]) for c in ours}
+        summary[f"p99_ratio_{key}"] = ratios
+        summary[f"target_met_{key}"] = (
+            all(r <= TARGET_RATIO for r in ratios.values())
+            and ours["50"]["p99"] < TARGET_P99_AT_50_MS
+        )
+    return summary
+
+
+def _p(figures: dict[str, float]) -> dict[str, float]:
+    return {"p50": figures["p50"], "p99": figures["p99"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.perf.ack",
+        description="Measure how fast slash commands are acknowledged (see the module doc).",
+    )
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply the request counts")
+    parser.add_argument("--serve", choices=("backends", "bare", "ours"), help=argparse.SUPPRESS)
+    parser.add_argument("--pbr", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--standin", help=argparse.SUPPRESS)
+    parser.add_argument("--hostway", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve(args))
+        return 0
+    summary = _report(asyncio.run(_run(args.scale)))
+    print(json.dumps(summary, separators=(",", ":")))
+    return 0 if summary["target_met_help"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""Benchmark the watcher: ``python -m tests.perf.watcher --transfers N``.
+
+The four simulators each run in their own process (``transferbot simulate``), so their CPU
+is not the bot's; each answers after an added 50 ms (the ``latency`` fault). N transfers
+are spread evenly over them and tracked in a real database (SQLite in a temporary
+directory unless ``--database`` says otherwise). Every measured pass is a steady-state
+pass: the same clients made one unmeasured pass first, as in a watcher that has been
+running. Measured, in this order:
+
+1. the first look at every transfer (limits lifted; for information);
+2. **the pass** under per-account limits (``--concurrency``, ``--rate``) and the floor
+   those limits imply for the provider calls it made;
+3. the top polls/s with limits lifted, with the aiohttp transport the watcher uses and
+   with httpx's default transport, beside a bare aiohttp poller sending the same requests
+   at the same concurrency (the machine's limit); with ``--workers K``, also K watcher
+   processes sharing the database;
+4. a naive sequential poller (one account after another, one call after another, each
+   result stored): timed on a sample, extrapolated to N;
+5. a simulated week of adaptive polling against a fixed 5-minute cron
+   (tests.watcher.perf_week);
+6. the peak RSS of this process while the watcher ran.
+
+It prints a table and, last, one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import sys
+import tempfile
+from typing import Any
+
+import aiohttp
+import httpx
+
+from bot.settings import WatcherSettings
+from bot.watcher.intervals import PollPolicy
+from bot.watcher.poll import run_poll_pass
+from bot.watcher.transport import provider_transport
+from storage.database import Database
+from storage.migrate import upgrade_database
+from tests.watcher.perf_rig import (
+    LIFTED,
+    PROVIDERS,
+    all_due,
+    bare_poller,
+    calls,
+    floor_of,
+    naive_sequential,
+    replicas_top,
+    seed,
+    services_for,
+    start_simulator,
+    timed_pass,
+    track,
+    worker,
+)
+from tests.watcher.perf_week import simulate_week
+
+
+# -- the run ---------------------------------------------------------------------------------
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    sims = list(await asyncio.gather(*(start_simulator(p) for p in PROVIDERS)))
+    workdir = tempfile.TemporaryDirectory(prefix="watcher-bench-")
+    url = args.database or f"sqlite+aiosqlite:///{workdir.name}/bench.sqlite3"
+    try:
+        async with aiohttp.ClientSession() as http:
+            share = [args.transfers // 4 + (1 if i < args.transfers % 4 else 0) for i in range(4)]
+            await asyncio.gather(
+                *(seed(http, s, n, args.latency) for s, n in zip(sims, share, strict=True))
+            )
+            await upgrade_database(url)
+            db = Database(url)
+            await track(db, sims)
+            step("tracked", f"{args.transfers} transfers in {db.dialect}")
+            lifted = {"concurrency": LIFTED["concurrency"], "rate": LIFTED["rate_limit"]}
+            first, report = await timed_pass(
+                services_for(db, sims, transport=provider_transport, **lifted), warm=False
+            )
+            step("first look", f"{first:.1f} s, {report.sentence()}")
+
+            limited = services_for(
+                db, sims, concurrency=args.concurrency, rate=args.rate, transport=provider_transport
+            )
+            await all_due(db)
+            await run_poll_pass(limited)  # the warm-up: same clients, same limits
+            before = await calls(http, sims)
+            wall, report = await timed_pass(limited, warm=False)
+            after = await calls(http, sims)
+            made = {p: after[p] - before[p] for p in after}
+            floor = floor_of(made, args.concurrency, args.rate, args.latency)
+            step("the pass", f"{wall:.1f} s for {report.polled} polls ({sum(made.values())} calls)")
+
+            top_s, top = await timed_pass(
+                services_for(db, sims, transport=provider_transport, **lifted)
+            )
+            httpx_s, httpx_report = await timed_pass(
+                services_for(db, sims, transport=lambda _a: httpx.AsyncHTTPTransport(), **lifted)
+            )
+            rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            replicas = await replicas_top(db, url, sims, args.workers) if args.workers > 1 else None
+            bare = await bare_poller(sims, LIFTED["concurrency"])
+            step(
+                "top speed",
+                f"{top.polled / top_s:.0f} polls/s; bare aiohttp {bare:.0f}/s"
+                + (f"; {args.workers} processes {replicas:.0f}/s" if replicas else ""),
+            )
+            naive, sampled = await naive_sequential(db, sims, args.naive_sample)
+            step("naive sequential", f"{naive:.0f} s (from {sampled} polls)")
+            await db.dispose()
+    finally:
+        for sim in sims:
+            sim.process.kill()
+            await sim.process.wait()
+        workdir.cleanup()
+    policy = PollPolicy.from_settings(WatcherSettings())
+    week = simulate_week(min(args.transfers, args.week_transfers), policy)
+    return {
+        "transfers": args.transfers,
+        "latency_s": args.latency,
+        "limits": {"concurrency": args.concurrency, "rate_per_s": args.rate, "accounts": 4},
+        "pass_wall_s": round(wall, 2),
+        "floor_s": round(floor, 2),
+        "ratio_to_floor": round(wall / floor, 3),
+        "pass_errors": report.errors,
+        "provider_calls": made,
+        "naive_sequential_s": round(naive, 1),
+        "naive_sampled_polls": sampled,
+        "naive_vs_pass": round(naive / wall, 1),
+        "top_polls_per_s": round(top.polled / top_s, 1),
+        "top_polls_per_s_httpx_default": round(httpx_report.polled / httpx_s, 1),
+        "bare_aiohttp_polls_per_s": round(bare, 1),
+        "top_vs_bare": round(top.polled / top_s / bare, 3),
+        "top_polls_per_s_replicas": round(replicas, 1) if replicas else None,
+        "replicas": args.workers,
+        "replicas_vs_bare": round(replicas / bare, 3) if replicas else None,
+        "lifted_concurrency_per_account": LIFTED["concurrency"],
+        "week": {
+            "transfers": week.transfers,
+            "transfer_days": round(week.transfer_days, 1),
+            "calls_per_transfer_day_adaptive": round(week.adaptive_per_day, 2),
+            "calls_per_transfer_day_fixed_5min": round(week.fixed_per_day, 2),
+            "reduction": round(week.fixed_per_day / week.adaptive_per_day, 2),
+            "worst_detection_delay_s": {k: round(v, 1) for k, v in week.worst.items()},
+            "detection_bound_s": {
+                "moving": policy.max_detection_delay,
+                "waiting": policy.max_interval,
+            },
+        },
+        "peak_rss_mb": round(rss_mb, 1),
+    }
+
+
+def step(what: str, detail: str) -> None:
+    print(f"  {what:<18} {detail}", file=sys.stderr, flush=True)
+
+
+def table(result: dict[str, Any]) -> str:
+    r, week = result, result["week"]
+    worst, bound = week["worst_detection_delay_s"], week["detection_bound_s"]
+    rows = [
+        (
+            "pass under limits",
+            f"{r['pass_wall_s']} s",
+            f"floor {r['floor_s']} s, ratio {r['ratio_to_floor']} (target <= 1.25)",
+        ),
+        (
+            "naive sequential",
+            f"{r['naive_sequential_s']} s",
+            f"{r['naive_vs_pass']}x the pass (from {r['naive_sampled_polls']} polls)",
+        ),
+        (
+            "top polls/s",
+            f"{r['top_polls_per_s']}",
+            f"bare aiohttp {r['bare_aiohttp_polls_per_s']}: {r['top_vs_bare']} (target >= 0.5)",
+        ),
+        ("  httpx default", f"{r['top_polls_per_s_httpx_default']}", "httpx's own transport"),
+        (
+            "calls/transfer-day",
+            f"{week['calls_per_transfer_day_adaptive']}",
+            f"fixed 5 min {week['calls_per_transfer_day_fixed_5min']}: "
+            f"{week['reduction']}x fewer (target >= 5)",
+        ),
+        (
+            "worst detection",
+            f"{worst['adaptive_moving']:.0f} / {worst['adaptive_waiting']:.0f} s",
+            f"moving / waiting (bounds {bound['moving']:.0f} / {bound['waiting']:.0f} s); "
+            f"fixed {worst['fixed']:.0f} s",
+        ),
+        ("peak RSS", f"{r['peak_rss_mb']} MB", "target < 250 MB"),
+    ]
+    if r["top_polls_per_s_replicas"]:
+        rows.insert(
+            3,
+            (
+                "  replicas",
+                f"{r['top_polls_per_s_replicas']}",
+                f"{r['replicas']} watcher processes, one database: {r['replicas_vs_bare']} of bare",
+            ),
+        )
+    width = max(len(row[0]) for row in rows)
+    return "\n".join(f"{a:<{width}}  {b:>14}  {c}" for a, b, c in rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.perf.watcher", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--transfers", type=int, default=1000)
+    parser.add_argument(
+        "--latency", type=float, default=0.05, help="seconds added by each simulator"
+    )
+    parser.add_argument("--concurrency", type=int, default=10, help="per account")
+    parser.add_argument("--rate", type=float, default=50.0, help="calls per second per account")
+    parser.add_argument("--naive-sample", type=int, default=100, help="polls per account")
+    parser.add_argument("--week-transfers", type=int, default=10_000)
+    parser.add_argument(
+        "--database", help="a database URL (default: SQLite in a temporary directory)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="also time this many watcher processes at top speed"
+    )
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        asyncio.run(worker(args.worker))
+        return
+    result = asyncio.run(run(args))
+    print(table(result))
+    print(json.dumps(result, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The reliability suite: fuzzing, hostile input, faults, crashes, load, secrets, and figures."""

@@ -1,0 +1,120 @@
+"""Signatures are checked before anything runs; an authInfo typed into a modal stays secret."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from bot.slack.ids import INPUT_ACTION_ID, input_block_id
+from tests.slack.conftest import ALICE, BOB, CHANNEL, RIGHT_EPP, Bot
+
+AUTH_INFO = "authInfo"  # the Hostway reset's input name
+
+
+async def _running_session(bot: Bot) -> str:
+    return await bot.watch("whm-east", bot.sims["cpanel"].add_session("RUNNING"))
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        {"signature": "v0=" + "0" * 64},  # forged
+        {"signed": False},  # missing
+        {"timestamp": int(time.time()) - 6 * 60},  # stale: more than five minutes old
+    ],
+    ids=["forged", "missing", "stale"],
+)
+async def test_badly_signed_requests_are_refused_and_nothing_runs(
+    bot: Bot, tamper: dict[str, object]
+) -> None:
+    short_id = await _running_session(bot)
+    answers, calls = len(bot.standin.ephemerals), len(bot.standin.calls)
+    response = await bot.slack.command(f"pause {short_id}", user=ALICE, **tamper)
+    await bot.settle()
+    assert response.status_code == 401
+    assert bot.sims["cpanel"].faults.calls["pause_transfer_session"] == 0
+    assert len(bot.standin.ephemerals) == answers and len(bot.standin.calls) == calls
+
+
+async def test_a_forged_approve_click_is_refused(bot: Bot) -> None:
+    short_id = await _running_session(bot)
+    await bot.command(f"cancel {short_id}", user=ALICE)
+    message = bot.as_seen(bot.request_message())
+    response = await bot.slack.click(
+        "Approve", user=BOB, message=message, channel=CHANNEL, signature="v0=" + "f" * 64
+    )
+    await bot.settle()
+    assert response.status_code == 401
+    assert bot.sims["cpanel"].faults.calls["abort_transfer_session"] == 0
+    assert "Waiting for an approver" in bot.text_of(bot.request_message())
+
+
+async def _open_retry_form(bot: Bot) -> tuple[str, dict[str, object]]:
+    ref = bot.sims["hostway"].add_transfer(
+        "wrong-epp.example", script="bad_auth", age=2 * 3600, correct_auth_info=RIGHT_EPP
+    )
+    short_id = await bot.watch("hostway-main", ref)
+    await bot.command(f"retry {short_id}", user=ALICE)
+    assert bot.standin.calls_to("views.open"), "no form was opened"
+    view = list(bot.standin.views.values())[-1]
+    return short_id, view
+
+
+def _typed(value: str | None) -> dict[str, dict[str, str | None]]:
+    return {input_block_id(AUTH_INFO): {INPUT_ACTION_ID: value}}
+
+
+async def test_a_too_short_authinfo_is_refused_inline(bot: Bot) -> None:
+    _, view = await _open_retry_form(bot)
+    response = await bot.slack.submit(values=_typed("abc"), user=ALICE, view=view)
+    await bot.settle()
+    body = response.json()
+    assert body["response_action"] == "errors"
+    assert "at least 6 characters" in body["errors"][input_block_id(AUTH_INFO)]
+    assert bot.channel(CHANNEL) == []  # no request was made
+
+
+async def test_an_authinfo_from_the_modal_is_used_once_and_seen_nowhere(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    _, view = await _open_retry_form(bot)
+    response = await bot.slack.submit(values=_typed(RIGHT_EPP), user=ALICE, view=view)
+    await bot.settle()
+    assert response.status_code == 200 and not response.content  # the form closes
+    request = bot.request_message()
+    assert "provided" in bot.text_of(request)
+    assert await _stored_secrets(bot) == 1  # kept, encrypted, until the action runs
+    _assert_not_in_database(bot)
+
+    await bot.click("Approve", user=BOB, message=bot.as_seen(request))
+
+    hostway = bot.sims["hostway"]
+    assert hostway.faults.calls["reset_transfer"] == 1
+    assert hostway.transfers["wrong-epp.example"].auth_info == RIGHT_EPP  # it reached Hostway
+    assert "Done" in bot.text_of(bot.request_message())
+    assert RIGHT_EPP not in bot.standin.transcript()
+    logged = [r.getMessage() + (r.exc_text or "") for r in caplog.records]
+    assert logged and not [line for line in logged if RIGHT_EPP in line]
+    _assert_not_in_database(bot)
+    assert await _stored_secrets(bot) == 0  # erased once the action ran
+
+
+async def _stored_secrets(bot: Bot) -> int:
+    async with bot.services.db.session() as session:
+        return int((await session.execute(text("SELECT count(*) FROM request_secrets"))).scalar())
+
+
+def _assert_not_in_database(bot: Bot) -> None:
+    for path in _database_files(bot.db_path):  # the database, its WAL and shared memory
+        assert RIGHT_EPP.encode() not in path.read_bytes(), path.name
+
+
+def _database_files(db_path: Path) -> list[Path]:
+    files = [p for p in db_path.parent.iterdir() if p.name.startswith(db_path.name)]
+    assert db_path in files
+    return files

@@ -1,0 +1,98 @@
+"""`transferbot serve` in HTTP mode: migrate, start, answer signed Slack requests, health, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.cli import main
+from bot.runtime.serve import EVENTS_PATH, serve
+from bot.runtime.signed import SignedSlack
+from bot.runtime.standin import SlackStandIn
+from bot.services import Services
+from bot.settings import SecuritySettings, ServerSettings, Settings
+from storage.secrets import SecretBox
+from tests.slack.conftest import ALICE, SIGNING_SECRET, TOKEN, slack_settings
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_serve_answers_signed_commands_and_reports_health(tmp_path: Path) -> None:
+    standin = SlackStandIn(token=TOKEN)
+    async with standin.serve() as slack_url:
+        port = _free_port()
+        settings = Settings(
+            slack=slack_settings(
+                api_base_url=f"{slack_url}/api/", operator_groups=(), approver_groups=()
+            ),
+            security=SecuritySettings(secret_key=SecretStr(SecretBox.generate_key())),
+            server=ServerSettings(host="127.0.0.1", port=port),
+        )
+        services = Services.from_settings(
+            settings.model_copy(
+                update={"database": settings.database.model_copy(update={"url": _db(tmp_path)})}
+            ),
+            slack=AsyncWebClient(token=TOKEN, base_url=f"{slack_url}/api/"),
+        )
+        stop = asyncio.Event()
+        running = asyncio.create_task(serve(services.settings, services=services, stop=stop))
+        base = f"http://127.0.0.1:{port}"
+        try:
+            async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+                health = await _when_up(client, running)
+                assert health.status_code == 200, health.text
+                assert health.json()["checks"]["database"]["ok"] is True
+
+                signed = SignedSlack(url=f"{base}{EVENTS_PATH}", signing_secret=SIGNING_SECRET)
+                answer = await signed.command("help", user=ALICE)
+                assert answer.status_code == 200
+                assert "/transfer watch" in str(answer.json()["blocks"])
+                forged = await signed.command("help", user=ALICE, signature="v0=" + "0" * 64)
+                assert forged.status_code == 401
+
+                metrics = (await client.get("/metrics")).text
+                assert 'transferbot_ack_duration_seconds_count{surface="command"} 1.0' in metrics
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, timeout=10)
+    assert (tmp_path / "serve.sqlite3").exists()  # serve migrated a fresh database
+
+
+async def _when_up(client: httpx.AsyncClient, running: asyncio.Task[None]) -> httpx.Response:
+    for _ in range(200):
+        if running.done():
+            running.result()  # raises what stopped it
+        try:
+            return await client.get("/healthz")
+        except httpx.TransportError:
+            await asyncio.sleep(0.05)
+    raise AssertionError("serve never answered /healthz")
+
+
+def _db(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path}/serve.sqlite3"
+
+
+def test_serve_says_what_it_still_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("TRANSFERBOT_SECRET_KEY", raising=False)
+    config = tmp_path / "transferbot.toml"
+    config.write_text(f'[database]\nurl = "{_db(tmp_path)}"\n')
+    assert main(["serve", "--config", str(config)]) == 2
+    problems = capsys.readouterr().err
+    assert "SLACK_BOT_TOKEN is not set" in problems
+    assert "SLACK_SIGNING_SECRET is not set" in problems
+    assert "TRANSFERBOT_SECRET_KEY is not set" in problems
