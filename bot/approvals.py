@@ -195,19 +195,36 @@ async def _ask_for_approval(services: Services, request_id: int, channel: str) -
 
 
 # -- deciding ----------------------------------------------------------------------------------
+async def _decidable(
+    services: Services, roster: Roster, request_id: int, user_id: str, *, own: str
+) -> tuple[ActionRequest | None, Outcome | None]:
+    """The pending request ``user_id`` may decide, or the sentence saying why not."""
+    request = await _get(services, request_id)
+    if request is None:
+        return None, Outcome("That request no longer exists.")
+    if request.state != RequestState.PENDING.value:
+        return request, Outcome(already_decided(request), request_id)
+    if request.requested_by == user_id:
+        return request, Outcome(own, request_id)
+    if not (await roster.roles_of(user_id)).approver:
+        return request, Outcome(not_an_approver(), request_id)
+    return request, None
+
+
 async def approve_request(
     services: Services, roster: Roster, *, request_id: int, user_id: str
 ) -> Outcome:
     """Approve and run a pending request, once; only an approver other than the requester."""
-    request = await _get(services, request_id)
-    if request is None:
-        return Outcome("That request no longer exists.")
-    if request.state != RequestState.PENDING.value:
-        return Outcome(already_decided(request), request_id)
-    if request.requested_by == user_id:
-        return Outcome("You can't approve your own request; another approver has to.", request_id)
-    if not (await roster.roles_of(user_id)).approver:
-        return Outcome(not_an_approver(), request_id)
+    request, refusal = await _decidable(
+        services,
+        roster,
+        request_id,
+        user_id,
+        own="You can't approve your own request; another approver has to.",
+    )
+    if refusal is not None:
+        return refusal
+    assert request is not None
     if request.expires_at <= services.now():
         await _expire(services, [request_id])
         return Outcome(already_decided(await _get(services, request_id) or request), request_id)
@@ -221,15 +238,16 @@ async def reject_request(
     services: Services, roster: Roster, *, request_id: int, user_id: str
 ) -> Outcome:
     """Reject a pending request: nothing is done; only an approver other than the requester."""
-    request = await _get(services, request_id)
-    if request is None:
-        return Outcome("That request no longer exists.")
-    if request.state != RequestState.PENDING.value:
-        return Outcome(already_decided(request), request_id)
-    if request.requested_by == user_id:
-        return Outcome("This is your own request: use Withdraw to take it back.", request_id)
-    if not (await roster.roles_of(user_id)).approver:
-        return Outcome(not_an_approver(), request_id)
+    request, refusal = await _decidable(
+        services,
+        roster,
+        request_id,
+        user_id,
+        own="This is your own request: use Withdraw to take it back.",
+    )
+    if refusal is not None:
+        return refusal
+    assert request is not None
     if not await _decide(services, request, RequestState.REJECTED, user_id, "rejected"):
         return Outcome(already_decided(await _get(services, request_id) or request), request_id)
     await refresh_request_message(services, request_id)
