@@ -14,6 +14,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.settings import Settings
+from bot.watcher.transport import provider_transport
 from providers.registry import ProviderRegistry
 from storage.database import Database
 from storage.secrets import SecretBox
@@ -63,7 +64,8 @@ class Services:
         return cls(
             settings=settings,
             db=db or Database(settings.database.url),
-            registry=registry or ProviderRegistry(settings.accounts),
+            registry=registry
+            or ProviderRegistry(settings.accounts, transport_factory=provider_transport),
             slack=slack or AsyncWebClient(token=token, base_url=settings.slack.api_base_url),
             secret_box=SecretBox(settings.security.secret_key),
             **kwargs,

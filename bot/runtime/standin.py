@@ -71,6 +71,8 @@ class SlackStandIn(SlackWorkspace):
         self.base_url: str | None = None
         self.calls: list[SlackCall] = []
         self.responses: list[tuple[str, dict[str, Any]]] = []  # (response id, body)
+        self.metadata: dict[str, dict[str, Any]] = {}  # message ts -> its message metadata
+        self.readable = True  # False: reading history answers missing_scope
         self._faults: dict[str, list[_Fault]] = {}
         self._response_context: dict[str, dict[str, str | None]] = {}
         self._app = Starlette(
@@ -91,6 +93,8 @@ class SlackStandIn(SlackWorkspace):
             "usergroups.users.list": self._usergroup_users,
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
+            "conversations.replies": self._replies,
+            "conversations.history": self._history,
         }
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -227,7 +231,9 @@ class SlackStandIn(SlackWorkspace):
         if thread_ts is not None and self.message(channel, thread_ts) is None:
             raise SlackError("thread_not_found")
         message = self.store(channel, text, blocks, thread_ts)
-        message.broadcast = str(args.get("reply_broadcast")).lower() in ("true", "1")
+        message.broadcast = _flag(args.get("reply_broadcast"))
+        if isinstance(args.get("metadata"), dict):
+            self.metadata[message.ts] = args["metadata"]
         self.show(message)
         return {
             "channel": channel,
@@ -340,6 +346,36 @@ class SlackStandIn(SlackWorkspace):
                 "is_member": True,
             }
         }
+
+
+    def _slack_view(self, message: PostedMessage, with_metadata: bool) -> dict[str, Any]:
+        view = message.as_slack(self.bot_user, self.bot_id)
+        if with_metadata and message.ts in self.metadata:
+            view["metadata"] = self.metadata[message.ts]
+        return view
+
+    def _replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not self.readable:
+            raise SlackError("missing_scope")
+        channel = required(args, "channel", "channel_not_found")
+        parent = self.message(channel, required(args, "ts", "thread_not_found"))
+        if parent is None:
+            raise SlackError("thread_not_found")
+        meta = _flag(args.get("include_all_metadata"))
+        thread = [parent, *parent.replies]
+        return {"messages": [self._slack_view(m, meta) for m in thread], "has_more": False}
+
+    def _history(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not self.readable:
+            raise SlackError("missing_scope")
+        channel = required(args, "channel", "channel_not_found")
+        meta = _flag(args.get("include_all_metadata"))
+        newest_first = list(reversed(self.channel(channel)))
+        return {"messages": [self._slack_view(m, meta) for m in newest_first], "has_more": False}
+
+
+def _flag(value: Any) -> bool:
+    return str(value).lower() in ("true", "1")
 
 
 def _strings(node: Any) -> list[str]:

@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bot.runtime.slack_messages import PostedMessage, SlackError, required
+from bot.runtime.slack_messages import PostedMessage
 from bot.runtime.standin import SlackStandIn
 from bot.services import Services
 from bot.settings import Settings, SlackSettings, WatcherSettings
@@ -48,27 +48,13 @@ ACCOUNT_FIELDS: Mapping[str, dict[str, Any]] = {
 
 
 class ReadableStandIn(SlackStandIn):
-    """The stand-in plus what the watcher reads back: message metadata, conversations.replies
-    and conversations.history; it can also keep a call's answer back (the caller times out
-    although the message was posted), and it notes when each call arrived."""
+    """The stand-in plus what the crash tests need: it can keep a call's answer back (the
+    caller times out although the message was posted), and it notes when each call arrived."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.metadata: dict[str, dict[str, Any]] = {}  # ts -> metadata
         self.arrivals: list[tuple[str, float]] = []  # (method, monotonic time)
-        self.readable = True
         self._swallow: dict[str, list[int]] = {}  # method -> [calls to let through, to swallow]
-        post = self._methods["chat.postMessage"]
-
-        def post_with_metadata(args: dict[str, Any]) -> dict[str, Any]:
-            result = post(args)
-            if isinstance(args.get("metadata"), dict):
-                self.metadata[result["ts"]] = args["metadata"]
-            return result
-
-        self._methods["chat.postMessage"] = post_with_metadata
-        self._methods["conversations.replies"] = self._replies
-        self._methods["conversations.history"] = self._history
 
     def swallow(self, method: str, *, times: int = 1, after: int = 0) -> None:
         """After ``after`` normal calls, do the call but never answer it (the caller times out)."""
@@ -85,31 +71,6 @@ class ReadableStandIn(SlackStandIn):
             plan[1] -= 1
             await asyncio.sleep(30)
         return response
-
-    def _slack_view(self, message: PostedMessage, with_metadata: bool) -> dict[str, Any]:
-        view = message.as_slack(self.bot_user, self.bot_id)
-        if with_metadata and message.ts in self.metadata:
-            view["metadata"] = self.metadata[message.ts]
-        return view
-
-    def _replies(self, args: dict[str, Any]) -> dict[str, Any]:
-        if not self.readable:
-            raise SlackError("missing_scope")
-        channel = required(args, "channel", "channel_not_found")
-        parent = self.message(channel, required(args, "ts", "thread_not_found"))
-        if parent is None:
-            raise SlackError("thread_not_found")
-        meta = str(args.get("include_all_metadata")).lower() in ("true", "1")
-        thread = [parent, *parent.replies]
-        return {"messages": [self._slack_view(m, meta) for m in thread], "has_more": False}
-
-    def _history(self, args: dict[str, Any]) -> dict[str, Any]:
-        if not self.readable:
-            raise SlackError("missing_scope")
-        channel = required(args, "channel", "channel_not_found")
-        meta = str(args.get("include_all_metadata")).lower() in ("true", "1")
-        newest_first = list(reversed(self.channel(channel)))
-        return {"messages": [self._slack_view(m, meta) for m in newest_first], "has_more": False}
 
     # -- what the tests ask ----------------------------------------------------------------
     def delivered(self) -> Counter[int]:
