@@ -347,7 +347,6 @@ class SlackStandIn(SlackWorkspace):
             }
         }
 
-
     def _slack_view(self, message: PostedMessage, with_metadata: bool) -> dict[str, Any]:
         view = message.as_slack(self.bot_user, self.bot_id)
         if with_metadata and message.ts in self.metadata:
