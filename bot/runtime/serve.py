@@ -7,7 +7,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.adapter.starlette.async_handler import to_starlette_response
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from starlette.applications import Starlette
@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bot.approvals import expire_due_requests
+from bot.runtime.guard import checked_request
 from bot.runtime.health import HealthInputs, health_route, read_unreachable_accounts
 from bot.runtime.metrics import Metrics, metrics_route
 from bot.services import Services
@@ -62,10 +63,14 @@ def http_app(
     if metrics is not None:
         routes.append(metrics_route(metrics, METRICS_PATH))
     if bolt_app is not None:
-        handler = AsyncSlackRequestHandler(bolt_app)
+        signing = services.settings.slack.signing_secret
+        secret = signing.get_secret_value() if signing else ""
 
         async def events(request: Request) -> Response:
-            return await handler.handle(request)
+            checked = await checked_request(request, secret)
+            if isinstance(checked, Response):
+                return checked
+            return to_starlette_response(await bolt_app.async_dispatch(checked))
 
         routes.append(Route(EVENTS_PATH, events, methods=["POST"]))
     return Starlette(routes=routes)
