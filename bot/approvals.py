@@ -13,12 +13,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
-
-from sqlalchemy import or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from bot.permissions import Roster, not_an_approver
 from bot.request_posts import already_decided, post_request, refresh_request_message
@@ -27,9 +23,12 @@ from providers.base import Action, ActionSpec
 from storage.audit import record_audit
 from storage.models import ActionRequest, RequestState, TrackedTransfer
 from storage.requests import (
+    OPEN_REQUEST_STATES,
     create_request,
     expire_requests,
+    find_open_request,
     get_request,
+    lock_transfer_requests,
     transition_request,
 )
 from storage.secrets import erase_secret, store_secret
@@ -52,7 +51,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-OPEN_STATES = (RequestState.PENDING, RequestState.APPROVED, RequestState.RUNNING)
+OPEN_STATES = OPEN_REQUEST_STATES
 RETRY_WINDOW = timedelta(minutes=10)  # a Slack redelivery comes within seconds of the first
 DOUBLE_CLICK_WINDOW = timedelta(seconds=10)  # the same action asked again this soon: a repeat
 
@@ -123,9 +122,9 @@ async def _create(
     now = services.now()
     slack = services.settings.slack
     async with services.db.session() as session:
-        await _lock_transfer(session, row.id)
+        await lock_transfer_requests(session, transfer_id=row.id)
         since = now - (RETRY_WINDOW if retried else DOUBLE_CLICK_WINDOW)
-        existing = await _open_request(session, row.id, action, since=since)
+        existing = await find_open_request(session, transfer_id=row.id, action=action, since=since)
         if existing is not None:
             return Outcome(_duplicate(existing, row), existing.id)
         request = await create_request(
@@ -345,35 +344,6 @@ async def _expire(services: Services, request_ids: list[int], *, already: bool =
 async def _get(services: Services, request_id: int) -> ActionRequest | None:
     async with services.db.session() as session:
         return await get_request(session, request_id=request_id)
-
-
-async def _lock_transfer(session: AsyncSession, transfer_id: int) -> None:
-    """Serialise request creation per transfer: a no-op write takes the row lock (PostgreSQL)
-    or the database write lock (SQLite) until the transaction ends."""
-    await session.execute(
-        update(TrackedTransfer)
-        .where(col(TrackedTransfer.id) == transfer_id)
-        .values(updated_at=col(TrackedTransfer.updated_at))
-        .execution_options(synchronize_session=False)
-    )
-
-
-async def _open_request(
-    session: AsyncSession, transfer_id: int, action: Action, *, since: datetime
-) -> ActionRequest | None:
-    """An open request for the same action on the transfer, or one asked since ``since``."""
-    is_open = col(ActionRequest.state).in_([s.value for s in OPEN_STATES])
-    stmt = (
-        select(ActionRequest)
-        .where(
-            col(ActionRequest.transfer_id) == transfer_id,
-            col(ActionRequest.action) == action.value,
-            or_(is_open, col(ActionRequest.created_at) >= since),
-        )
-        .order_by(col(ActionRequest.id).desc())
-        .limit(1)
-    )
-    return (await session.scalars(stmt)).first()
 
 
 def _split_inputs(

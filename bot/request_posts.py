@@ -7,15 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
-from sqlalchemy import update
-from sqlmodel import col
 
 from bot.slack.blocks import provider_name
 from bot.slack.requests import RequestCard, request_message
 from bot.slack.requests import RequestState as CardState
 from providers.base import Action
 from storage.models import ActionRequest, RequestState, TrackedTransfer
-from storage.requests import get_request
+from storage.requests import get_request, set_request_message
 from storage.snapshots import transfer_from_row
 from storage.transfers import get_transfer
 
@@ -135,11 +133,11 @@ async def post_request(services: Services, *, request_id: int, channel: str) -> 
     if posted is None or not posted.get("ts"):
         return False
     async with services.db.session() as session:
-        await session.execute(
-            update(ActionRequest)
-            .where(col(ActionRequest.id) == request_id)
-            .values(channel=posted.get("channel") or channel, message_ts=str(posted["ts"]))
-            .execution_options(synchronize_session=False)
+        await set_request_message(
+            session,
+            request_id=request_id,
+            channel=str(posted.get("channel") or channel),
+            ts=str(posted["ts"]),
         )
     return True
 

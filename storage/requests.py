@@ -7,21 +7,25 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from providers.base import Action
-from storage.models import REQUEST_TRANSITIONS, ActionRequest, RequestState
+from storage.models import REQUEST_TRANSITIONS, ActionRequest, RequestState, TrackedTransfer
 from storage.types import utc_now
 
 __all__ = [
     "INTERRUPTED_MESSAGE",
+    "OPEN_REQUEST_STATES",
     "create_request",
     "expire_requests",
+    "find_open_request",
     "get_request",
     "list_requests",
+    "lock_transfer_requests",
     "mark_interrupted_requests_unknown",
+    "set_request_message",
     "transition_request",
 ]
 
@@ -31,6 +35,7 @@ INTERRUPTED_MESSAGE = (
     "The bot stopped while this action was running, so its outcome is unknown; "
     "check the transfer's status before asking again."
 )
+OPEN_REQUEST_STATES = (RequestState.PENDING, RequestState.APPROVED, RequestState.RUNNING)
 _SETTABLE = frozenset(
     {
         "decided_by",
@@ -83,6 +88,49 @@ async def create_request(
 
 async def get_request(session: AsyncSession, *, request_id: int) -> ActionRequest | None:
     return await session.get(ActionRequest, request_id, populate_existing=True)
+
+
+async def lock_transfer_requests(session: AsyncSession, *, transfer_id: int) -> None:
+    """Serialise request creation per transfer until the transaction ends: a no-op write
+    takes the transfer's row lock (PostgreSQL) or the database write lock (SQLite)."""
+    await session.execute(
+        update(TrackedTransfer)
+        .where(col(TrackedTransfer.id) == transfer_id)
+        .values(updated_at=col(TrackedTransfer.updated_at))
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def find_open_request(
+    session: AsyncSession, *, transfer_id: int, action: Action | str, since: datetime
+) -> ActionRequest | None:
+    """The newest request for ``action`` on the transfer that is still open, or that was
+    asked at or after ``since`` whatever its state (a repeat of it); None if there is none."""
+    is_open = col(ActionRequest.state).in_([s.value for s in OPEN_REQUEST_STATES])
+    stmt = (
+        select(ActionRequest)
+        .where(
+            col(ActionRequest.transfer_id) == transfer_id,
+            col(ActionRequest.action) == Action(action).value,
+            or_(is_open, col(ActionRequest.created_at) >= since),
+        )
+        .order_by(col(ActionRequest.id).desc())
+        .limit(1)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.scalars(stmt)).first()
+
+
+async def set_request_message(
+    session: AsyncSession, *, request_id: int, channel: str, ts: str
+) -> None:
+    """Remember where the request's Slack message is (its channel and ``ts``)."""
+    await session.execute(
+        update(ActionRequest)
+        .where(col(ActionRequest.id) == request_id)
+        .values(channel=channel, message_ts=ts)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def list_requests(

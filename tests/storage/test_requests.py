@@ -13,9 +13,12 @@ from storage.models import RequestState
 from storage.requests import (
     create_request,
     expire_requests,
+    find_open_request,
     get_request,
     list_requests,
+    lock_transfer_requests,
     mark_interrupted_requests_unknown,
+    set_request_message,
     transition_request,
 )
 from storage.transfers import watch_transfer
@@ -161,3 +164,76 @@ async def test_requests_left_running_by_a_crash_become_unknown_never_rerun(db: D
     assert [r.id for r in unknown] == [crashed]
     assert unknown[0].state == RequestState.UNKNOWN and "unknown" in unknown[0].result_message
     assert left is not None and left.state == RequestState.RUNNING and left.dry_run
+
+
+async def test_an_open_request_is_found_and_a_finished_one_only_if_recent(db: Database) -> None:
+    request_id = await _request(db)
+    async with db.session() as session:
+        request = await get_request(session, request_id=request_id)
+        assert request is not None
+        transfer_id, later = request.transfer_id, T0 + timedelta(hours=2)
+        found = await find_open_request(
+            session, transfer_id=transfer_id, action=Action.RETRY, since=later
+        )
+        assert found is not None and found.id == request_id  # pending: open, however old
+        assert (
+            await find_open_request(
+                session, transfer_id=transfer_id, action=Action.CANCEL, since=T0
+            )
+            is None
+        )
+        assert await transition_request(
+            session, request_id=request_id, from_states=PENDING, to_state="rejected"
+        )
+        finished = {"transfer_id": transfer_id, "action": "retry"}
+        assert await find_open_request(session, since=later, **finished) is None
+        recent = await find_open_request(session, since=T0, **finished)
+    assert recent is not None and recent.state == RequestState.REJECTED
+
+
+async def test_creation_under_the_transfer_lock_makes_one_request_of_many(
+    db: Database, database_url: str
+) -> None:
+    first = await _request(db)
+    async with db.session() as session:
+        request = await get_request(session, request_id=first)
+        assert request is not None
+        transfer_id = request.transfer_id
+    second = Database(database_url)  # a second replica's engine
+
+    async def ask(database: Database) -> bool:
+        async with database.session() as session:
+            await lock_transfer_requests(session, transfer_id=transfer_id)
+            open_one = await find_open_request(
+                session, transfer_id=transfer_id, action="cancel", since=T0
+            )
+            if open_one is not None:
+                return False
+            await asyncio.sleep(0.01)  # a slow asker: others must wait for the lock
+            await create_request(
+                session,
+                transfer_id=transfer_id,
+                action="cancel",
+                requested_by="U1",
+                expires_at=T0 + timedelta(hours=1),
+                now=T0,
+            )
+            return True
+
+    try:
+        created = await asyncio.gather(*(ask(db if i % 2 else second) for i in range(8)))
+    finally:
+        await second.dispose()
+    assert created.count(True) == 1
+    async with db.session() as session:
+        cancels = [r for r in await list_requests(session) if r.action == "cancel"]
+    assert len(cancels) == 1
+
+
+async def test_where_the_request_message_is_is_remembered(db: Database) -> None:
+    request_id = await _request(db)
+    async with db.session() as session:
+        await set_request_message(session, request_id=request_id, channel="C0OPS", ts="17.0001")
+    async with db.session() as session:
+        request = await get_request(session, request_id=request_id)
+    assert request is not None and (request.channel, request.message_ts) == ("C0OPS", "17.0001")
