@@ -6,12 +6,19 @@ in the log. Here a body is read only up to :data:`MAX_EVENT_BYTES` (413 beyond),
 unless signed with the signing secret in the last five minutes (401), and refused unless
 it is text in one of Slack's shapes (400). Bolt then checks the signature again and
 dispatches as usual.
+
+A request whose signature was seen before (the same body re-sent, within the five
+minutes a signature lasts) reaches the listeners as a redelivery (``X-Slack-Retry-Num``),
+whatever its headers say: they then do nothing twice (see ``bot.approvals``). Each
+replica remembers only what it was sent; the database catches repeats across replicas
+within seconds (a double click), and every decision on a request is a compare-and-set.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -20,11 +27,14 @@ from slack_sdk.signature import SignatureVerifier
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-__all__ = ["MAX_EVENT_BYTES", "checked_request"]
+__all__ = ["MAX_EVENT_BYTES", "SIGNATURE_SECONDS", "RequestGuard"]
 
 logger = logging.getLogger(__name__)
 
+RETRY_HEADER = "x-slack-retry-num"
 MAX_EVENT_BYTES = 1024 * 1024  # Slack's largest payloads (a view with 100 blocks) are far less
+SIGNATURE_SECONDS = 5 * 60  # how old a signed request may be (Slack's rule, Bolt's check)
+_REMEMBERED = 100_000  # signatures kept at most (a burst beyond this forgets the oldest)
 _OBJECTS = ("user", "team", "channel", "container", "view", "message", "event", "enterprise")
 
 
@@ -40,24 +50,48 @@ class Refused(Exception):
         return JSONResponse({"error": self.error}, status_code=self.status)
 
 
-async def checked_request(request: Request, signing_secret: str) -> AsyncBoltRequest | Response:
-    """The request as Bolt reads it, or the response refusing it."""
-    try:
-        body = await _read_capped(request, MAX_EVENT_BYTES)
-        _verify(body, request.headers, signing_secret)
-        text = _text(body)
-        _check_shape(parse_body(text, request.headers.get("content-type")))
+class RequestGuard:
+    """Checks each request to the events endpoint; remembers the signatures it let in."""
+
+    def __init__(self, signing_secret: str, *, clock: Callable[[], float] = time.time) -> None:
+        self.signing_secret = signing_secret
+        self.clock = clock
+        self._seen: dict[str, int] = {}  # signature -> its timestamp, oldest first
+
+    async def check(self, request: Request) -> AsyncBoltRequest | Response:
+        """The request as Bolt reads it, or the response refusing it."""
+        try:
+            body = await _read_capped(request, MAX_EVENT_BYTES)
+            timestamp, signature = _verify(body, request.headers, self.signing_secret)
+            text = _text(body)
+            _check_shape(parse_body(text, request.headers.get("content-type")))
+        except Refused as refused:
+            logger.info("refused a request to the events endpoint: %s", refused.error)
+            return refused.response()
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError):
+            logger.info("refused a request to the events endpoint: not in Slack's shape")
+            return Refused(400, "malformed request").response()
+        headers: dict[str, str | list[str]] = dict(request.headers)
+        if self._replayed(signature, timestamp) and RETRY_HEADER not in headers:
+            logger.info("a request was sent again with the same signature: handled as a retry")
+            headers[RETRY_HEADER] = "1"
         return AsyncBoltRequest(
             body=text,
             query=request.query_params,  # type: ignore[arg-type]
-            headers=request.headers,  # type: ignore[arg-type]
+            headers=headers,  # type: ignore[arg-type]
         )
-    except Refused as refused:
-        logger.info("refused a request to the events endpoint: %s", refused.error)
-        return refused.response()
-    except (ValueError, TypeError, AttributeError, KeyError, IndexError):
-        logger.info("refused a request to the events endpoint: not in Slack's shape")
-        return Refused(400, "malformed request").response()
+
+    def _replayed(self, signature: str, timestamp: int) -> bool:
+        if signature in self._seen:
+            return True
+        self._seen[signature] = timestamp
+        if len(self._seen) > _REMEMBERED:
+            oldest = self.clock() - SIGNATURE_SECONDS
+            for old in [s for s, ts in self._seen.items() if ts < oldest]:
+                del self._seen[old]
+            while len(self._seen) > _REMEMBERED:
+                del self._seen[next(iter(self._seen))]
+        return False
 
 
 async def _read_capped(request: Request, limit: int) -> bytes:
@@ -73,13 +107,15 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _verify(body: bytes, headers: Mapping[str, str], secret: str) -> None:
+def _verify(body: bytes, headers: Mapping[str, str], secret: str) -> tuple[int, str]:
+    """The request's (timestamp, signature) once both check out; else Refused (401)."""
     timestamp = headers.get("x-slack-request-timestamp", "")
     signature = headers.get("x-slack-signature", "")
     if not (timestamp.isascii() and timestamp.isdigit()) or not signature:
         raise Refused(401, "invalid request")
     if not SignatureVerifier(secret).is_valid(body, timestamp, signature):
         raise Refused(401, "invalid request")
+    return int(timestamp), signature
 
 
 def _text(body: bytes) -> str:

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bot.approvals import expire_due_requests
-from bot.runtime.guard import checked_request
+from bot.runtime.guard import RequestGuard
 from bot.runtime.health import HealthInputs, health_route, read_unreachable_accounts
 from bot.runtime.metrics import Metrics, metrics_route
 from bot.services import Services
@@ -64,10 +64,10 @@ def http_app(
         routes.append(metrics_route(metrics, METRICS_PATH))
     if bolt_app is not None:
         signing = services.settings.slack.signing_secret
-        secret = signing.get_secret_value() if signing else ""
+        guard = RequestGuard(signing.get_secret_value() if signing else "")
 
         async def events(request: Request) -> Response:
-            checked = await checked_request(request, secret)
+            checked = await guard.check(request)
             if isinstance(checked, Response):
                 return checked
             return to_starlette_response(await bolt_app.async_dispatch(checked))

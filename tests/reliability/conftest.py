@@ -262,3 +262,8 @@ class Shapes:
 @pytest.fixture(scope="session")
 def shapes() -> type[Shapes]:
     return Shapes
+
+
+# -- the whole bot on loopback (tests/slack/conftest.py), for the Slack abuse and load parts ----
+
+from tests.slack.conftest import bot, slack_overrides  # noqa: E402, F401 - fixtures, re-exported
