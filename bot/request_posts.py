@@ -92,10 +92,13 @@ def already_decided(request: ActionRequest) -> str:
     return "This request's outcome is unknown; check the transfer's status before asking again."
 
 
-def outcome_line(request: ActionRequest, row: TrackedTransfer) -> str:
-    """One line about how an action went, for the thread and the person who asked."""
+def outcome_line(request: ActionRequest, row: TrackedTransfer, *, who: bool = False) -> str:
+    """One line about how an action went, for the person who asked and, with ``who`` (who
+    asked, and who approved), for the threads people follow."""
     emoji = _EMOJI.get(request.state, ":information_source:")
     what = f"{request.action.capitalize()} of `{row.short_id}` ({row.subject})"
+    if who:
+        what += f" {_who(request)}"
     if request.state == RequestState.DONE.value:
         return f"{emoji} {what} done: {request.result_message or 'the provider accepted it.'}"
     if request.state == RequestState.FAILED.value:
@@ -106,6 +109,15 @@ def outcome_line(request: ActionRequest, row: TrackedTransfer) -> str:
             "It will not be run again by itself."
         ).replace("  ", " ")
     return f"{what}: {request.state}."
+
+
+def _who(request: ActionRequest) -> str:
+    """Who did it: by the asker, or asked by one person and approved by another."""
+    asked = f"<@{request.requested_by}>"
+    approver = request.decided_by
+    if approver and approver != "system" and approver != request.requested_by:
+        return f"asked by {asked}, approved by <@{approver}>"
+    return f"by {asked}"
 
 
 async def slack_call(services: Services, method: str, **kwargs: Any) -> dict[str, Any] | None:
@@ -145,10 +157,15 @@ async def post_request(services: Services, *, request_id: int, channel: str) -> 
 async def refresh_request_message(
     services: Services, request_id: int, *, reply: str | None = None
 ) -> None:
-    """Show the request's current state in its message (``chat.update``), and reply in its
-    thread when ``reply`` is given. A request without a message (run at once) has none."""
+    """Show the request's current state in its message (``chat.update``), and post ``reply``
+    in its thread. A request run at once has no message: ``reply`` then goes to the
+    transfer's alert thread, if the watcher has started one."""
     request, row = await _load(services, request_id)
-    if request is None or row is None or not request.channel or not request.message_ts:
+    if request is None or row is None:
+        return
+    if not request.channel or not request.message_ts:
+        if reply and row.alert_channel and row.alert_ts:
+            await _reply(services, row.alert_channel, row.alert_ts, reply)
         return
     text, blocks = request_message(request_card(request, row))
     await slack_call(
@@ -160,13 +177,11 @@ async def refresh_request_message(
         blocks=blocks,
     )
     if reply:
-        await slack_call(
-            services,
-            "chat.postMessage",
-            channel=request.channel,
-            thread_ts=request.message_ts,
-            text=reply,
-        )
+        await _reply(services, request.channel, request.message_ts, reply)
+
+
+async def _reply(services: Services, channel: str, thread_ts: str, text: str) -> None:
+    await slack_call(services, "chat.postMessage", channel=channel, thread_ts=thread_ts, text=text)
 
 
 async def _load(

@@ -104,7 +104,7 @@ async def run_request(
             async with services.db.session() as session:
                 await schedule_poll_now(session, transfer_id=(new_row or row).id or 0)
     done = await _get(services, request_id) or request
-    await refresh_request_message(services, request_id, reply=outcome_line(done, row))
+    await refresh_request_message(services, request_id, reply=outcome_line(done, row, who=True))
     return Outcome(outcome_line(done, row), request_id, ran=True, fresh=fresh)
 
 
@@ -232,7 +232,7 @@ async def recover_requests(services: Services, *, run_timeout: timedelta = RUN_T
         ]
     for request in interrupted:
         row = await _transfer_of(services, request)
-        line = outcome_line(request, row) if row is not None else None
+        line = outcome_line(request, row, who=True) if row is not None else None
         await refresh_request_message(services, request.id or 0, reply=line)
     for request in approved:
         logger.warning("request %s was approved but never started; running it now", request.id)

@@ -51,6 +51,7 @@ async def test_approve_runs_the_action_updates_the_request_and_replies_in_its_th
     assert message.edited and button_labels(message) == []
     assert "Done" in bot.text_of(message)
     assert len(message.replies) == 1 and "Cancel of" in message.replies[0].text
+    assert "asked by <@U0ALICE>, approved by <@U0BOB> done:" in message.replies[0].text
     assert "done" in bot.last_answer(BOB).text
     trail = await bot.audit()
     assert (ALICE, "requested") in trail and (BOB, "approved") in trail and (BOB, "ran") in trail
