@@ -336,7 +336,12 @@ def run_serve(args: argparse.Namespace) -> int:
         )
         settings = settings.model_copy(update={"server": server})
     try:
-        asyncio.run(serve(settings))
+        if args.simulate:
+            from bot.runtime.simulated import serve_simulated
+
+            asyncio.run(serve_simulated(settings, out=sys.stdout))
+        else:
+            asyncio.run(serve(settings))
     except StorageError as exc:
         print(f"transferbot: {secret_masker.mask(exc.message)}", file=sys.stderr)
         return EXIT_FAILED
@@ -357,11 +362,47 @@ def add_serve(commands: Subcommands) -> None:
     parser.add_argument(
         "--port", type=int, default=None, help="port to listen on (default: server.port)"
     )
+    parser.add_argument(
+        "--simulate",
+        action="store_true",
+        help="use the four built-in provider simulators (with sample transfers) instead of "
+        "the configured accounts: try the bot in a real workspace before wiring credentials",
+    )
 
 
-# The sub-commands, each registered by one small function. `demo` joins here: write
-# `add_demo(commands)` calling add_command(...) and append it.
-COMMANDS: list[Callable[[Subcommands], None]] = [add_check_config, add_db, add_simulate, add_serve]
+def run_demo(args: argparse.Namespace) -> int:
+    if args.speed <= 0:
+        print("transferbot: --speed: must be more than 0", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(args.log_level or "warning")
+    from bot.runtime.demo import run_demo as play
+
+    return play(speed=args.speed, keep=args.keep)
+
+
+def add_demo(commands: Subcommands) -> None:
+    parser = add_command(
+        commands,
+        "demo",
+        run_demo,
+        "play the bot's whole job on this machine: simulators, a Slack stand-in, no accounts",
+    )
+    parser.add_argument(
+        "--speed", type=float, default=1.0, help="how fast the story plays (2: twice as fast)"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="leave everything running afterwards, until Ctrl-C"
+    )
+
+
+# The sub-commands, each registered by one small function.
+COMMANDS: list[Callable[[Subcommands], None]] = [
+    add_check_config,
+    add_db,
+    add_simulate,
+    add_serve,
+    add_demo,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.adapter.starlette.async_handler import to_starlette_response
@@ -25,7 +27,16 @@ from bot.slack.app import build_app
 if TYPE_CHECKING:
     from bot.settings import Settings
 
-__all__ = ["EVENTS_PATH", "HEALTH_PATH", "METRICS_PATH", "http_app", "serve", "start_watcher"]
+__all__ = [
+    "EVENTS_PATH",
+    "HEALTH_PATH",
+    "METRICS_PATH",
+    "RunningBot",
+    "http_app",
+    "serve",
+    "start_bot",
+    "start_watcher",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +99,46 @@ def start_watcher(services: Services) -> Any | None:
     return watcher
 
 
+@dataclass
+class RunningBot:
+    """The bot's parts once started: the Bolt app, the watcher (None without one), metrics."""
+
+    bolt_app: AsyncApp
+    watcher: Any | None
+    metrics: Metrics
+
+    def routes(self, services: Services, *, events: bool = True) -> Starlette:
+        """The HTTP routes; ``events=False`` leaves Slack's endpoint out (Socket Mode)."""
+        return http_app(
+            self.bolt_app if events else None,
+            services,
+            watcher=self.watcher,
+            metrics=self.metrics,
+        )
+
+    def stop(self) -> None:
+        if self.watcher is not None:
+            self.watcher.shutdown()
+
+
+async def start_bot(
+    services: Services, *, watcher_factory: Callable[[Services], Any] | None = None
+) -> RunningBot:
+    """Migrate, recover interrupted requests, start the watcher and build the Bolt app.
+
+    Shared by ``serve`` and the demo. ``watcher_factory`` starts the watcher (default:
+    :func:`start_watcher`).
+    """
+    services.slack.retry_handlers.append(
+        AsyncRateLimitErrorRetryHandler(max_retry_count=SLACK_RATE_LIMIT_RETRIES)
+    )
+    metrics = Metrics(accounts=services.registry.names)
+    await services.db.upgrade()
+    await expire_due_requests(services)  # also marks runs a crash interrupted as unknown
+    watcher = (watcher_factory or start_watcher)(services)
+    return RunningBot(build_app(services, metrics=metrics), watcher, metrics)
+
+
 async def serve(
     settings: Settings, *, services: Services | None = None, stop: asyncio.Event | None = None
 ) -> None:
@@ -95,25 +146,17 @@ async def serve(
     Mode (an app token is set) or over HTTP, until Ctrl-C (or ``stop`` is set)."""
     settings.require_serve()
     services = services or Services.from_settings(settings)
-    services.slack.retry_handlers.append(
-        AsyncRateLimitErrorRetryHandler(max_retry_count=SLACK_RATE_LIMIT_RETRIES)
-    )
-    watcher = None
-    metrics = Metrics(accounts=services.registry.names)
+    running: RunningBot | None = None
     try:
-        await services.db.upgrade()
-        await expire_due_requests(services)  # also marks runs a crash interrupted as unknown
-        watcher = start_watcher(services)
-        bolt_app = build_app(services, metrics=metrics)
+        running = await start_bot(services)
         if settings.slack.socket_mode:
-            routes = http_app(None, services, watcher=watcher, metrics=metrics)
-            await _serve_socket_mode(settings, bolt_app, routes, stop)
+            routes = running.routes(services, events=False)
+            await _serve_socket_mode(settings, running.bolt_app, routes, stop)
         else:
-            routes = http_app(bolt_app, services, watcher=watcher, metrics=metrics)
-            await _serve_http(settings, routes, stop)
+            await _serve_http(settings, running.routes(services), stop)
     finally:
-        if watcher is not None:
-            watcher.shutdown()
+        if running is not None:
+            running.stop()
         await services.aclose()
 
 

@@ -1,0 +1,243 @@
+"""`transferbot demo`: the bot's whole job in about a minute, on loopback, with no accounts.
+
+Four transfers are watched, one at each provider; they get stuck, are alerted, retried
+with a second person's approval, paused and resumed, and finish. Everything goes through
+the bot's real request path: signed slash commands, clicks and form submissions into its
+HTTP endpoint; its Web API calls into a local stand-in that prints what Slack would show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from sqlalchemy import select
+
+from bot.runtime.stage import ALERTS, ALICE, BOB, CHANNELS, OPS, DemoFailed, Stage, open_stage
+from storage.models import Alert, RequestState
+from storage.requests import list_requests
+
+__all__ = ["DemoFailed", "Story", "run_demo"]
+
+MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
+HOSTWAY_DOMAIN = "wrong-epp.example"
+RESET = "Retry (reset)"  # the button Hostway's blocked transfers offer
+NEW_AUTH_INFO = "Right-EPP-42"  # what the registry accepts; the order was placed with another
+GANDI_DOMAIN = "bakery-example.net"
+GANDI_NEW_AUTHINFO = "New-Code-2222"
+AUTH_ERROR = "authorization_error"  # the registry refused the authinfo
+OPENSRS_DOMAIN = "wingtip.biz"
+CPANEL_ACCOUNTS = ({"user": "shop", "size": 20_000_000_000},
+                   {"user": "blog", "size": 16_000_000_000})  # fmt: skip  # ~2 h of work
+
+
+@dataclass
+class Story:
+    """The refs of the story's four transfers, as their providers name them."""
+
+    hostway: str = ""
+    cpanel: str = ""
+    gandi: str = ""
+    opensrs: str = ""
+    opensrs_new: str = ""
+    short: dict[str, str] = field(default_factory=dict)  # provider -> the bot's short id
+
+    def refs(self) -> list[tuple[str, str]]:
+        """(provider, ref) of each transfer; for OpenSRS the newest order."""
+        opensrs = self.opensrs_new or self.opensrs
+        return [("hostway", self.hostway), ("cpanel", self.cpanel), ("gandi", self.gandi),
+                ("opensrs", opensrs)]  # fmt: skip
+
+
+def place_transfers(stage: Stage) -> Story:
+    """Put one transfer at each simulator, each a little way into its life."""
+    story = Story()
+    story.hostway = stage.sim("hostway").add_transfer(
+        HOSTWAY_DOMAIN, script="bad_auth", age=40 * MINUTE, correct_auth_info=NEW_AUTH_INFO
+    )  # waiting on the registry now; blocks on a bad authInfo (32) in 20 minutes
+    story.cpanel = stage.sim("cpanel").add_session(
+        "RUNNING", accounts=list(CPANEL_ACCOUNTS), remote_host="old-server.example.com", ago=60
+    )
+    story.gandi = stage.sim("gandi").add_operation(
+        GANDI_DOMAIN,
+        script=[
+            (0, "BILL"),
+            (5, "WAIT"),
+            (HOUR, "RUN"),
+            (HOUR + 90, "ERROR", "authorization_error"),
+        ],
+        authinfo="Old-Code-1111",
+        right_authinfo=GANDI_NEW_AUTHINFO,
+    )
+    story.opensrs = stage.sim("opensrs").add_order(
+        OPENSRS_DOMAIN, script="bad_auth", age=70 * MINUTE, resubmit_script="quick"
+    )  # the registry cancels it in an hour: the losing registrar refused the auth code
+    return story
+
+
+async def watch_all(stage: Stage, story: Story) -> None:
+    stage.scene(1, "Alice starts watching a transfer at each provider")
+    for provider, ref in story.refs():
+        await stage.command(f"watch {stage.account(provider)} {ref}")
+        story.short[provider] = (await stage.row(provider, ref)).short_id
+        await stage.pause(0.5)
+    await stage.command("list")
+
+
+async def hostway_blocks(stage: Stage, story: Story) -> None:
+    stage.scene(2, "A Hostway transfer gets stuck on a bad authInfo, and the channel is told")
+    await stage.later(25 * MINUTE, "25 minutes later: the watcher polls")
+    row = await stage.expect_phase("hostway", story.hostway, "blocked")
+    if row.raw_code != "32":
+        raise DemoFailed(f"the Hostway transfer is blocked on {row.raw_code}, not 32")
+
+
+async def hostway_retry(stage: Stage, story: Story) -> None:
+    stage.scene(3, "Alice asks to retry it with a new authInfo; Bob approves; it runs")
+    thread = stage.thread_about(HOSTWAY_DOMAIN)
+    await stage.click(RESET, stage.with_button(RESET, thread), user=ALICE)
+    await stage.fill_in({"authInfo": NEW_AUTH_INFO})
+    await stage.pause()
+    request = stage.newest(ALERTS)
+    await stage.click("Approve", request, user=BOB)
+    if stage.sim("hostway").transfers[HOSTWAY_DOMAIN].auth_info != NEW_AUTH_INFO:
+        raise DemoFailed("Hostway did not receive the new authInfo")
+    await stage.later(10 * MINUTE, "10 minutes later: the transfer moves again")
+    await stage.expect_phase("hostway", story.hostway, "active")
+
+
+async def cpanel_pause_resume(stage: Stage, story: Story) -> None:
+    stage.scene(4, "Alice pauses a cPanel account transfer for maintenance, then resumes it")
+    short = story.short["cpanel"]
+    await stage.command(f"pause {short}")
+    await stage.later(2 * MINUTE, "2 minutes later: the accounts in progress have finished")
+    await stage.expect_phase("cpanel", story.cpanel, "paused")
+    await stage.command(f"status {short}")
+    await stage.pause()
+    await stage.command(f"resume {short}")
+    await stage.expect_phase("cpanel", story.cpanel, "active")
+
+
+async def gandi_relaunch(stage: Stage, story: Story) -> None:
+    stage.scene(5, "A Gandi operation fails on its authinfo; Alice relaunches it, Bob approves")
+    await stage.later(HOUR, "an hour later: Gandi's operation errors, OpenSRS's order is cancelled")
+    await stage.expect_phase("gandi", story.gandi, "blocked")
+    await stage.command(f"relaunch {story.short['gandi']}")
+    await stage.fill_in({"authinfo": GANDI_NEW_AUTHINFO})
+    await stage.click("Approve", stage.newest(OPS), user=BOB)
+    await stage.expect_phase("gandi", story.gandi, "active")
+
+
+async def opensrs_resubmit(stage: Stage, story: Story) -> None:
+    stage.scene(6, "The cancelled OpenSRS order is resubmitted; the bot follows the new order")
+    await stage.expect_phase("opensrs", story.opensrs, "blocked")
+    await stage.command(f"resubmit {story.short['opensrs']}")
+    await stage.click("Approve", stage.newest(OPS), user=BOB)
+    new_order = stage.sim("opensrs").orders[story.opensrs].superseded_by
+    if new_order is None:
+        raise DemoFailed("OpenSRS made no new order")
+    story.opensrs_new = new_order
+    new = await stage.row("opensrs", new_order)
+    story.short["opensrs-new"] = new.short_id
+    await stage.command(f"status {new.short_id}")
+
+
+async def all_finish(stage: Stage, story: Story) -> None:
+    stage.scene(7, "Three days on, every transfer has finished, each told in its own thread")
+    await stage.later(3 * DAY, "three days later")
+    for provider, ref in story.refs():
+        await stage.expect_phase(provider, ref, "completed")
+    await stage.command("list")
+
+
+SCENES = (watch_all, hostway_blocks, hostway_retry, cpanel_pause_resume, gandi_relaunch,
+          opensrs_resubmit, all_finish)  # fmt: skip
+
+
+async def play(stage: Stage) -> Story:
+    """Play every scene; DemoFailed says which step went wrong."""
+    story = place_transfers(stage)
+    for scene in SCENES:
+        await scene(stage, story)
+        await stage.pause()
+    return story
+
+
+async def summary(stage: Stage, story: Story, seconds: float) -> list[str]:
+    """What happened, counted from the database and the stand-in's records."""
+    async with stage.services.db.session() as session:
+        requests = await list_requests(session, limit=1000)
+        alerts = list(await session.scalars(select(Alert).where(Alert.kind != "header")))
+    done = [r for r in requests if r.state == RequestState.DONE.value]
+    approved = [r for r in done if r.decided_by not in (None, r.requested_by)]
+    kinds = Counter(a.kind for a in alerts)
+    calls = Counter(c.method for c in stage.standin.calls)
+    threads = sum(
+        1
+        for m in stage.standin.channel(ALERTS)
+        if stage.standin.metadata.get(m.ts, {}).get("event_type") == "transferbot_thread"
+    )
+    finished = [await stage.row(provider, ref) for provider, ref in story.refs()]
+    polls = sum(sum(sim.faults.calls.values()) for sim in stage.providers.sims.values())
+    return [
+        "",
+        "━━ The story is complete " + "━" * 55,
+        f"  {len(finished)} transfers watched at 4 providers, finished: "
+        + ", ".join(f"{row.subject} {row.phase}" for row in finished),
+        f"  alerts: {', '.join(f'{n} {kind}' for kind, n in sorted(kinds.items()))}; "
+        f"{threads} threads in #{CHANNELS[ALERTS]}, one per transfer",
+        f"  actions: {len(approved)} approved by a second person, "
+        f"{len(done) - len(approved)} run at once; {polls} provider calls",
+        f"  Slack: {calls['chat.postMessage']} messages posted, {calls['chat.update']} updated "
+        f"in place, {calls['views.open']} forms opened",
+        f"  Took {seconds:.1f} s.",
+    ]
+
+
+async def _run(out: TextIO, speed: float, keep: bool) -> int:
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="transferbot-demo-") as workdir:
+        async with open_stage(Path(workdir), out=out, pause_seconds=1.2 / speed) as stage:
+            _intro(stage)
+            try:
+                story = await play(stage)
+            except DemoFailed as exc:
+                print(f"\ntransferbot demo: the story stopped: {exc}", file=sys.stderr)
+                return 1
+            for line in await summary(stage, story, time.monotonic() - started):
+                stage.say(line)
+            if keep:
+                await _keep_running(stage)
+    return 0
+
+
+def _intro(stage: Stage) -> None:
+    stage.say("transferbot demo — everything runs on this machine:")
+    for provider, account in stage.providers.accounts.items():
+        stage.say(f"  {provider:8} simulator  {account.base_url}  (account {account.name})")
+    stage.say(f"  Slack        stand-in   {stage.standin.base_url}/api/  (prints the channels)")
+    stage.say(f"  bot          HTTP mode  {stage.bot_url}/slack/events, /healthz, /metrics")
+    stage.say("  people: @alice (operator), @bob (approver)")
+
+
+async def _keep_running(stage: Stage) -> None:
+    stage.clock.set_speed(1.0)
+    stage.say(
+        f"\nStill running (--keep): try  curl {stage.bot_url}/healthz  or  "
+        f"curl {stage.bot_url}/metrics ; the database is {stage.db_path}. Ctrl-C stops it."
+    )
+    await asyncio.Event().wait()
+
+
+def run_demo(*, speed: float = 1.0, keep: bool = False, out: TextIO | None = None) -> int:
+    """Play the demo; 0 when the story completes, 1 (reason on stderr) when it doesn't."""
+    try:
+        return asyncio.run(_run(out or sys.stdout, speed, keep))
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,118 @@
+"""`transferbot demo` plays its whole story and exits 0; a story that can't go on says why and
+exits non-zero; `transferbot serve --simulate` answers Slack about the simulators' transfers."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+import socket
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from bot.cli import main
+from bot.runtime.demo import SCENES, play
+from bot.runtime.serve import EVENTS_PATH
+from bot.runtime.signed import SignedSlack
+from bot.runtime.simulated import serve_simulated
+from bot.runtime.stage import DemoFailed, open_stage
+from bot.runtime.standin import SlackStandIn
+from bot.settings import DatabaseSettings, SecuritySettings, ServerSettings, Settings
+from storage.secrets import SecretBox
+from tests.slack.conftest import ALICE, SIGNING_SECRET, TOKEN, slack_settings
+
+
+def test_the_demo_plays_every_step_of_the_story_and_exits_0(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["demo", "--speed", "200"]) == 0
+    out = capsys.readouterr().out
+    titles = re.findall(r"^━━ \d\. (.+?) ━", out, flags=re.MULTILINE)
+    assert len(titles) == len(SCENES)
+    for step in (
+        "/transfer watch hostway-sim wrong-epp.example",  # watched at all four providers
+        "/transfer watch whm-sim ",
+        "/transfer watch gandi-sim ",
+        "/transfer watch opensrs-sim ",
+        "wrong-epp.example is stuck and needs someone.",  # the alert...
+        "Hostway 32 “Canceled - Invalid EPP/authorization key",  # ...on code 32...
+        "[ Retry (reset) ]",  # ...with its Retry button
+        "New authInfo (EPP code): [________]",  # the form
+        "@alice asks to retry (reset) `wrong-epp.example`",
+        "Approved by @bob; running now.",
+        "accepted the reset of wrong-epp.example's transfer with the new authInfo",
+        "cPanel PAUSED “Paused”",
+        "Resume of `",
+        "Gandi relaunched operation",
+        "was resubmitted as order",
+        "wrong-epp.example has completed.",
+        "bakery-example.net has completed.",
+        "wingtip.biz has completed.",
+        "2 accounts: shop, blog has completed.",
+        "━━ The story is complete",
+        "alerts: 3 blocked, 4 completed; 4 threads in #transfer-alerts",
+        "actions: 3 approved by a second person, 2 run at once",
+    ):
+        assert step in out, step
+    assert "Right-EPP-42" not in out and "New-Code-2222" not in out  # typed, never shown
+    assert "{" not in out.replace("{}", "")  # readable text, not JSON dumps
+
+
+async def test_a_story_that_cannot_go_on_says_which_step_and_why(tmp_path: Path) -> None:
+    out = io.StringIO()
+    async with open_stage(tmp_path, out=out, pause_seconds=0) as stage:
+        stage.sim("hostway").faults.add("error", status=500, times=None)  # Hostway is down
+        with pytest.raises(DemoFailed, match="hostway transfer wrong-epp.example") as failed:
+            await play(stage)
+    assert "not tracking" in str(failed.value) or "not blocked" in str(failed.value)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_serve_simulate_answers_slack_about_the_simulators_transfers(
+    tmp_path: Path,
+) -> None:
+    standin = SlackStandIn(token=TOKEN)
+    async with standin.serve() as slack_url:
+        port = _free_port()
+        settings = Settings(
+            slack=slack_settings(
+                api_base_url=f"{slack_url}/api/", operator_groups=(), approver_groups=()
+            ),
+            database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/sim.sqlite3"),
+            security=SecuritySettings(secret_key=SecretStr(SecretBox.generate_key())),
+            server=ServerSettings(host="127.0.0.1", port=port),
+        )
+        printed, stop = io.StringIO(), asyncio.Event()
+        running = asyncio.create_task(serve_simulated(settings, out=printed, stop=stop))
+        try:
+            base = f"http://127.0.0.1:{port}"
+            async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+                for _ in range(200):
+                    try:
+                        if (await client.get("/healthz")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.05)
+            signed = SignedSlack(url=f"{base}{EVENTS_PATH}", signing_secret=SIGNING_SECRET)
+            signed.standin = standin
+            await signed.command("watch hostway-sim wrong-epp.example", user=ALICE)
+            for _ in range(200):  # the answer comes after the ack, through the response_url
+                if standin.ephemerals:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, timeout=15)
+    assert "hostway simulator at http://127.0.0.1:" in printed.getvalue()
+    assert "wrong-epp.example" in printed.getvalue()  # the sample transfers are listed
+    [answer] = standin.ephemerals
+    shown = standin.render(answer)
+    assert "Now watching" in shown and "Hostway 32" in shown
