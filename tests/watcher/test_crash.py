@@ -6,20 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import sys
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
 from storage.models import Alert, AlertState, EventKind, TransferEvent
+from tests.reliability.processes import alerts as all_alerts
+from tests.reliability.processes import all_posted, start_module, wait_for
 from tests.watcher.conftest import CHANNEL, TOKEN, Rig, watcher_settings
 
-ROOT = Path(__file__).resolve().parents[2]
 MINUTE = 60.0
 
 
@@ -50,24 +48,11 @@ def config(rig: Rig, database_url: str) -> dict[str, Any]:
 
 
 async def start(path: Path, logs: Path) -> asyncio.subprocess.Process:
-    out = (logs / f"watcher-{len(list(logs.glob('watcher-*')))}.log").open("w")
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.watcher.run_watcher", str(path),
-        cwd=ROOT, stdout=out, stderr=out, env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
-
-
-async def wait_for(condition: Callable[[], Any], seconds: float = 90.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if await condition():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the watcher never got there")
+    return await start_module("tests.watcher.run_watcher", path, logs)
 
 
 async def alerts(rig: Rig) -> list[Alert]:
-    async with rig.services.db.session() as session:
-        return list(await session.scalars(select(Alert).where(Alert.kind != "header")))
+    return await all_alerts(rig.services)
 
 
 async def test_kill_9_mid_pass_then_restart_loses_nothing_and_posts_nothing_twice(
@@ -146,5 +131,4 @@ async def _some_posted(rig: Rig) -> bool:
 
 
 async def _all_posted(rig: Rig, expected: int) -> bool:
-    found = await alerts(rig)
-    return len(found) == expected and all(a.state == AlertState.POSTED.value for a in found)
+    return await all_posted(rig.services, expected)
