@@ -1,6 +1,6 @@
 """Action requests: ask, decide, run exactly once, and show the outcome in the request's thread.
 
-Every step is a compare-and-set state transition in the database (``transition_request``),
+Every step is a compare-and-set state transition in the database (``move_request``),
 so a double click, a Slack retry or two replicas handling the same click act once: the
 loser of the race is told what happened instead. An action whose outcome is unknown (a
 crash while it ran, or a provider error that may have applied) is marked ``unknown`` and
@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING
 
 from bot.permissions import Roster, not_an_approver
 from bot.request_posts import already_decided, post_request, refresh_request_message
-from bot.request_runs import RUN_TIMEOUT, Outcome, recover_requests, run_request
+from bot.request_runs import (
+    RUN_TIMEOUT,
+    Outcome,
+    count_requests,
+    move_request,
+    recover_requests,
+    run_request,
+)
 from providers.base import Action, ActionSpec
 from storage.audit import record_audit
 from storage.models import ActionRequest, RequestState, TrackedTransfer
@@ -29,7 +36,6 @@ from storage.requests import (
     find_open_request,
     get_request,
     lock_transfer_requests,
-    transition_request,
 )
 from storage.secrets import erase_secret, store_secret
 
@@ -139,6 +145,7 @@ async def _create(
             now=now,
         )
         assert request.id is not None
+        count_requests(services, RequestState.PENDING)
         if secret:
             await store_secret(
                 session, request_id=request.id, value=json.dumps(secret), box=services.secret_box
@@ -167,7 +174,8 @@ async def _ask_for_approval(services: Services, request_id: int, channel: str) -
         )
     now = services.now()
     async with services.db.session() as session:
-        await transition_request(
+        await move_request(
+            services,
             session,
             request_id=request_id,
             from_states=(RequestState.PENDING,),
@@ -275,7 +283,8 @@ async def _decide(
 ) -> bool:
     now = services.now()
     async with services.db.session() as session:
-        won = await transition_request(
+        won = await move_request(
+            services,
             session,
             request_id=request.id or 0,
             from_states=(RequestState.PENDING,),
@@ -309,6 +318,7 @@ async def expire_due_requests(services: Services) -> list[int]:
     now = services.now()
     async with services.db.session() as session:
         expired = [r.id or 0 for r in await expire_requests(session, now=now)]
+    count_requests(services, RequestState.EXPIRED, len(expired))
     await _expire(services, expired, already=True)
     await recover_requests(services)
     return expired
@@ -319,7 +329,8 @@ async def _expire(services: Services, request_ids: list[int], *, already: bool =
     for request_id in request_ids:
         async with services.db.session() as session:
             if not already:
-                won = await transition_request(
+                won = await move_request(
+                    services,
                     session,
                     request_id=request_id,
                     from_states=(RequestState.PENDING,),

@@ -10,8 +10,10 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.request_posts import (
     already_decided,
@@ -38,7 +40,15 @@ from storage.transfers import get_transfer, record_superseded
 if TYPE_CHECKING:
     from bot.services import Services
 
-__all__ = ["CRASHED", "RUN_TIMEOUT", "Outcome", "recover_requests", "run_request"]
+__all__ = [
+    "CRASHED",
+    "RUN_TIMEOUT",
+    "Outcome",
+    "count_requests",
+    "move_request",
+    "recover_requests",
+    "run_request",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +70,46 @@ class Outcome:
     fresh: Fresh | None = None  # the transfer after the action, for a card
 
 
+def count_requests(services: Services, state: RequestState, requests: int = 1) -> None:
+    """Count ``requests`` entering ``state`` in /metrics (when the services have metrics)."""
+    if services.metrics is not None:
+        services.metrics.count_request(state.value, requests)
+
+
+async def move_request(
+    services: Services,
+    session: AsyncSession,
+    *,
+    request_id: int,
+    from_states: Iterable[RequestState],
+    to_state: RequestState,
+    now: datetime | None = None,
+    **fields: Any,
+) -> bool:
+    """``transition_request`` at the services' time, counted in /metrics if this caller won.
+
+    Every state a request enters after it was asked goes through here (or is counted
+    with :func:`count_requests` when a sweep moves many at once).
+    """
+    won = await transition_request(
+        session,
+        request_id=request_id,
+        from_states=from_states,
+        to_state=to_state,
+        now=now or services.now(),
+        **fields,
+    )
+    if won:
+        count_requests(services, to_state)
+    return won
+
+
+def _count_action(services: Services, request: ActionRequest, state: RequestState) -> None:
+    if services.metrics is not None:
+        outcome = "dry_run" if request.dry_run else state.value
+        services.metrics.count_action(request.action, outcome)
+
+
 async def _get(services: Services, request_id: int) -> ActionRequest | None:
     async with services.db.session() as session:
         return await get_request(session, request_id=request_id)
@@ -79,7 +129,8 @@ async def run_request(
     """
     now = services.now()
     async with services.db.session() as session:
-        won = await transition_request(
+        won = await move_request(
+            services,
             session,
             request_id=request_id,
             from_states=from_states,
@@ -164,7 +215,8 @@ async def _finish(
     verb = "dry_run" if request.dry_run else verb
     new_row = None
     async with services.db.session() as session:
-        await transition_request(
+        if await move_request(
+            services,
             session,
             request_id=request.id or 0,
             from_states=(RequestState.RUNNING,),
@@ -172,7 +224,8 @@ async def _finish(
             result_message=message,
             new_ref=new_ref,
             now=now,
-        )
+        ):
+            _count_action(services, request, state)
         await record_audit(
             session,
             actor=actor,
@@ -214,7 +267,9 @@ async def recover_requests(services: Services, *, run_timeout: timedelta = RUN_T
         interrupted = await mark_interrupted_requests_unknown(
             session, started_before=now - run_timeout, now=now
         )
+        count_requests(services, RequestState.UNKNOWN, len(interrupted))
         for request in interrupted:
+            _count_action(services, request, RequestState.UNKNOWN)
             await record_audit(
                 session,
                 actor="system",

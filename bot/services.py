@@ -9,7 +9,7 @@ import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -18,6 +18,9 @@ from bot.watcher.transport import provider_transport
 from providers.registry import ProviderRegistry
 from storage.database import Database
 from storage.secrets import SecretBox
+
+if TYPE_CHECKING:
+    from bot.runtime.metrics import Metrics
 
 __all__ = ["Services", "utcnow"]
 
@@ -38,7 +41,8 @@ class Services:
 
     ``now`` is the clock every decision uses (tests and the demo may step it);
     ``instance`` names this process in leases and logs; ``spawn`` runs work after an ack
-    and keeps a reference so the task is neither lost nor garbage-collected.
+    and keeps a reference so the task is neither lost nor garbage-collected; ``metrics``
+    is where requests and actions are counted (None: not counted).
     """
 
     settings: Settings
@@ -48,6 +52,7 @@ class Services:
     secret_box: SecretBox
     instance: str = field(default_factory=_instance_name)
     now: Callable[[], datetime] = utcnow
+    metrics: Metrics | None = None
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set, repr=False)
 
     @classmethod

@@ -215,7 +215,7 @@ class Metrics:
         )
         self._requests = Counter(
             "transferbot_requests",
-            "Approval requests entering each state.",
+            "Action requests entering each state (for approval, or run at once).",
             ["state"],
             registry=registry,
         )
@@ -266,9 +266,11 @@ class Metrics:
         name = _closed(surface, ACK_SURFACES, "ack surface")
         self._ack_seconds.labels(name).observe(max(0.0, seconds))
 
-    def count_request(self, state: str) -> None:
-        """An approval request entered ``state`` (pending when asked, then approved, ...)."""
-        self._requests.labels(_closed(state, REQUEST_STATES, "request state")).inc()
+    def count_request(self, state: str, count: int = 1) -> None:
+        """``count`` action requests entered ``state`` (pending when asked, then approved,
+        ...; one run at once goes pending, running, then done, failed or unknown)."""
+        if count > 0:
+            self._requests.labels(_closed(state, REQUEST_STATES, "request state")).inc(count)
 
     # -- gauges --------------------------------------------------------------------------
 

@@ -47,7 +47,9 @@ def build_app(
     Args:
         roster: who is an operator or approver (default: from the settings, with the
             user-group cache of this app).
-        metrics: where to count how long acknowledging took, by surface.
+        metrics: where to count how long acknowledging took, by surface (default:
+            ``services.metrics``); services without metrics count their requests and
+            actions there too.
         process_before_response: Bolt's mode; False makes Bolt wait for the ack by polling.
     """
     slack = services.settings.slack
@@ -63,6 +65,9 @@ def build_app(
         name="transferbot",
     )
     roster = roster or Roster(slack, services.slack)
+    metrics = metrics or services.metrics
+    if services.metrics is None:
+        services.metrics = metrics
     app.use(ProvideServices(services, roster, metrics))
     register_listeners(app, slack)
     return app

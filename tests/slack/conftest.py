@@ -2,7 +2,8 @@
 
 ``bot`` is one running deployment: signed requests go into the app served over HTTP
 (``bot.slack``), its Web API calls land in the stand-in (``bot.standin``), providers are
-the simulators (``bot.sims``) and the database is a migrated SQLite file.
+the simulators (``bot.sims``), the database is a migrated SQLite file, and ``/metrics``
+is served too (``bot.scrape()``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import pytest
 from pydantic import SecretStr
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.runtime.serve import EVENTS_PATH, http_app
+from bot.runtime.metrics import Metrics
+from bot.runtime.serve import EVENTS_PATH, METRICS_PATH, http_app
 from bot.runtime.signed import SignedSlack
 from bot.runtime.standin import Ephemeral, PostedMessage, SlackStandIn
 from bot.services import Services
@@ -109,6 +111,13 @@ class Bot:
         answers = self.answers_to(user)
         assert answers, f"{user} was told nothing"
         return answers[-1]
+
+    async def scrape(self) -> str:
+        """What the bot's /metrics endpoint shows now (Prometheus text)."""
+        async with httpx.AsyncClient() as client:
+            response = await client.get(f"{self.url}{METRICS_PATH}")
+        response.raise_for_status()
+        return response.text
 
     def text_of(self, item: Ephemeral | PostedMessage | dict[str, Any]) -> str:
         return self.standin.render(item)
@@ -248,8 +257,10 @@ async def bot(tmp_path: Path, slack_overrides: dict[str, Any]) -> AsyncIterator[
         slack=AsyncWebClient(token=TOKEN, base_url=api),
         secret_box=SecretBox(key),
         now=now,
+        metrics=Metrics(accounts=[a.name for a in accounts]),
     )
-    app_server = LoopbackServer(http_app(build_app(services), services))
+    app = http_app(build_app(services), services, metrics=services.metrics)
+    app_server = LoopbackServer(app)
     bot_url = await app_server.start()
     signed = SignedSlack(
         url=f"{bot_url}{EVENTS_PATH}", signing_secret=SIGNING_SECRET, standin=standin

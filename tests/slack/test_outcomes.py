@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
+from bot.approvals import expire_due_requests
 from bot.watcher.alerts import post_pending_alerts
 from bot.watcher.poll import run_poll_pass
-from tests.slack.conftest import ALERTS, ALICE, Bot, PostedMessage
+from tests.runtime.test_metrics import value
+from tests.slack.conftest import ALERTS, ALICE, BOB, Bot, PostedMessage
 
 BLOCKED = "REACHEDMAXMEM"  # cPanel: blocked, and can be resumed (no approval needed)
 
@@ -58,3 +64,76 @@ async def test_without_an_alert_thread_an_action_run_at_once_posts_nothing(bot: 
     assert bot.last_answer(ALICE).text.startswith(":white_check_mark: Pause of")
     assert bot.channel(ALERTS) == []
     assert bot.standin.calls_to("chat.postMessage") == []
+
+
+ACTIONS, REQUESTS = "transferbot_actions_total", "transferbot_requests_total"
+
+
+def request_counts(text: str) -> dict[str, float | None]:
+    states = ("pending", "approved", "rejected", "expired", "running", "done", "unknown")
+    return {state: value(text, REQUESTS, state=state) for state in states}
+
+
+async def ask_to_cancel(bot: Bot) -> dict[str, Any]:
+    """A running cPanel session, watched, and Alice's request to cancel it (needs approval)."""
+    short_id = await bot.watch("whm-east", bot.sims["cpanel"].add_session("RUNNING"))
+    await bot.command(f"cancel {short_id}", user=ALICE)
+    return bot.as_seen(bot.request_message())
+
+
+async def test_metrics_count_an_action_run_at_once_and_its_request(bot: Bot) -> None:
+    before = await bot.scrape()
+    assert value(before, ACTIONS, action="pause", outcome="done") == 0
+    short_id = await bot.watch("whm-east", bot.sims["cpanel"].add_session("RUNNING"))
+
+    await bot.command(f"pause {short_id}", user=ALICE)
+    await bot.command(f"pause {short_id}", user=ALICE)  # a double click: refused, not counted
+
+    text = await bot.scrape()
+    assert value(text, ACTIONS, action="pause", outcome="done") == 1
+    assert value(text, ACTIONS, action="pause", outcome="failed") == 0
+    assert request_counts(text) == {
+        **dict.fromkeys(("approved", "rejected", "expired", "unknown"), 0),
+        "pending": 1,
+        "running": 1,
+        "done": 1,
+    }
+
+
+async def test_metrics_count_approved_rejected_and_expired_requests(bot: Bot) -> None:
+    await bot.click("Approve", user=BOB, message=await ask_to_cancel(bot))
+    await bot.click("Reject", user=BOB, message=await ask_to_cancel(bot))
+    await ask_to_cancel(bot)
+    bot.now.advance(hours=1)
+    await expire_due_requests(bot.services)
+
+    text = await bot.scrape()
+    assert request_counts(text) == {
+        "pending": 3,
+        "approved": 1,
+        "rejected": 1,
+        "expired": 1,
+        "running": 1,
+        "done": 1,
+        "unknown": 0,
+    }
+    assert value(text, ACTIONS, action="cancel", outcome="done") == 1  # the rejected: none
+
+
+async def test_metrics_count_an_unknown_outcome(bot: Bot) -> None:
+    bot.sims["cpanel"].faults.add("error", operation="abort_transfer_session", status=502)
+    await bot.click("Approve", user=BOB, message=await ask_to_cancel(bot))
+
+    text = await bot.scrape()
+    assert value(text, ACTIONS, action="cancel", outcome="unknown") == 1
+    assert value(text, ACTIONS, action="cancel", outcome="done") == 0
+    assert value(text, REQUESTS, state="unknown") == 1
+
+
+@pytest.mark.parametrize("slack_overrides", [{"dry_run": True}])
+async def test_metrics_count_a_dry_run_apart(bot: Bot) -> None:
+    await bot.click("Approve", user=BOB, message=await ask_to_cancel(bot))
+
+    text = await bot.scrape()
+    assert value(text, ACTIONS, action="cancel", outcome="dry_run") == 1
+    assert value(text, ACTIONS, action="cancel", outcome="done") == 0
