@@ -28,19 +28,15 @@ import argparse
 import asyncio
 import contextlib
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-import aiohttp
-
-from bot.runtime.signed import SignedSlack, sign
+from bot.runtime.signed import SignedSlack
+from tests.reliability.loadgen import closed_loop, percentiles, signed_command
 
 SECRET = "benchmark-signing-secret-0123456789"
 TOKEN = "xoxb-benchmark-token"
@@ -203,48 +199,29 @@ class Process:
 def _signed_requests(text: str, count: int, standin: str) -> list[tuple[bytes, dict[str, str]]]:
     """Slash-command bodies as Slack sends them (response_urls at the stand-in), signed."""
     slack = SignedSlack(url="", signing_secret=SECRET)
-    nowhere = quote("http://127.0.0.1:9/response", safe="").encode()
-    there = quote(f"{standin}/response", safe="").encode()
-    stamp = str(int(time.time()))
-    requests = []
-    for _ in range(count):
-        body = slack.command_body(text, user=USER, channel=CHANNEL).replace(nowhere, there)
-        headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": stamp,
-            "X-Slack-Signature": sign(SECRET, stamp, body),
-        }
-        requests.append((body, headers))
-    return requests
+    return [
+        signed_command(slack, text, user=USER, channel=CHANNEL, response_base=f"{standin}/response")
+        for _ in range(count)
+    ]
 
 
 async def _load(url: str, text: str, concurrency: int, count: int, standin: str) -> list[float]:
     """Send ``count`` commands, ``concurrency`` at a time; the seconds each one took."""
-    requests = _signed_requests(text, count, standin)
-    latencies: list[float] = []
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
-
-        async def worker(share: list[tuple[bytes, dict[str, str]]]) -> None:
-            for body, headers in share:
-                started = time.perf_counter()
-                async with session.post(url, data=body, headers=headers) as response:
-                    await response.read()
-                    if response.status != 200:
-                        raise RuntimeError(f"{url} answered HTTP {response.status}")
-                latencies.append(time.perf_counter() - started)
-
-        await asyncio.gather(*(worker(requests[n::concurrency]) for n in range(concurrency)))
-    return latencies
+    requests = iter(_signed_requests(text, count, standin))
+    result = await closed_loop(
+        url, lambda: next(((text, r) for r in requests), None), concurrency=concurrency
+    )
+    if result.errors:
+        raise RuntimeError(f"{url} answered: {result.errors[0]}")
+    return result.latencies
 
 
 def _figures(latencies: list[float]) -> dict[str, float]:
-    ordered = sorted(latencies)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    found = percentiles(latencies)
     return {
-        "p50": round(statistics.median(ordered) * 1000, 2),
-        "p99": round(p99 * 1000, 2),
-        "n": len(ordered),
+        "p50": round(found["p50"] * 1000, 2),
+        "p99": round(found["p99"] * 1000, 2),
+        "n": len(latencies),
     }
 
 
