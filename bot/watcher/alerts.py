@@ -170,6 +170,10 @@ class _Poster:
                     thread_ts=thread_ts,
                     now=self.services.now(),
                 )
+        metrics = self.services.metrics
+        if metrics is not None:
+            for alert in alerts:
+                metrics.count_alert(alert.kind)
 
     async def _give_back(self, alerts: list[Alert], error: str) -> None:
         async with self.services.db.session() as session:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -246,14 +247,24 @@ class _PollPass:
         if row.lease_expires_at is not None and now >= row.lease_expires_at:
             return  # too late: another replica may hold it now
         assert self.recorder is not None
+        started = time.perf_counter()
         try:
             client = self.services.registry.get(row.account)
             snapshot = await client.get_transfer(row.ref)
         except ProviderError as exc:
+            self._observe(row, started, exc.kind)
             self.recorder.put(PollResult(row, error=exc, message=exc.message))
             return
         except Exception:
             logger.exception("unexpected error polling %s/%s", row.account, row.ref)
+            self._observe(row, started, "unexpected")
             self.recorder.put(PollResult(row, message=UNEXPECTED))
             return
+        self._observe(row, started, None)
         self.recorder.put(PollResult(row, snapshot=snapshot))
+
+    def _observe(self, row: TrackedTransfer, started: float, error_kind: str | None) -> None:
+        """Count the poll in /metrics: its latency by provider, and its error's kind."""
+        if self.services.metrics is not None:
+            seconds = time.perf_counter() - started
+            self.services.metrics.observe_poll(row.provider, seconds, error_kind)

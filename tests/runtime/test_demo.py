@@ -14,7 +14,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot.cli import main
-from bot.runtime.demo import SCENES, play
+from bot.runtime.demo import MINUTE, SCENES, hostway_blocks, place_transfers, watch_all
 from bot.runtime.serve import EVENTS_PATH
 from bot.runtime.signed import SignedSlack
 from bot.runtime.simulated import serve_simulated
@@ -61,13 +61,36 @@ def test_the_demo_plays_every_step_of_the_story_and_exits_0(
     assert "{" not in out.replace("{}", "")  # readable text, not JSON dumps
 
 
-async def test_a_story_that_cannot_go_on_says_which_step_and_why(tmp_path: Path) -> None:
-    out = io.StringIO()
-    async with open_stage(tmp_path, out=out, pause_seconds=0) as stage:
-        stage.sim("hostway").faults.add("error", status=500, times=None)  # Hostway is down
-        with pytest.raises(DemoFailed, match="hostway transfer wrong-epp.example") as failed:
-            await play(stage)
-    assert "not tracking" in str(failed.value) or "not blocked" in str(failed.value)
+async def test_a_provider_outage_stops_the_story_with_its_reason_and_shows_in_health_and_metrics(
+    tmp_path: Path,
+) -> None:
+    async with open_stage(tmp_path, out=io.StringIO(), pause_seconds=0) as stage:
+        story = place_transfers(stage)
+        await watch_all(stage, story)
+        stage.sim("hostway").faults.add("error", status=500, times=None)  # Hostway goes down
+        with pytest.raises(DemoFailed, match=r"wrong-epp\.example is pending .*, not blocked"):
+            await hostway_blocks(stage, story)
+        for _ in range(3):  # failures enough for the bot to call the account unreachable
+            await stage.later(10 * MINUTE, "10 minutes later")
+        async with httpx.AsyncClient(base_url=stage.bot_url, timeout=5) as client:
+            health = (await client.get("/healthz")).json()
+            metrics = (await client.get("/metrics")).text
+        unreachable = stage.thread_about("hostway-sim")
+    assert health["status"] == "degraded"
+    assert [a["account"] for a in health["checks"]["providers"]["unreachable"]] == ["hostway-sim"]
+    assert "unreachable" in unreachable.text
+    assert _value(metrics, 'transferbot_polls_total{outcome="error",provider="hostway"}') >= 3
+    assert _value(metrics, 'transferbot_polls_total{outcome="ok",provider="gandi"}') >= 1
+    errors = 'transferbot_provider_errors_total{kind="unavailable",provider="hostway"}'
+    assert _value(metrics, errors) >= 3
+    assert _value(metrics, 'transferbot_alerts_posted_total{kind="unreachable"}') == 1
+
+
+def _value(exposition: str, series: str) -> float:
+    for line in exposition.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{series} is not in /metrics")
 
 
 def _free_port() -> int:
