@@ -132,7 +132,8 @@ async def start_bot(
     services.slack.retry_handlers.append(
         AsyncRateLimitErrorRetryHandler(max_retry_count=SLACK_RATE_LIMIT_RETRIES)
     )
-    metrics = Metrics(accounts=services.registry.names)
+    metrics = services.metrics or Metrics(accounts=services.registry.names)
+    services.metrics = metrics  # so the recovery below is counted too
     await services.db.upgrade()
     await expire_due_requests(services)  # also marks runs a crash interrupted as unknown
     watcher = (watcher_factory or start_watcher)(services)

@@ -1,17 +1,31 @@
-"""`/metrics`: the exposition parses, each method moves its series, registries never collide."""
+"""`/metrics`: the exposition parses, each method moves its series, a restart counts recovery."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
+from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
 
 from bot.runtime.metrics import GaugeReadings, Metrics, metrics_route
+from bot.runtime.serve import start_bot
+from bot.services import Services
+from bot.settings import SecuritySettings, Settings
 from providers.base import Action, Phase
+from providers.registry import ProviderRegistry
+from storage.database import Database
+from storage.requests import create_request, transition_request
+from storage.secrets import SecretBox
+from storage.transfers import watch_transfer
+from tests.slack.conftest import slack_settings
+from tests.storage.samples import T0, hostway_blocked
 
 FAMILIES = {
     "transferbot_polls",
@@ -237,3 +251,40 @@ async def test_label_values_from_callers_are_bounded():
     assert len(kinds) == 1
     (kind,) = dict(kinds[0]).values()
     assert len(kind) <= 64 and "\n" not in kind and '"' not in kind
+
+
+async def test_runs_a_crash_interrupted_are_counted_when_the_bot_starts_again(tmp_path: Path):
+    key = SecretBox.generate_key()
+    settings = Settings(
+        slack=slack_settings(), security=SecuritySettings(secret_key=SecretStr(key))
+    )
+    services = Services(
+        settings=settings,
+        db=Database(f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"),
+        registry=ProviderRegistry(()),
+        slack=AsyncWebClient(token="xoxb-unused", base_url="http://127.0.0.1:9/api/"),
+        secret_box=SecretBox(key),
+    )
+    await services.db.upgrade()
+    async with services.db.session() as session:  # the last process died mid-run
+        row = (await watch_transfer(session, transfer=hostway_blocked(), watched_by="U1")).transfer
+        request = await create_request(
+            session,
+            transfer_id=row.id or 0,
+            action="retry",
+            requested_by="U1",
+            expires_at=T0 + timedelta(hours=1),
+            now=T0,
+        )
+        await transition_request(
+            session, request_id=request.id or 0, from_states=["pending"], to_state="running", now=T0
+        )
+    try:
+        running = await start_bot(services, watcher_factory=lambda _: None)
+        text = (await scrape(running.metrics)).text
+    finally:
+        await services.aclose()
+
+    assert services.metrics is running.metrics
+    assert value(text, "transferbot_requests_total", state="unknown") == 1
+    assert value(text, "transferbot_actions_total", action="retry", outcome="unknown") == 1
