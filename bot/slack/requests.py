@@ -183,7 +183,11 @@ def _decision_buttons(card: RequestCard) -> ActionsBlock:
         block_id=BlockId.REQUEST_ACTIONS.value,
         elements=[
             ButtonElement(
-                text="Approve", action_id=approve.action_id, value=approve.value, style="primary"
+                text="Approve",
+                action_id=approve.action_id,
+                value=approve.value,
+                style="primary",
+                confirm=_approve_confirm(card),
             ),
             ButtonElement(
                 text="Reject",
@@ -203,6 +207,28 @@ def _decision_buttons(card: RequestCard) -> ActionsBlock:
             ),
             ButtonElement(text="Withdraw", action_id=withdraw.action_id, value=withdraw.value),
         ],
+    )
+
+
+def _approve_confirm(card: RequestCard) -> ConfirmObject | None:
+    """A destructive action (a cancel) is run the moment it is approved: ask first."""
+    if card.spec is None or not card.spec.destructive:
+        return None
+    transfer = card.transfer
+    return ConfirmObject(
+        title=clip(f"Approve this {card.action.value}?", 100),
+        text=PlainTextObject(
+            text=clip(
+                f"It runs at once: {card.action.value} {transfer.subject} at "
+                f"{provider_name(transfer.provider)} ({transfer.account}, {card.spec.verb}). "
+                "It may not be undone.",
+                300,
+            ),
+            emoji=False,
+        ),
+        confirm=clip(f"Approve and {card.action.value}", 30),
+        deny="Not yet",
+        style="danger",
     )
 
 
@@ -265,7 +291,9 @@ def modal_errors(problems: Mapping[str, str]) -> dict[str, Any]:
 def modal_values(state: Mapping[str, Any] | None) -> dict[str, str | None]:
     """{input name: typed value or None} from a view_submission's ``view.state``.
 
-    Garbled or foreign blocks are ignored; the caller validates with ``ActionSpec.validate``.
+    Values are trimmed (only spaces is None), as they are sent: a padded code must not pass
+    the length check and then reach the provider shorter, or not at all. Garbled or
+    foreign blocks are ignored; the caller validates with ``ActionSpec.validate``.
     """
     values: dict[str, str | None] = {}
     blocks = (state or {}).get("values") if isinstance(state, Mapping) else None
@@ -277,5 +305,5 @@ def modal_values(state: Mapping[str, Any] | None) -> dict[str, str | None]:
             continue
         element = elements.get(INPUT_ACTION_ID)
         value = element.get("value") if isinstance(element, Mapping) else None
-        values[name] = value if isinstance(value, str) else None
+        values[name] = (value.strip() or None) if isinstance(value, str) else None
     return values

@@ -78,6 +78,15 @@ async def test_a_too_short_authinfo_is_refused_inline(bot: Bot) -> None:
     assert bot.channel(CHANNEL) == []  # no request was made
 
 
+async def test_spaces_around_an_authinfo_do_not_count_towards_its_length(bot: Bot) -> None:
+    _, view = await _open_retry_form(bot)
+    response = await bot.slack.submit(values=_typed("  abc   "), user=ALICE, view=view)
+    await bot.settle()
+    body = response.json()
+    assert "at least 6 characters" in body["errors"][input_block_id(AUTH_INFO)]
+    assert bot.channel(CHANNEL) == []
+
+
 async def test_an_authinfo_from_the_modal_is_used_once_and_seen_nowhere(
     bot: Bot, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -406,6 +406,23 @@ def test_pending_request_says_who_asked_for_what_with_approve_reject_withdraw() 
     ]
 
 
+def test_approving_a_destructive_request_asks_first_and_a_harmless_one_does_not() -> None:
+    running = cpanel_running()
+    cancel = next(spec for spec in running.actions if spec.action is Action.CANCEL)
+    pending = request(RequestState.PENDING)
+    destructive = replace(pending, transfer=running, action=Action.CANCEL, spec=cancel)
+    _, blocks = request_message(destructive)
+    approve = next(b for b in buttons_of(blocks) if b["text"]["text"] == "Approve")
+    confirm = approve["confirm"]
+    assert confirm["title"]["text"] == "Approve this cancel?"
+    assert "It runs at once: cancel" in confirm["text"]["text"]
+    assert "may not be undone" in confirm["text"]["text"]
+    assert confirm["confirm"]["text"] == "Approve and cancel"
+    _, blocks = request_message(pending)  # a retry (reset) changes nothing it can't redo
+    approve = next(b for b in buttons_of(blocks) if b["text"]["text"] == "Approve")
+    assert "confirm" not in approve
+
+
 @pytest.mark.parametrize(
     ("state", "words"),
     [
@@ -574,11 +591,12 @@ def test_modal_errors_and_values_use_the_same_block_ids() -> None:
         "values": {
             input_block_id("authinfo"): {"value": {"type": "plain_text_input", "value": "abc"}},
             "input:note": {"value": {"value": None}},
+            "input:blank": {"value": {"value": "   "}},
             "foreign": {"x": {"value": "ignored"}},
         }
     }
     values = modal_values(state)
-    assert values == {"authinfo": "abc", "note": None}
+    assert values == {"authinfo": "abc", "note": None, "blank": None}
     spec = ActionSpec(Action.RETRY, "reset", (AUTHINFO,))
     assert modal_errors(spec.validate(values))["errors"] == {
         "input:authinfo": "New authInfo must be at least 6 characters."
