@@ -55,8 +55,8 @@ async def bot(rig: Rig, database_url: str, tmp_path: Path) -> AsyncIterator[BotP
         await process.stop()
 
 
-def survived(moment: str, recovered_in: float) -> None:
-    record("crashes survived", f"bot killed with SIGKILL {moment}", 1, "crashes", combine="sum")
+def survived(moment: str, recovered_in: float, *, kills: int = 1) -> None:
+    record("crashes survived", f"bot killed with SIGKILL {moment}", kills, "crashes", combine="sum")
     record(
         "crashes survived",
         f"bot killed {moment}: restart to all recovered (slowest)",
@@ -151,7 +151,7 @@ async def test_kill_while_the_action_runs_never_runs_it_twice(bot: BotProcess) -
     await bot.kill()
     await bot.start(later=AFTER_RUN_TIMEOUT)
     await wait_for(lambda: _shown_unknown(bot, message), what="the outcome shown as unknown")
-    survived("while an action runs", time.monotonic() - bot.started_at)
+    survived("while an action runs", time.monotonic() - bot.started_at, kills=2)
     await _approve_again_changes_nothing(bot, message)
     assert cpanel.faults.calls[ABORT] == 1  # sent once, never again
 
