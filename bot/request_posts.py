@@ -158,26 +158,27 @@ async def refresh_request_message(
     services: Services, request_id: int, *, reply: str | None = None
 ) -> None:
     """Show the request's current state in its message (``chat.update``), and post ``reply``
-    in its thread. A request run at once has no message: ``reply`` then goes to the
-    transfer's alert thread, if the watcher has started one."""
+    in its thread and in the transfer's alert thread, if the watcher has started one: all
+    about one transfer stays in that thread. A request run at once has no message of its own."""
     request, row = await _load(services, request_id)
     if request is None or row is None:
         return
-    if not request.channel or not request.message_ts:
-        if reply and row.alert_channel and row.alert_ts:
-            await _reply(services, row.alert_channel, row.alert_ts, reply)
+    if request.channel and request.message_ts:
+        text, blocks = request_message(request_card(request, row))
+        await slack_call(
+            services,
+            "chat.update",
+            channel=request.channel,
+            ts=request.message_ts,
+            text=text,
+            blocks=blocks,
+        )
+    if not reply:
         return
-    text, blocks = request_message(request_card(request, row))
-    await slack_call(
-        services,
-        "chat.update",
-        channel=request.channel,
-        ts=request.message_ts,
-        text=text,
-        blocks=blocks,
-    )
-    if reply:
-        await _reply(services, request.channel, request.message_ts, reply)
+    threads = [(request.channel, request.message_ts), (row.alert_channel, row.alert_ts)]
+    for channel, ts in dict.fromkeys(threads):  # each thread once, the request's first
+        if channel and ts:
+            await _reply(services, channel, ts, reply)
 
 
 async def _reply(services: Services, channel: str, thread_ts: str, text: str) -> None:

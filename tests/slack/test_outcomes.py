@@ -58,6 +58,27 @@ async def test_an_action_of_unknown_outcome_says_so_in_the_thread(bot: Bot) -> N
     assert "by <@U0ALICE>: outcome unknown." in reply.text
 
 
+async def test_an_approved_actions_outcome_replies_in_its_request_and_the_alert_thread(
+    bot: Bot,
+) -> None:
+    cpanel = bot.sims["cpanel"]
+    session_id = cpanel.add_session("RUNNING", accounts=["shop"])
+    short_id = await bot.watch("whm-east", session_id)
+    header = await alert_thread(bot, session_id)
+    replies = len(header.replies)
+    await bot.command(f"cancel {short_id}", user=ALICE)  # cancel needs an approval
+    request = bot.request_message()
+
+    await bot.click("Approve", user=BOB, message=bot.as_seen(request))
+
+    assert cpanel.faults.calls["abort_transfer_session"] == 1
+    [in_request] = bot.request_message().replies
+    [in_alerts] = header.replies[replies:]
+    assert in_request.text == in_alerts.text
+    assert "asked by <@U0ALICE>, approved by <@U0BOB>" in in_alerts.text
+    assert bot.channel(ALERTS) == [header]  # the request stayed where it was asked
+
+
 async def test_without_an_alert_thread_an_action_run_at_once_posts_nothing(bot: Bot) -> None:
     short_id = await bot.watch("whm-east", bot.sims["cpanel"].add_session("RUNNING"))
     await bot.command(f"pause {short_id}", user=ALICE)
