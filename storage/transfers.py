@@ -160,6 +160,16 @@ async def count_transfers(
     return int((await session.execute(stmt)).scalar_one())
 
 
+async def count_transfers_by_phase(
+    session: AsyncSession, *, watching: bool | None = True
+) -> dict[str, int]:
+    """How many transfers are in each phase (phases with none are left out)."""
+    stmt = select(TrackedTransfer.phase, func.count()).group_by(TrackedTransfer.phase)
+    if watching is not None:
+        stmt = stmt.where(col(TrackedTransfer.watching) == watching)
+    return {str(phase): int(count) for phase, count in (await session.execute(stmt)).all()}
+
+
 async def add_event(
     session: AsyncSession,
     *,

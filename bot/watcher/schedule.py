@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.runtime.health import read_unreachable_accounts
 from bot.watcher.alerts import kick_alert_posting
 from bot.watcher.digest import reserve_digest
 from bot.watcher.poll import PassReport, run_poll_pass
 from bot.watcher.sync import sync_accounts
+from storage.transfers import count_transfers_by_phase
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -96,9 +98,23 @@ class Watcher:
         report = await self._guarded("poll pass", lambda: run_poll_pass(self.services))
         if report is not None:
             self.last_pass = report
+            await self._guarded("gauges", self._refresh_gauges)
         kick_alert_posting(self.services)
         self.last_tick_at = self.services.now()
         return report
+
+    async def _refresh_gauges(self) -> None:
+        """Tracked transfers by phase and unreachable accounts, for /metrics."""
+        metrics = self.services.metrics
+        if metrics is None:
+            return
+        async with self.services.db.session() as session:
+            counts = await count_transfers_by_phase(session)
+        down = await read_unreachable_accounts(
+            self.services.db, after_failures=self.services.settings.watcher.outage_after_failures
+        )
+        metrics.set_phase_counts(counts)
+        metrics.set_unreachable(down)
 
     async def post_alerts(self) -> None:
         kick_alert_posting(self.services)

@@ -84,6 +84,9 @@ async def test_a_provider_outage_stops_the_story_with_its_reason_and_shows_in_he
     errors = 'transferbot_provider_errors_total{kind="unavailable",provider="hostway"}'
     assert _value(metrics, errors) >= 3
     assert _value(metrics, 'transferbot_alerts_posted_total{kind="unreachable"}') == 1
+    assert _value(metrics, 'transferbot_account_unreachable{account="hostway-sim"}') == 1
+    assert _value(metrics, 'transferbot_account_unreachable{account="gandi-sim"}') == 0
+    assert _value(metrics, 'transferbot_transfers_tracked{phase="pending"}') >= 1  # Hostway's
 
 
 def _value(exposition: str, series: str) -> float:

@@ -15,6 +15,7 @@ from storage.snapshots import transfer_from_row
 from storage.transfers import (
     SHORT_ID_ALPHABET,
     count_transfers,
+    count_transfers_by_phase,
     find_transfers,
     get_transfer,
     get_transfer_by_short_id,
@@ -142,6 +143,21 @@ async def test_list_filters_and_pages_newest_change_first(db: Database) -> None:
     assert [t.ref for t in paused] == ["s3", "s1"]
     assert [t.ref for t in blocked] == ["100234/example.com"]
     assert total == 5
+
+
+async def test_phases_are_counted_for_the_watched_transfers_only(db: Database) -> None:
+    async with db.session() as session:
+        for i in range(3):
+            snap = cpanel_session(f"s{i}", phase=Phase.PAUSED if i else Phase.ACTIVE)
+            await watch_transfer(session, transfer=snap, watched_by="U1", now=T0)
+        watched = await watch_transfer(session, transfer=hostway_blocked(), watched_by="U1", now=T0)
+        assert watched.transfer.id is not None
+        await unwatch_transfer(session, transfer_id=watched.transfer.id, now=T0)
+    async with db.session() as session:
+        counts = await count_transfers_by_phase(session)
+        everything = await count_transfers_by_phase(session, watching=None)
+    assert counts == {"active": 1, "paused": 2}
+    assert everything == {"active": 1, "paused": 2, "blocked": 1}
 
 
 async def test_superseded_transfer_hands_over_to_the_new_order(db: Database) -> None:
