@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from storage.database import Database
 from storage.migrate import upgrade_database
@@ -32,7 +33,10 @@ async def postgres_url() -> AsyncIterator[str]:
     """An empty PostgreSQL database: a fresh schema (dropped afterwards) on the search_path."""
     base = _postgres_base_url()
     schema = f"test_{uuid.uuid4().hex[:16]}"
-    admin = create_async_engine(make_url(base).set(drivername="postgresql+psycopg"))
+    # a fresh connection each time: the schema is still dropped after a test restarted the server
+    admin = create_async_engine(
+        make_url(base).set(drivername="postgresql+psycopg"), poolclass=NullPool
+    )
     try:
         async with admin.begin() as connection:
             await connection.execute(text(f'CREATE SCHEMA "{schema}"'))

@@ -116,6 +116,25 @@ command starts that file afresh.
   and streamed), served on loopback to the real OpenSRS and Gandi clients: each a
   BadReply, no file opened (inotify on a sentinel file), no connection (a loopback
   listener), sent once; the time each took is recorded.
+- `test_slack_abuse.py`: forged, stale, future and wrong-secret signatures, replayed
+  requests, malformed and oversized payloads, unknown action ids, people outside the
+  configured groups clicking Approve, a form for an expired request — each refused or
+  answered politely; no provider asked to act, audit log and requests unchanged.
+- `test_concurrency.py`: 50 Approve clicks at once, one click delivered to two replicas on
+  one database (SQLite and PostgreSQL), an approval racing its expiry: one outcome each.
+- `test_load.py`: 200 concurrent signed slash commands from an aiohttp process against HTTP
+  mode on loopback (5 s in CI, 60 s slow): ack latency, errors, rate, replies lost.
+- `test_crashes.py`: the whole bot as a subprocess, killed with SIGKILL mid poll pass,
+  between approval and execution, while an action runs and mid alert post; after the
+  restart nothing is lost, no alert is posted twice, no action runs twice (an interrupted
+  one is shown as of unknown outcome), leases are recovered.
+- `test_chaos.py`: a simulated day with 20 % of provider calls faulted (latency, 5xx,
+  hangs, 429, garbage) across the four simulators ends with the same phases and alerts as
+  a clean day, each alert once.
+- `test_db_loss.py`: PostgreSQL connections cut under the running watcher; `/healthz` and
+  the log say so, the bot recovers by itself, nothing is lost.
+- `test_demo_secrets.py`: a whole demo story with planted authInfo codes, API key and
+  tokens; none of them in the debug logs, Slack calls, channels or database bytes.
 
 ## Recording a figure
 

@@ -242,7 +242,14 @@ def _headline(section: Section, rows: list[Figure]) -> str:
     if counted:
         total = sum(f.value for f in counted)
         return f"{_number(total)} {section.total_unit} over {len(counted)} figure(s){flag}"
-    return "; ".join(f"{f.name}: {_shown(f)}" for f in rows) + flag
+    groups: dict[str, list[str]] = {}  # "what ran: figure" names, grouped by what ran
+    for figure in rows:
+        what, colon, name = figure.name.partition(": ")
+        key, shown = (what, f"{name} {_shown(figure)}") if colon else ("", _shown(figure))
+        groups.setdefault(key, []).append(shown if colon else f"{figure.name} {shown}")
+    lines = [f"{what}: {', '.join(items)}" if what else ", ".join(items)
+             for what, items in groups.items()]  # fmt: skip
+    return "<br>".join(lines) + flag
 
 
 def render_table(found: list[Figure]) -> str:

@@ -1,11 +1,12 @@
 """Database loss: PostgreSQL drops every connection of the bot while the watcher polls.
 
-How the loss is made: ``pg_terminate_backend`` from an admin connection, in a tight loop
-for a few seconds, on the backends whose ``application_name`` is this test's. Not
-``pg_ctlcluster … restart``: that needs root and would cut every other test using the same
-cluster at the same time. Killing only our own backends needs no root and touches nothing
-else; each connection dies as in a restart or a fail-over ("terminating connection due to
-administrator command"), and a new one lives a few milliseconds at most.
+Two ways the loss is made. ``terminate``: ``pg_terminate_backend`` from an admin
+connection, in a tight loop for a few seconds, on the backends whose ``application_name``
+is this test's; it needs no root and touches nothing else; each connection dies as in a
+restart or a fail-over ("terminating connection due to administrator command"), and a new
+one lives a few milliseconds at most. ``restart``: the server itself restarted under the
+bot (``pg_ctlcluster … restart``), so for a moment connections are refused too; it needs
+root (CI has it) and cuts every other user of the cluster, so it is skipped elsewhere.
 
 The watcher runs for real (``bot.watcher.schedule.Watcher``, a tick every 0.5 s) on the
 watcher rig, its clock running 60 times faster than real time; ``/healthz`` is served as
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -74,11 +77,27 @@ async def cutter(postgres_url: str) -> AsyncIterator[Cutter]:
 
 
 class Cutter:
-    """Terminates this test's backends, from a connection of its own (not named APP)."""
+    """Terminates this test's backends, from a connection of its own (not named APP), or
+    restarts the server."""
 
     def __init__(self, url: str) -> None:
-        self.engine = create_async_engine(make_url(url).set(drivername="postgresql+psycopg"))
+        self.url = make_url(url)
+        self.engine = create_async_engine(self.url.set(drivername="postgresql+psycopg"))
         self.killed = 0
+
+    async def lose(self, how: str) -> None:
+        if how == "restart":
+            await self.restart()
+        else:
+            await self.cut_for(OUTAGE_SECONDS)
+
+    async def restart(self) -> None:
+        """Restart the cluster listening on the URL's port (root only)."""
+        listing = await _run("pg_lsclusters", "-h")
+        port = str(self.url.port or 5432)
+        cluster = next(line.split()[:2] for line in listing.splitlines() if line.split()[2] == port)
+        await _run("pg_ctlcluster", *cluster, "restart", "-m", "fast")
+        self.killed += 1
 
     async def cut_for(self, seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -96,9 +115,27 @@ class Cutter:
                 await asyncio.sleep(0.002)
 
 
+async def _run(*command: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    out, _ = await process.communicate()
+    assert process.returncode == 0, f"{' '.join(command)}: {out.decode(errors='replace')}"
+    return out.decode()
+
+
+HOW = {
+    "terminate": "PostgreSQL connections cut under the watcher (pg_terminate_backend, 3 s)",
+    "restart": "PostgreSQL restarted under the watcher (pg_ctlcluster restart)",
+}
+
+
+@pytest.mark.parametrize("how", list(HOW))
 async def test_the_bot_reports_a_lost_database_recovers_by_itself_and_loses_nothing(
-    rig: Rig, cutter: Cutter, caplog: pytest.LogCaptureFixture
+    rig: Rig, cutter: Cutter, caplog: pytest.LogCaptureFixture, how: str
 ) -> None:
+    if how == "restart" and (os.geteuid() != 0 or shutil.which("pg_ctlcluster") is None):
+        pytest.skip("restarting the cluster needs root and Debian's pg_ctlcluster")
     hostway, cpanel = rig.sims["hostway"], rig.sims["cpanel"]
     rows = []
     for i in range(4):  # each blocks at its own minute: before, during and after the loss
@@ -120,7 +157,7 @@ async def test_the_bot_reports_a_lost_database_recovers_by_itself_and_loses_noth
         async with httpx.AsyncClient(timeout=5) as client:
             assert await _database_ok(client, url)
             statuses = asyncio.create_task(_watch_health(client, url, OUTAGE_SECONDS + 1))
-            await cutter.cut_for(OUTAGE_SECONDS)
+            await cutter.lose(how)
             back_at = rig.clock.now()
             during = await statuses
             print(f"{cutter.killed} connections cut; /healthz during the loss: {during}")
@@ -143,11 +180,12 @@ async def test_the_bot_reports_a_lost_database_recovers_by_itself_and_loses_noth
     assert {a.id for a in found} == set(delivered) and set(delivered.values()) == {1}
     record(
         "faults survived",
-        "PostgreSQL connections cut under the watcher (pg_terminate_backend, 3 s)",
+        HOW[how],
         cutter.killed,
         "faults",
         combine="sum",
-        note="Every connection the bot opened in 3 s was terminated; it recovered by itself.",
+        note="Every connection the bot had or opened was cut (terminated for 3 s, or the "
+        "server restarted); it recovered by itself.",
     )
 
 
