@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -83,6 +83,12 @@ async def reserve_alert(
 
 async def get_alert(session: AsyncSession, *, alert_id: int) -> Alert | None:
     return await session.get(Alert, alert_id, populate_existing=True)
+
+
+async def count_alerts_by_kind(session: AsyncSession) -> dict[str, int]:
+    """How many alerts of each kind were reserved (posted or not), kinds with none left out."""
+    stmt = select(Alert.kind, func.count()).group_by(Alert.kind)
+    return {str(kind): int(count) for kind, count in (await session.execute(stmt)).all()}
 
 
 async def claim_alert(

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from sqlalchemy import select
-
 from bot.runtime.stage import ALERTS, ALICE, BOB, CHANNELS, OPS, DemoFailed, Stage, open_stage
-from storage.models import Alert, RequestState
+from bot.watcher.decisions import HEADER
+from storage.alerts import count_alerts_by_kind
+from storage.models import RequestState
 from storage.requests import list_requests
 
 __all__ = ["DemoFailed", "Story", "run_demo"]
@@ -173,10 +173,10 @@ async def summary(stage: Stage, story: Story, seconds: float) -> list[str]:
     """What happened, counted from the database and the stand-in's records."""
     async with stage.services.db.session() as session:
         requests = await list_requests(session, limit=1000)
-        alerts = list(await session.scalars(select(Alert).where(Alert.kind != "header")))
+        kinds = await count_alerts_by_kind(session)
     done = [r for r in requests if r.state == RequestState.DONE.value]
     approved = [r for r in done if r.decided_by not in (None, r.requested_by)]
-    kinds = Counter(a.kind for a in alerts)
+    kinds.pop(HEADER, None)  # keeping a thread's first message current is not an alert
     calls = Counter(c.method for c in stage.standin.calls)
     threads = sum(
         1
