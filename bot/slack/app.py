@@ -34,6 +34,7 @@ def build_app(
     roster: Roster | None = None,
     metrics: Metrics | None = None,
     process_before_response: bool = True,
+    after_ack: AfterAck | None = None,
 ) -> AsyncApp:
     """A Bolt app for ``services``; listeners get ``services``, ``roster``, ``retried`` (a
     redelivery by Slack) and ``after_ack`` (runs slow work once acknowledged).
@@ -51,6 +52,8 @@ def build_app(
             ``services.metrics``); services without metrics count their requests and
             actions there too.
         process_before_response: Bolt's mode; False makes Bolt wait for the ack by polling.
+        after_ack: what runs the work after each ack (default: ``AfterAck(services)``, with
+            its concurrency and backlog bounds).
     """
     slack = services.settings.slack
     secret = slack.signing_secret.get_secret_value() if slack.signing_secret else ""
@@ -68,7 +71,7 @@ def build_app(
     metrics = metrics or services.metrics
     if services.metrics is None:
         services.metrics = metrics
-    app.use(ProvideServices(services, roster, metrics))
+    app.use(ProvideServices(services, roster, metrics, after_ack or AfterAck(services)))
     register_listeners(app, slack)
     return app
 
@@ -80,11 +83,17 @@ class ProvideServices(AsyncMiddleware):
     arguments for it on every request (measurable in the ack benchmark).
     """
 
-    def __init__(self, services: Services, roster: Roster, metrics: Metrics | None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        roster: Roster,
+        metrics: Metrics | None,
+        after_ack: AfterAck,
+    ) -> None:
         self.services = services
         self.roster = roster
         self.metrics = metrics
-        self.after_ack = AfterAck(services)
+        self.after_ack = after_ack
 
     async def async_process(
         self,

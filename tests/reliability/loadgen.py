@@ -61,6 +61,7 @@ class LoadResult:
     errors: list[str] = field(default_factory=list)
     sent: Counter[str] = field(default_factory=Counter)  # by label (the command's text)
     acked: Counter[str] = field(default_factory=Counter)
+    answered: Counter[str] = field(default_factory=Counter)  # acked with the answer itself
     seconds: float = 0.0
 
 
@@ -90,7 +91,7 @@ async def closed_loop(
                 began = time.perf_counter()
                 try:
                     async with session.post(url, data=body, headers=headers) as response:
-                        await response.read()
+                        content = await response.read()
                         status = response.status
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     result.errors.append(f"{label}: {type(exc).__name__}")
@@ -98,6 +99,8 @@ async def closed_loop(
                 result.latencies.append(time.perf_counter() - began)
                 if status == 200:
                     result.acked[label] += 1
+                    if content:
+                        result.answered[label] += 1
                 else:
                     result.errors.append(f"{label}: HTTP {status}")
 
@@ -146,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         "errors": result.errors,
         "sent": dict(result.sent),
         "acked": dict(result.acked),
+        "answered": dict(result.answered),
         "seconds": result.seconds,
     }
     print(json.dumps(found, separators=(",", ":")), flush=True)

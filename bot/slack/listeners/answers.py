@@ -19,11 +19,20 @@ from storage.errors import StorageError
 if TYPE_CHECKING:
     from bot.services import Services
 
-__all__ = ["AFTER_ACK_LIMIT", "OUR_FAULT", "AfterAck", "Answer", "sentence"]
+__all__ = ["AFTER_ACK_BACKLOG", "AFTER_ACK_LIMIT", "BUSY", "OUR_FAULT", "AfterAck", "Answer",
+           "sentence"]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
 AFTER_ACK_LIMIT = 16  # pieces of after-ack work running at once, per app
+# pieces taken on and not finished beyond which new work is turned away (a few seconds of
+# work at the rate measured by tests/reliability/test_load.py): a clear "busy" at once is
+# better than an answer minutes late
+AFTER_ACK_BACKLOG = 500
+BUSY = (
+    "transferbot is very busy right now and did not take this on, so nothing was done; "
+    "please try again in a minute."
+)
 OUR_FAULT = (
     "Something went wrong on our side and nothing more was done; the details are in the bot's log."
 )
@@ -96,15 +105,31 @@ class AfterAck:
     reaches the person as one sentence.
 
     The bound keeps a burst of slow work (provider calls, database writes) from crowding
-    the event loop that acknowledges the next requests: the rest wait their turn.
+    the event loop that acknowledges the next requests: the rest wait their turn. Once
+    ``backlog`` pieces are taken on and not finished, the app is ``busy``: listeners then
+    answer :data:`BUSY` instead of taking more on, so nothing is accepted and left undone.
     """
 
-    def __init__(self, services: Services, *, limit: int = AFTER_ACK_LIMIT) -> None:
+    def __init__(
+        self, services: Services, *, limit: int = AFTER_ACK_LIMIT, backlog: int = AFTER_ACK_BACKLOG
+    ) -> None:
         self.services = services
+        self.backlog = backlog
         self._slots = asyncio.Semaphore(limit)
+        self._taken = 0
+
+    @property
+    def busy(self) -> bool:
+        return self._taken >= self.backlog
 
     def __call__(self, answer: Answer, work: Coroutine[Any, Any, Any], *, name: str) -> None:
+        self._taken += 1
         self.services.spawn(self._guarded(answer, work, name), name=name)
+
+    def refuse(self, answer: Answer) -> None:
+        """Tell the person the bot is too busy (outside the queue: it is one short post)."""
+        logger.warning("turned work away: %d pieces of after-ack work are waiting", self._taken)
+        self.services.spawn(answer.send(BUSY), name="busy")
 
     async def _guarded(self, answer: Answer, work: Coroutine[Any, Any, Any], name: str) -> None:
         started = False
@@ -118,5 +143,6 @@ class AfterAck:
             logger.exception("%s failed", name)
             await answer.send(OUR_FAULT)
         finally:
+            self._taken -= 1
             if not started:
                 work.close()  # cancelled while waiting for a slot

@@ -58,6 +58,9 @@ async def on_click(
         "channel_id"
     )
     answer = Answer(services, user_id=user, respond=respond, channel_id=channel)
+    if after_ack.busy:
+        after_ack.refuse(answer)
+        return
     asker = Asker(services, answer, user, channel, body.get("trigger_id"), retried)
     target = parse_button(str(action.get("action_id") or ""), action.get("value"))
     in_home = (body.get("view") or {}).get("type") == "home"

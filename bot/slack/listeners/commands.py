@@ -14,7 +14,7 @@ from bot.permissions import Roles, Roster, allowed_words, not_an_operator
 from bot.slack.blocks import Message, escape
 from bot.slack.cards import choice_message, help_message, transfer_list
 from bot.slack.listeners.acting import Asker, card_message, start_action
-from bot.slack.listeners.answers import AfterAck, Answer, sentence
+from bot.slack.listeners.answers import BUSY, AfterAck, Answer, sentence
 from bot.slack.parsing import Command, CommandError, Verb, parse_command
 from bot.tracking import (
     Fresh,
@@ -65,6 +65,10 @@ async def on_command(
     if immediate is not None:
         text, blocks = immediate
         await ack(text=text, blocks=blocks, response_type="ephemeral")
+        return
+    if after_ack.busy:
+        logger.warning("turned a command away: the bot is too busy")
+        await ack(text=BUSY, response_type="ephemeral")
         return
     await ack()
     answer = Answer(services, user_id=user, respond=respond, channel_id=command.get("channel_id"))

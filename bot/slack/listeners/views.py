@@ -13,7 +13,7 @@ from bot.cli import secret_masker
 from bot.permissions import Roster, not_an_operator
 from bot.slack.ids import CallbackId, ModalContext, input_name
 from bot.slack.listeners.acting import Asker, submit_inputs
-from bot.slack.listeners.answers import AfterAck, Answer
+from bot.slack.listeners.answers import BUSY, AfterAck, Answer
 from bot.slack.requests import modal_errors, modal_values
 from providers.base import ActionInput
 
@@ -45,7 +45,10 @@ async def on_action_inputs(
     """
     values = modal_values(view.get("state"))
     secret_masker.register(*(value for value in values.values() if value))
-    problems = _problems(inputs_of_view(view), values)
+    inputs = inputs_of_view(view)
+    problems = _problems(inputs, values)
+    if not problems and after_ack.busy and inputs:  # the form stays open, as typed
+        problems = {inputs[0].name: BUSY}
     if problems:
         await ack(**modal_errors(problems))
         return
