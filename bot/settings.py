@@ -91,6 +91,9 @@ GroupId = Annotated[str, _matching(r"^S[A-Z0-9]{2,}$", "a Slack user-group id (S
 ChannelId = Annotated[str, _matching(r"^[CG][A-Z0-9]{2,}$", "a Slack channel id (C… or G…)")]
 
 
+MAX_DURATION = timedelta(days=3650)  # ten years: longer is a typo, and overflows timedelta
+
+
 def parse_duration(value: object) -> timedelta:
     """'90s', '15m', '2h', '3d', '1w', '1h30m' or a number of seconds -> timedelta."""
     if isinstance(value, timedelta):
@@ -107,6 +110,8 @@ def parse_duration(value: object) -> timedelta:
         raise ValueError("must be a duration like '90s', '15m', '2h' or '3d'")
     if seconds <= 0:
         raise ValueError("must be longer than zero")
+    if not seconds <= MAX_DURATION.total_seconds():  # also refuses NaN and infinity
+        raise ValueError(f"must be at most {MAX_DURATION.days} days")
     return timedelta(seconds=seconds)
 
 
@@ -554,7 +559,7 @@ class _ConfigReader:
             if isinstance(name, str) and name in seen:
                 self.report(
                     f"{key}.name",
-                    f"duplicate account name '{name}' (also accounts[{seen[name]}])",
+                    f"duplicate account name {name!r} (also accounts[{seen[name]}])",
                 )
             elif isinstance(name, str):
                 seen[name] = index

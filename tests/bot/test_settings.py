@@ -113,6 +113,12 @@ def test_durations_that_are_not(text: str) -> None:
         parse_duration(text)
 
 
+@pytest.mark.parametrize("value", [86_400_000_000_000, float("inf"), float("nan"), "999999999d"])
+def test_durations_too_long_to_mean_anything_are_refused_in_words(value: object) -> None:
+    with pytest.raises(ValueError, match="at most 3650 days"):
+        parse_duration(value)
+
+
 def test_digest_time_accepts_text_and_toml_times(tmp_path: Path) -> None:
     text = load_settings(write(tmp_path, '[watcher]\ndigest_time = "09:00"\n'), environ={})
     native = load_settings(write(tmp_path, "[watcher]\ndigest_time = 09:00:00\n"), environ={})
