@@ -87,7 +87,7 @@ async def get_alert(session: AsyncSession, *, alert_id: int) -> Alert | None:
 
 async def count_alerts_by_kind(session: AsyncSession) -> dict[str, int]:
     """How many alerts of each kind were reserved (posted or not), kinds with none left out."""
-    stmt = select(Alert.kind, func.count()).group_by(Alert.kind)
+    stmt = select(col(Alert.kind), func.count()).group_by(col(Alert.kind))
     return {str(kind): int(count) for kind, count in (await session.execute(stmt)).all()}
 
 

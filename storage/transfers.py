@@ -164,7 +164,7 @@ async def count_transfers_by_phase(
     session: AsyncSession, *, watching: bool | None = True
 ) -> dict[str, int]:
     """How many transfers are in each phase (phases with none are left out)."""
-    stmt = select(TrackedTransfer.phase, func.count()).group_by(TrackedTransfer.phase)
+    stmt = select(col(TrackedTransfer.phase), func.count()).group_by(col(TrackedTransfer.phase))
     if watching is not None:
         stmt = stmt.where(col(TrackedTransfer.watching) == watching)
     return {str(phase): int(count) for phase, count in (await session.execute(stmt)).all()}

@@ -268,6 +268,7 @@ async def open_stage(
         running: RunningBot | None = None
         try:
             running = await start_bot(services, watcher_factory=_start_watcher)
+            assert isinstance(running.watcher, _CountingWatcher)
             async with LoopbackServer(running.routes(services)) as bot_url:
                 yield Stage(
                     providers=providers,
