@@ -24,7 +24,7 @@ from storage.models import ActionRequest
 from storage.requests import list_requests
 from storage.secrets import SecretBox
 from tests.reliability.processes import free_port, kill9, start_module, wait_for
-from tests.watcher.conftest import CHANNEL, PROVIDERS, TOKEN, Rig, watcher_settings
+from tests.watcher.conftest import CHANNEL, PROVIDERS, TOKEN, Rig, quick_watcher_json
 
 __all__ = ["ALICE", "BOB", "BotProcess"]
 
@@ -44,16 +44,7 @@ def bot_settings(rig: Rig, database_url: str, port: int) -> dict[str, Any]:
         fields = account.model_dump(mode="json")
         fields.update(secret=account.secret.get_secret_value(), timeout=ACTION_TIMEOUT)
         accounts.append(fields)
-    watcher = watcher_settings(
-        tick_seconds=0.5,
-        min_interval_seconds=1,
-        max_detection_delay_seconds=2,
-        max_interval_seconds=3,
-        lease_seconds=10,
-        batch_size=20,
-        sync_interval_minutes=0,
-    ).model_dump(mode="json")
-    watcher["stall_after"] = {"default": "7d"}
+    watcher = quick_watcher_json()
     return {
         "slack": {
             "api_base_url": rig.services.slack.base_url,

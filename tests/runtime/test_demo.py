@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import io
 import re
-import socket
 from pathlib import Path
 
 import httpx
@@ -22,6 +21,7 @@ from bot.runtime.stage import DemoFailed, open_stage
 from bot.runtime.standin import SlackStandIn
 from bot.settings import DatabaseSettings, SecuritySettings, ServerSettings, Settings
 from storage.secrets import SecretBox
+from tests.reliability.processes import free_port
 from tests.slack.conftest import ALICE, SIGNING_SECRET, TOKEN, slack_settings
 
 
@@ -96,18 +96,12 @@ def _value(exposition: str, series: str) -> float:
     raise AssertionError(f"{series} is not in /metrics")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 async def test_serve_simulate_answers_slack_about_the_simulators_transfers(
     tmp_path: Path,
 ) -> None:
     standin = SlackStandIn(token=TOKEN)
     async with standin.serve() as slack_url:
-        port = _free_port()
+        port = free_port()
         settings = Settings(
             slack=slack_settings(
                 api_base_url=f"{slack_url}/api/", operator_groups=(), approver_groups=()

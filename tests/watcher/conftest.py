@@ -134,6 +134,22 @@ def watcher_settings(**overrides: Any) -> WatcherSettings:
     return WatcherSettings.model_validate(values)
 
 
+def quick_watcher_json() -> dict[str, Any]:
+    """Watcher settings, as JSON, for a bot or watcher in a subprocess that the crash tests
+    kill: a tick every 0.5 s, a poll every few seconds, leases that run out in 10 s."""
+    watcher = watcher_settings(
+        tick_seconds=0.5,
+        min_interval_seconds=1,
+        max_detection_delay_seconds=2,
+        max_interval_seconds=3,
+        lease_seconds=10,
+        batch_size=20,
+        sync_interval_minutes=0,
+    ).model_dump(mode="json")
+    watcher["stall_after"] = {"default": "7d"}
+    return watcher
+
+
 def make_settings(
     slack_url: str, accounts: list[ProviderAccount], watcher: WatcherSettings
 ) -> Settings:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from storage.models import Alert, AlertState, EventKind, TransferEvent
 from tests.reliability.processes import alerts as all_alerts
 from tests.reliability.processes import all_posted, start_module, wait_for
-from tests.watcher.conftest import CHANNEL, TOKEN, Rig, watcher_settings
+from tests.watcher.conftest import CHANNEL, TOKEN, Rig, quick_watcher_json
 
 MINUTE = 60.0
 
@@ -27,16 +27,7 @@ def config(rig: Rig, database_url: str) -> dict[str, Any]:
         fields = rig.accounts[provider].model_dump(mode="json")
         fields.update(secret=rig.accounts[provider].secret.get_secret_value(), concurrency=2)
         accounts.append(fields)
-    watcher = watcher_settings(
-        tick_seconds=0.5,
-        min_interval_seconds=1,
-        max_detection_delay_seconds=2,
-        max_interval_seconds=3,
-        lease_seconds=10,
-        batch_size=20,
-        sync_interval_minutes=0,
-    ).model_dump(mode="json")
-    watcher["stall_after"] = {"default": "7d"}
+    watcher = quick_watcher_json()
     return {
         "database_url": database_url,
         "slack_url": rig.services.slack.base_url,
