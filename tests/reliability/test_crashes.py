@@ -24,7 +24,7 @@ from storage.models import AlertState, RequestState, TrackedTransfer
 from tests.reliability.crash_bot import BOB, BotProcess
 from tests.reliability.processes import alerts, all_posted, wait_for
 from tests.reliability.results import record
-from tests.watcher.conftest import Rig
+from tests.watcher.conftest import Rig, watch_blocking_and_finishing
 from tests.watcher.conftest import rig as rig
 from tests.watcher.conftest import watcher_config as watcher_config
 
@@ -70,16 +70,8 @@ async def test_kill_mid_poll_pass_then_restart_polls_everything_and_alerts_once(
     bot: BotProcess,
 ) -> None:
     rig = bot.rig
-    hostway, cpanel = rig.sims["hostway"], rig.sims["cpanel"]
-    rows = []
-    for i in range(16):
-        ref = hostway.add_transfer(f"b{i}.example", script="bad_auth", age=40 * MINUTE)
-        rows.append(await rig.watch("hostway", ref))
-    for i in range(8):
-        ref = cpanel.add_session(
-            script=[(0, "RUNNING"), (10 * MINUTE, "COMPLETED")], accounts=[f"u{i}"]
-        )
-        rows.append(await rig.watch("cpanel", ref))
+    hostway = rig.sims["hostway"]
+    rows = await watch_blocking_and_finishing(rig, blocking=16, finishing=8)
     hostway.faults.add("latency", seconds=0.2, operation="get_transfer_status", times=None)
     polls = hostway.faults.calls
 

@@ -150,6 +150,22 @@ def quick_watcher_json() -> dict[str, Any]:
     return watcher
 
 
+async def watch_blocking_and_finishing(
+    rig: Rig, *, blocking: int, finishing: int
+) -> list[TrackedTransfer]:
+    """Watch ``blocking`` Hostway transfers that block on a bad authInfo in 20 minutes and
+    ``finishing`` cPanel sessions that complete in 10: the crash tests' workload."""
+    hostway, cpanel = rig.sims["hostway"], rig.sims["cpanel"]
+    rows = []
+    for i in range(blocking):
+        ref = hostway.add_transfer(f"b{i}.example", script="bad_auth", age=40 * 60)
+        rows.append(await rig.watch("hostway", ref))
+    for i in range(finishing):
+        ref = cpanel.add_session(script=[(0, "RUNNING"), (600, "COMPLETED")], accounts=[f"u{i}"])
+        rows.append(await rig.watch("cpanel", ref))
+    return rows
+
+
 def make_settings(
     slack_url: str, accounts: list[ProviderAccount], watcher: WatcherSettings
 ) -> Settings:

@@ -16,7 +16,13 @@ from sqlalchemy import select
 from storage.models import Alert, AlertState, EventKind, TransferEvent
 from tests.reliability.processes import alerts as all_alerts
 from tests.reliability.processes import all_posted, start_module, wait_for
-from tests.watcher.conftest import CHANNEL, TOKEN, Rig, quick_watcher_json
+from tests.watcher.conftest import (
+    CHANNEL,
+    TOKEN,
+    Rig,
+    quick_watcher_json,
+    watch_blocking_and_finishing,
+)
 
 MINUTE = 60.0
 
@@ -49,16 +55,8 @@ async def alerts(rig: Rig) -> list[Alert]:
 async def test_kill_9_mid_pass_then_restart_loses_nothing_and_posts_nothing_twice(
     rig: Rig, database_url: str, tmp_path: Path
 ) -> None:
-    hostway, cpanel = rig.sims["hostway"], rig.sims["cpanel"]
-    rows = []
-    for i in range(30):
-        ref = hostway.add_transfer(f"b{i}.example", script="bad_auth", age=40 * MINUTE)
-        rows.append(await rig.watch("hostway", ref))
-    for i in range(15):
-        ref = cpanel.add_session(
-            script=[(0, "RUNNING"), (10 * MINUTE, "COMPLETED")], accounts=[f"u{i}"]
-        )
-        rows.append(await rig.watch("cpanel", ref))
+    hostway = rig.sims["hostway"]
+    rows = await watch_blocking_and_finishing(rig, blocking=30, finishing=15)
     hostway.faults.add("latency", seconds=0.15, times=None)  # a pass takes seconds
     path = tmp_path / "watcher.json"
     path.write_text(json.dumps(config(rig, database_url)))
