@@ -40,6 +40,12 @@ T = TypeVar("T")
 MAX_BODY_BYTES = 2 * 1024 * 1024  # no provider reply we read is anywhere near this
 MAX_RETRY_WAIT = 30.0  # a read told to wait longer than this fails now and says how long
 _GATEWAY_ERRORS = (502, 503, 504)
+MAX_CACHED_URLS = 20_000  # per account: a URL per watched transfer, parsed once
+DEFAULT_HEADERS = {
+    "accept": "*/*",
+    "accept-encoding": "gzip, deflate",
+    "user-agent": "transferbot",
+}
 
 
 def _advice(maybe_applied: bool) -> str:
@@ -125,12 +131,19 @@ def parse_retry_after(value: str | None, *, default: float = 30.0) -> float:
 
 
 class ProviderHTTP:
-    """An httpx client bound to one provider account.
+    """httpx requests to one provider account, sent straight to an httpx transport.
 
     The transport comes from outside (``transport=``) so the same code talks to the real
     service, a simulator in-process (``httpx.ASGITransport``) or one on loopback.
     Reads (``idempotent=True``) are retried on transient failures with backoff and
     jitter; actions never are.
+
+    Requests go to ``transport.handle_async_request`` rather than through an
+    ``httpx.AsyncClient``: a provider API needs none of what a client adds per request
+    (cookies, redirects, auth flows, event hooks), and at the watcher's rate that work
+    was a quarter of its CPU (``python -m tests.perf.watcher``). What it does need is
+    kept: the base URL, default headers, a one-step ``httpx.Auth`` (applied once, here),
+    the timeout, and each URL parsed once (a transfer's URL is the same every poll).
     """
 
     def __init__(
@@ -154,18 +167,36 @@ class ProviderHTTP:
         # XML-RPC sends its faults with HTTP 500 and Hostway documents what its 500s mean:
         # such a client reads a 5xx (but 502-504) itself, e.g. raising ``server_error``
         self.server_errors_are_replies = server_errors_are_replies
-        self.client = httpx.AsyncClient(
-            base_url=account.base_url,
-            transport=transport,
-            headers=dict(headers or {}),
-            auth=auth,
-            timeout=httpx.Timeout(account.timeout),
-            follow_redirects=False,
-            trust_env=False,
-        )
+        self.transport = transport or httpx.AsyncHTTPTransport(trust_env=False)
+        base = httpx.URL(account.base_url)
+        if not base.raw_path.endswith(b"/"):
+            base = base.copy_with(raw_path=base.raw_path + b"/")
+        self._base = base
+        self._headers = {**DEFAULT_HEADERS, **_lower(headers or {})}
+        if auth is not None:
+            self._headers.update(_lower(_auth_headers(auth, base)))
+        self._extensions = {"timeout": httpx.Timeout(account.timeout).as_dict()}
+        self._urls: dict[tuple[str, tuple[tuple[str, str], ...]], httpx.URL] = {}
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.transport.aclose()
+
+    def url(self, url: str, params: Mapping[str, str] | None = None) -> httpx.URL:
+        """The absolute URL for ``url`` (relative ones are appended to the base URL, as
+        httpx's ``base_url`` does) with ``params`` as its query; parsed once."""
+        key = (url, tuple(params.items()) if params else ())
+        found = self._urls.get(key)
+        if found is None:
+            found = httpx.URL(url)
+            if found.is_relative_url:
+                path = self._base.raw_path + found.raw_path.lstrip(b"/")
+                found = self._base.copy_with(raw_path=path)
+            if params:
+                found = found.copy_merge_params(dict(params))
+            if len(self._urls) >= MAX_CACHED_URLS:
+                self._urls.clear()
+            self._urls[key] = found
+        return found
 
     async def request(
         self,
@@ -235,10 +266,21 @@ class ProviderHTTP:
         self, method: str, url: str, *, idempotent: bool, operation: str, **kwargs: Any
     ) -> tuple[httpx.Response, bytes]:
         name = self.account.name
+        request = httpx.Request(
+            method,
+            self.url(url, kwargs.pop("params", None)),
+            headers={**self._headers, **_lower(kwargs.pop("headers", None) or {})},
+            extensions=self._extensions,
+            **kwargs,
+        )
         async with self.limiter:
             try:
-                async with self.client.stream(method, url, **kwargs) as response:
+                response = await self.transport.handle_async_request(request)
+                response.request = request
+                try:
                     body = await self._read_capped(response, operation, idempotent)
+                finally:
+                    await response.aclose()
             except httpx.TimeoutException as exc:
                 unknown = not idempotent and not isinstance(exc, httpx.ConnectTimeout)
                 raise TimedOut(
@@ -328,6 +370,25 @@ class ProviderHTTP:
         if not idempotent:  # it answered, so it received the action
             return unknown_outcome(what, account=self.account.name)
         return BadReply(f"{what}; nothing was changed.", account=self.account.name)
+
+
+def _lower(headers: Mapping[str, str]) -> dict[str, str]:
+    return {name.lower(): value for name, value in headers.items()}
+
+
+def _auth_headers(auth: httpx.Auth, base: httpx.URL) -> dict[str, str]:
+    """The headers a one-step ``httpx.Auth`` (basic, bearer) adds to every request."""
+    probe = httpx.Request("GET", base)
+    before = dict(probe.headers.items())
+    flow = auth.sync_auth_flow(probe)
+    sent = next(flow)
+    try:
+        flow.send(httpx.Response(200, request=sent))
+    except StopIteration:
+        pass
+    else:
+        raise ValueError(f"{type(auth).__name__} needs a reply to authenticate; not supported")
+    return {name: value for name, value in sent.headers.items() if before.get(name) != value}
 
 
 def _worth_retrying(exc: ProviderError) -> bool:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from functools import lru_cache
+
 from lxml import etree
 
 from providers.errors import BadReply
@@ -19,7 +22,18 @@ class _NothingResolver(etree.Resolver):  # type: ignore[misc]
         return self.resolve_string("", context)
 
 
+_local = threading.local()
+
+
 def _parser() -> etree.XMLParser:
+    """This thread's parser: made once (lxml parsers may be reused, one thread each)."""
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = _new_parser()
+    return parser
+
+
+def _new_parser() -> etree.XMLParser:
     parser = etree.XMLParser(
         resolve_entities=False,
         load_dtd=False,
@@ -63,11 +77,10 @@ def parse_untrusted_xml(
     internal = docinfo.internalDTD
     if internal is not None and (list(internal.iterentities()) or list(internal.elements())):
         raise BadReply(f"{what} declares XML entities, which we never accept.")
-    if _depth_exceeds(root, max_depth):
+    if _deeper_than(max_depth)(root):
         raise BadReply(f"{what} is nested more than {max_depth} levels deep; it was not read.")
-    for node in root.iter():
-        if isinstance(node, etree._Entity):
-            raise BadReply(f"{what} uses XML entities, which we never accept.")
+    if next(root.iter(etree.Entity), None) is not None:
+        raise BadReply(f"{what} uses XML entities, which we never accept.")
     return root
 
 
@@ -77,11 +90,8 @@ def _doctype(head: bytes) -> bytes:
     return head[start : end if end != -1 else len(head)]
 
 
-def _depth_exceeds(root: etree._Element, limit: int) -> bool:
-    stack = [(root, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in node)
-    return False
+@lru_cache(maxsize=8)
+def _deeper_than(limit: int) -> etree.XPath:
+    """Whether an element sits more than ``limit`` levels deep (the root is level 1),
+    asked of libxml2 in one XPath instead of a walk in Python."""
+    return etree.XPath("boolean(" + "/".join(["*"] * limit) + ")")

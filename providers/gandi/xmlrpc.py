@@ -142,7 +142,7 @@ def _local(node: etree._Element) -> str:
     tag = node.tag
     if not isinstance(tag, str):
         return ""
-    return tag.rsplit("}", 1)[-1]
+    return tag.rsplit("}", 1)[-1] if "}" in tag else tag
 
 
 def _bad(what: str, reason: str) -> BadReply:
