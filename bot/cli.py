@@ -335,6 +335,9 @@ def run_serve(args: argparse.Namespace) -> int:
             }
         )
         settings = settings.model_copy(update={"server": server})
+    from bot.runtime.tuning import tune_gc
+
+    tune_gc()  # what start-up made lives as long as the process
     try:
         if args.simulate:
             from bot.runtime.simulated import serve_simulated

@@ -377,18 +377,15 @@ def _lower(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def _auth_headers(auth: httpx.Auth, base: httpx.URL) -> dict[str, str]:
-    """The headers a one-step ``httpx.Auth`` (basic, bearer) adds to every request."""
+    """The headers a one-step ``httpx.Auth`` (basic, bearer) adds to every request; one
+    that adds nothing up front (digest: it waits for a challenge) is refused."""
     probe = httpx.Request("GET", base)
     before = dict(probe.headers.items())
-    flow = auth.sync_auth_flow(probe)
-    sent = next(flow)
-    try:
-        flow.send(httpx.Response(200, request=sent))
-    except StopIteration:
-        pass
-    else:
+    sent = next(auth.sync_auth_flow(probe))
+    added = {name: value for name, value in sent.headers.items() if before.get(name) != value}
+    if not added:
         raise ValueError(f"{type(auth).__name__} needs a reply to authenticate; not supported")
-    return {name: value for name, value in sent.headers.items() if before.get(name) != value}
+    return added
 
 
 def _worth_retrying(exc: ProviderError) -> bool:

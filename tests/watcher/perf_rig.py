@@ -19,6 +19,7 @@ import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import insert, select, update
 
+from bot.runtime.tuning import tune_gc
 from bot.services import Services
 from bot.settings import Settings, WatcherSettings
 from bot.watcher.poll import PassReport, run_poll_pass
@@ -192,6 +193,24 @@ async def timed_pass(services: Services, *, warm: bool = True) -> tuple[float, P
     return seconds, report
 
 
+async def top_rounds(
+    services: Services, sims: list[Sim], rounds: int
+) -> tuple[list[float], list[float]]:
+    """Polls/s of the watcher (after one warm-up pass) and of the bare poller, taking
+    turns ``rounds`` times."""
+    tops, bares = [], []
+    await all_due(services.db)
+    await run_poll_pass(services)
+    for _ in range(rounds):
+        await all_due(services.db)
+        began = time.perf_counter()
+        report = await run_poll_pass(services)
+        tops.append(report.polled / (time.perf_counter() - began))
+        bares.append(await bare_poller(sims, LIFTED["concurrency"]))
+    await services.registry.aclose()
+    return tops, bares
+
+
 def floor_of(made: dict[str, int], concurrency: int, rate: float, latency: float) -> float:
     """The shortest time the limits allow for these calls: the slowest account's."""
     burst = max(1.0, min(rate, float(concurrency)))
@@ -288,6 +307,7 @@ async def worker(config: str) -> None:
     sims = [Sim(provider, url, None, [], {}) for provider, url in spec["sims"]]  # type: ignore[arg-type]
     db = Database(spec["database"])
     services = services_for(db, sims, transport=provider_transport, concurrency=100, rate=10_000)
+    tune_gc()  # as `transferbot serve` does
     print("ready", flush=True)
     loop = asyncio.get_running_loop()
     while (await loop.run_in_executor(None, sys.stdin.readline)).strip() == "go":

@@ -1,0 +1,123 @@
+"""ProviderHTTP builds each request as httpx's client would: base URL, default and per-call
+headers, auth, query and timeout; it reads the capped body and closes every response."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from providers.errors import BadReply
+from providers.http import MAX_CACHED_URLS, ProviderHTTP
+from providers.settings import ProviderAccount
+
+
+def account(base_url: str, **extra: object) -> ProviderAccount:
+    return ProviderAccount.model_validate(
+        {
+            "name": "hostway-test",
+            "type": "hostway",
+            "base_url": base_url,
+            "secret_env": "UNUSED",
+            "account_number": "acct1",
+            "timeout": 7.5,
+            "read_retries": 0,
+            **extra,
+        }
+    )
+
+
+class Recording(httpx.AsyncBaseTransport):
+    """Answers every request with ``body`` and keeps what was sent and closed."""
+
+    def __init__(self, body: bytes = b"{}") -> None:
+        self.sent: list[httpx.Request] = []
+        self.closed = 0
+        self.body = body
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(request)
+        owner = self
+
+        class Stream(httpx.AsyncByteStream):
+            async def __aiter__(self):  # type: ignore[no-untyped-def]
+                yield owner.body
+
+            async def aclose(self) -> None:
+                owner.closed += 1
+
+        return httpx.Response(200, stream=Stream())
+
+
+@pytest.mark.parametrize(
+    ("base", "path", "expected"),
+    [
+        ("https://api.example.com", "/v1/x", "https://api.example.com/v1/x"),
+        ("https://api.example.com/base", "/v1/x", "https://api.example.com/base/v1/x"),
+        ("https://api.example.com/base/", "v1/x", "https://api.example.com/base/v1/x"),
+        ("https://api.example.com/xmlrpc/", "/", "https://api.example.com/xmlrpc/"),
+        ("https://api.example.com/base", "https://other.example/y", "https://other.example/y"),
+    ],
+)
+async def test_relative_urls_are_appended_to_the_base_url_like_httpx_base_url(
+    base: str, path: str, expected: str
+) -> None:
+    transport = Recording()
+    http = ProviderHTTP(account(base), transport=transport)
+    await http.request("GET", path, idempotent=True, operation="read")
+    async with httpx.AsyncClient(base_url=base, transport=Recording()) as client:
+        theirs = client.build_request("GET", path).url
+    assert str(transport.sent[0].url) == expected == str(theirs)
+
+
+async def test_query_headers_auth_and_timeout_are_sent() -> None:
+    transport = Recording()
+    http = ProviderHTTP(
+        account("https://api.example.com"),
+        transport=transport,
+        headers={"Accept": "application/json", "X-Account": "one"},
+        auth=httpx.BasicAuth("reseller", "s3cret"),
+    )
+    await http.request(
+        "POST", "/x", idempotent=False, operation="act", params={"id": "a b&c"},
+        content=b"hello", headers={"Content-Type": "text/plain", "x-account": "two"},
+    )  # fmt: skip
+    sent = transport.sent[0]
+    assert sent.url.params["id"] == "a b&c"
+    assert sent.headers["accept"] == "application/json"  # the account's, over the default
+    assert sent.headers["x-account"] == "two"  # the call's, over the account's
+    assert sent.headers["content-type"] == "text/plain"
+    assert sent.headers["content-length"] == "5"
+    assert sent.headers["authorization"] == httpx.BasicAuth("reseller", "s3cret")._auth_header
+    assert sent.headers["user-agent"] == "transferbot"
+    assert sent.extensions["timeout"] == httpx.Timeout(7.5).as_dict()
+    assert await sent.aread() == b"hello"
+
+
+async def test_every_response_is_closed_and_its_body_capped() -> None:
+    transport = Recording(body=b"x" * 100)
+    http = ProviderHTTP(account("https://api.example.com"), transport=transport, max_body=50)
+    with pytest.raises(BadReply, match="oversized reply"):
+        await http.request("GET", "/big", idempotent=True, operation="read")
+    http.max_body = 1000
+    _, body = await http.request("GET", "/big", idempotent=True, operation="read")
+    assert body == b"x" * 100
+    assert transport.closed == 2
+
+
+def test_an_auth_that_needs_a_reply_is_refused_when_the_client_is_made() -> None:
+    with pytest.raises(ValueError, match="needs a reply"):
+        ProviderHTTP(
+            account("https://api.example.com"),
+            transport=Recording(),
+            auth=httpx.DigestAuth("u", "p"),
+        )
+
+
+async def test_urls_are_parsed_once_and_the_cache_stays_bounded() -> None:
+    http = ProviderHTTP(account("https://api.example.com"), transport=Recording())
+    first = http.url("/t/a.example", {"x": "1"})
+    assert http.url("/t/a.example", {"x": "1"}) is first
+    assert http.url("/t/a.example", {"x": "2"}) is not first
+    for i in range(MAX_CACHED_URLS + 10):
+        http.url(f"/t/{i}.example")
+    assert len(http._urls) <= MAX_CACHED_URLS
