@@ -12,15 +12,15 @@ running. Measured, in this order:
    those limits imply for the provider calls it made;
 3. the top polls/s with limits lifted, with the aiohttp transport the watcher uses and
    with httpx's default transport, beside a bare aiohttp poller sending the same requests
-   at the same concurrency (the machine's limit). The watcher and the bare poller take
-   turns for ``--rounds`` rounds, and the ratio is the median of each round's, so a
-   machine that is busier for a while weighs on both alike; with ``--workers K``, also K
-   watcher processes sharing the database;
+   at the same concurrency, in a process of its own (the machine's limit). The watcher
+   and the bare poller take turns for ``--rounds`` rounds, and the ratio is the median
+   of each round's, so a machine that is busier for a while weighs on both alike; with
+   ``--workers K``, also K watcher processes sharing the database;
 4. a naive sequential poller (one account after another, one call after another, each
    result stored): timed on a sample, extrapolated to N;
 5. a simulated week of adaptive polling against a fixed 5-minute cron
    (tests.watcher.perf_week);
-6. the peak RSS of this process while the watcher ran.
+6. the peak RSS of this process while the watcher ran (the bare poller runs apart).
 
 The garbage collector is tuned as ``transferbot serve`` tunes it (bot.runtime.tuning).
 
@@ -52,6 +52,7 @@ from tests.watcher.perf_rig import (
     LIFTED,
     PROVIDERS,
     all_due,
+    bare_worker,
     calls,
     floor_of,
     naive_sequential,
@@ -238,7 +239,11 @@ def main(argv: list[str] | None = None) -> None:
         "--rounds", type=int, default=3, help="turns of watcher and bare poller at top speed"
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.bare:
+        asyncio.run(bare_worker())
+        return
     if args.worker:
         asyncio.run(worker(args.worker))
         return

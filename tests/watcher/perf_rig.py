@@ -206,7 +206,7 @@ async def top_rounds(
         began = time.perf_counter()
         report = await run_poll_pass(services)
         tops.append(report.polled / (time.perf_counter() - began))
-        bares.append(await bare_poller(sims, LIFTED["concurrency"]))
+        bares.append(await bare_poller_apart(sims, LIFTED["concurrency"]))
     await services.registry.aclose()
     return tops, bares
 
@@ -263,6 +263,38 @@ async def bare_poller(sims: list[Sim], concurrency: int) -> float:
     for session in sessions.values():
         await session.close()
     return len(jobs) / seconds
+
+
+async def bare_poller_apart(sims: list[Sim], concurrency: int) -> float:
+    """bare_poller in a process of its own, so this one's peak RSS stays the watcher's."""
+    spec = json.dumps(
+        {
+            "concurrency": concurrency,
+            "sims": [[s.provider, s.url, s.refs, s.subjects] for s in sims],
+        }
+    ).encode()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.perf.watcher",
+        "--bare",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await proc.communicate(spec)
+    if proc.returncode != 0:
+        raise SystemExit("the bare poller failed")
+    return float(json.loads(out)["polls_per_s"])
+
+
+async def bare_worker() -> None:
+    """The process bare_poller_apart starts: the sims on stdin, polls/s on stdout."""
+    spec = json.loads(sys.stdin.buffer.read())
+    sims = [
+        Sim(provider, url, None, refs, subjects)  # type: ignore[arg-type]
+        for provider, url, refs, subjects in spec["sims"]
+    ]
+    print(json.dumps({"polls_per_s": await bare_poller(sims, spec["concurrency"])}))
 
 
 async def replicas_top(db: Database, url: str, sims: list[Sim], workers: int) -> float:
