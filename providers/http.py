@@ -40,7 +40,6 @@ T = TypeVar("T")
 MAX_BODY_BYTES = 2 * 1024 * 1024  # no provider reply we read is anywhere near this
 MAX_RETRY_WAIT = 30.0  # a read told to wait longer than this fails now and says how long
 _GATEWAY_ERRORS = (502, 503, 504)
-MAX_CACHED_URLS = 20_000  # per account: a URL per watched transfer, parsed once
 DEFAULT_HEADERS = {
     "accept": "*/*",
     "accept-encoding": "gzip, deflate",
@@ -142,8 +141,8 @@ class ProviderHTTP:
     ``httpx.AsyncClient``: a provider API needs none of what a client adds per request
     (cookies, redirects, auth flows, event hooks), and at the watcher's rate that work
     was a quarter of its CPU (``python -m tests.perf.watcher``). What it does need is
-    kept: the base URL, default headers, a one-step ``httpx.Auth`` (applied once, here),
-    the timeout, and each URL parsed once (a transfer's URL is the same every poll).
+    kept: the base URL, default headers, a one-step ``httpx.Auth`` (applied once, here)
+    and the timeout.
     """
 
     def __init__(
@@ -176,27 +175,17 @@ class ProviderHTTP:
         if auth is not None:
             self._headers.update(_lower(_auth_headers(auth, base)))
         self._extensions = {"timeout": httpx.Timeout(account.timeout).as_dict()}
-        self._urls: dict[tuple[str, tuple[tuple[str, str], ...]], httpx.URL] = {}
 
     async def aclose(self) -> None:
         await self.transport.aclose()
 
     def url(self, url: str, params: Mapping[str, str] | None = None) -> httpx.URL:
         """The absolute URL for ``url`` (relative ones are appended to the base URL, as
-        httpx's ``base_url`` does) with ``params`` as its query; parsed once."""
-        key = (url, tuple(params.items()) if params else ())
-        found = self._urls.get(key)
-        if found is None:
-            found = httpx.URL(url)
-            if found.is_relative_url:
-                path = self._base.raw_path + found.raw_path.lstrip(b"/")
-                found = self._base.copy_with(raw_path=path)
-            if params:
-                found = found.copy_merge_params(dict(params))
-            if len(self._urls) >= MAX_CACHED_URLS:
-                self._urls.clear()
-            self._urls[key] = found
-        return found
+        httpx's ``base_url`` does) with ``params`` as its query."""
+        found = httpx.URL(url)
+        if found.is_relative_url:
+            found = self._base.copy_with(raw_path=self._base.raw_path + found.raw_path.lstrip(b"/"))
+        return found.copy_merge_params(dict(params)) if params else found
 
     async def request(
         self,

@@ -166,7 +166,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def step(what: str, detail: str) -> None:
-    print(f"  {what:<18} {detail}", file=sys.stderr, flush=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"  {what:<18} {detail} [peak RSS so far {peak:.0f} MB]", file=sys.stderr, flush=True)
 
 
 def table(result: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from providers.errors import BadReply
-from providers.http import MAX_CACHED_URLS, ProviderHTTP
+from providers.http import ProviderHTTP
 from providers.settings import ProviderAccount
 
 
@@ -111,13 +111,3 @@ def test_an_auth_that_needs_a_reply_is_refused_when_the_client_is_made() -> None
             transport=Recording(),
             auth=httpx.DigestAuth("u", "p"),
         )
-
-
-async def test_urls_are_parsed_once_and_the_cache_stays_bounded() -> None:
-    http = ProviderHTTP(account("https://api.example.com"), transport=Recording())
-    first = http.url("/t/a.example", {"x": "1"})
-    assert http.url("/t/a.example", {"x": "1"}) is first
-    assert http.url("/t/a.example", {"x": "2"}) is not first
-    for i in range(MAX_CACHED_URLS + 10):
-        http.url(f"/t/{i}.example")
-    assert len(http._urls) <= MAX_CACHED_URLS
