@@ -173,7 +173,7 @@ class ProviderHTTP:
         self._base = base
         self._headers = {**DEFAULT_HEADERS, **_lower(headers or {})}
         if auth is not None:
-            self._headers.update(_lower(_auth_headers(auth, base)))
+            self._headers.update(_auth_headers(auth, base))  # httpx gives names lower-case
         self._extensions = {"timeout": httpx.Timeout(account.timeout).as_dict()}
 
     async def aclose(self) -> None:
