@@ -181,15 +181,22 @@ class Recorder:
                 continue  # it stalls now: the full path tells about it
             next_at, interval = next_poll(self.services, row, since, now, threshold, None)
             params.append(_quiet_params(row, self.owner, now, next_at, interval))
-        if params:
-            await session.execute(_QUIET_UPDATE, params)
-        still = await session.scalars(
-            select(col(TrackedTransfer.id)).where(
-                col(TrackedTransfer.id).in_(ids), col(TrackedTransfer.lease_owner) == self.owner
+        updated = await session.execute(_QUIET_UPDATE, params) if params else None
+        if (
+            updated is not None
+            and updated.supports_sane_multi_rowcount()  # type: ignore[attr-defined]
+            and updated.rowcount == len(params)  # type: ignore[attr-defined]
+        ):
+            written = {p["b_id"] for p in params}  # every guarded update went through
+        else:  # some did not (changed meanwhile, or no longer ours): ask which are left
+            still = await session.scalars(
+                select(col(TrackedTransfer.id)).where(
+                    col(TrackedTransfer.id).in_(ids),
+                    col(TrackedTransfer.lease_owner) == self.owner,
+                )
             )
-        )
-        left = set(still)
-        written = {i for i in ids if i not in left}
+            left = set(still)
+            written = {i for i in ids if i not in left}
         self.report.polled += len(written)
         for account in {r.row.account for r in results if r.row.id in written}:
             if account in self.watch.failing:

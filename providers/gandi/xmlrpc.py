@@ -149,8 +149,19 @@ def _bad(what: str, reason: str) -> BadReply:
     return BadReply(f"{what} is not XML-RPC we can read: {reason}.")
 
 
+def _tag(node: etree._Element) -> str:
+    """``_local`` for the common case: a plain tag is used as it is."""
+    tag = node.tag
+    return tag if tag.__class__ is str and "}" not in tag else _local(node)  # type: ignore[return-value]
+
+
 class _Decoder:
-    """Turns <value> elements into Python values, counting them and bounding their nesting."""
+    """Turns <value> elements into Python values, counting them and bounding their nesting.
+
+    Every Gandi poll's reply passes through here (about a hundred elements), so the
+    usual shapes (a member of exactly <name> and <value>, an array of one <data>) are
+    read without building lists; anything else takes the general path.
+    """
 
     def __init__(self, what: str) -> None:
         self.what = what
@@ -159,9 +170,9 @@ class _Decoder:
     def params(self, node: etree._Element) -> list[object]:
         result = []
         for param in node:
-            if _local(param) != "param":
+            if _tag(param) != "param":
                 raise _bad(self.what, f"its params hold an unexpected <{_local(param)}>")
-            values = [n for n in param if _local(n) == "value"]
+            values = [n for n in param if _tag(n) == "value"]
             if len(values) != 1:
                 raise _bad(self.what, "a param holds no single value")
             result.append(self.value(values[0], 0))
@@ -173,13 +184,14 @@ class _Decoder:
             raise _bad(self.what, f"it holds more than {MAX_VALUES} values")
         if depth > MAX_NESTING:
             raise _bad(self.what, f"it nests structs and arrays more than {MAX_NESTING} deep")
-        children = list(node)
-        if not children:
+        size = len(node)
+        if not size:
             return node.text or ""  # an untyped value is a string
-        if len(children) > 1 or (node.text or "").strip():
+        text = node.text
+        if size > 1 or (text and not text.isspace()):
             raise _bad(self.what, "a value holds more than one thing")
-        typed = children[0]
-        kind = _local(typed)
+        typed = node[0]
+        kind = _tag(typed)
         if kind == "struct":
             return self.struct(typed, depth + 1)
         if kind == "array":
@@ -199,22 +211,31 @@ class _Decoder:
     def struct(self, node: etree._Element, depth: int) -> dict[str, object]:
         result: dict[str, object] = {}
         for member in node:
-            if _local(member) != "member":
+            if _tag(member) != "member":
                 raise _bad(self.what, f"a struct holds an unexpected <{_local(member)}>")
-            names = [n for n in member if _local(n) == "name"]
-            values = [n for n in member if _local(n) == "value"]
+            if len(member) == 2:
+                name, value = member[0], member[1]
+                if _tag(name) == "name" and _tag(value) == "value":
+                    result[name.text or ""] = self.value(value, depth)
+                    continue
+            names = [n for n in member if _tag(n) == "name"]
+            values = [n for n in member if _tag(n) == "value"]
             if len(names) != 1 or len(values) != 1:
                 raise _bad(self.what, "a struct member lacks its name or value")
             result[names[0].text or ""] = self.value(values[0], depth)
         return result
 
     def array(self, node: etree._Element, depth: int) -> list[object]:
-        data = [n for n in node if _local(n) == "data"]
-        if len(data) != 1:
-            raise _bad(self.what, "an array has no <data>")
+        if len(node) == 1 and _tag(node[0]) == "data":
+            items = node[0]
+        else:
+            data = [n for n in node if _tag(n) == "data"]
+            if len(data) != 1:
+                raise _bad(self.what, "an array has no <data>")
+            items = data[0]
         values = []
-        for item in data[0]:
-            if _local(item) != "value":
+        for item in items:
+            if _tag(item) != "value":
                 raise _bad(self.what, f"an array holds an unexpected <{_local(item)}>")
             values.append(self.value(item, depth))
         return values
@@ -298,7 +319,7 @@ class XmlRpcEndpoint:
 
     def __init__(self, http: ProviderHTTP, url: str) -> None:
         self.http = http
-        self.url = url
+        self.url = http.url(url)  # parsed once: every call goes here
         self.who = http.who
 
     async def call(self, method: str, params: Sequence[object], *, idempotent: bool) -> object:

@@ -3,6 +3,8 @@ headers, auth, query and timeout; it reads the capped body and closes every resp
 
 from __future__ import annotations
 
+import gzip
+
 import httpx
 import pytest
 
@@ -29,10 +31,11 @@ def account(base_url: str, **extra: object) -> ProviderAccount:
 class Recording(httpx.AsyncBaseTransport):
     """Answers every request with ``body`` and keeps what was sent and closed."""
 
-    def __init__(self, body: bytes = b"{}") -> None:
+    def __init__(self, body: bytes = b"{}", headers: dict[str, str] | None = None) -> None:
         self.sent: list[httpx.Request] = []
         self.closed = 0
         self.body = body
+        self.headers = headers or {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.sent.append(request)
@@ -45,7 +48,7 @@ class Recording(httpx.AsyncBaseTransport):
             async def aclose(self) -> None:
                 owner.closed += 1
 
-        return httpx.Response(200, stream=Stream())
+        return httpx.Response(200, headers=self.headers, stream=Stream())
 
 
 @pytest.mark.parametrize(
@@ -67,6 +70,28 @@ async def test_relative_urls_are_appended_to_the_base_url_like_httpx_base_url(
     async with httpx.AsyncClient(base_url=base, transport=Recording()) as client:
         theirs = client.build_request("GET", path).url
     assert str(transport.sent[0].url) == expected == str(theirs)
+
+
+@pytest.mark.parametrize(
+    ("base", "path", "params"),
+    [
+        ("https://api.example.com/json-api", "/cpsess/x", {"api.version": "1", "id": "a b&c/é"}),
+        ("https://api.example.com:8443", "/x", {"n": "1"}),
+        ("https://api.example.com/base/", "x?keep=1", {"n": "2"}),
+        ("https://api.example.com/base/", "x?n=1", {"n": "2"}),
+        ("https://api.example.com/a%20b", "/c d", {}),
+    ],
+)
+async def test_queries_are_merged_like_httpx_base_url(
+    base: str, path: str, params: dict[str, str]
+) -> None:
+    transport = Recording()
+    http = ProviderHTTP(account(base), transport=transport)
+    await http.request("GET", path, idempotent=True, operation="read", params=params)
+    async with httpx.AsyncClient(base_url=base, transport=Recording()) as client:
+        theirs = client.build_request("GET", path, params=params).url
+    assert transport.sent[0].url == theirs
+    assert transport.sent[0].url.raw_path == theirs.raw_path
 
 
 async def test_query_headers_auth_and_timeout_are_sent() -> None:
@@ -102,6 +127,17 @@ async def test_every_response_is_closed_and_its_body_capped() -> None:
     _, body = await http.request("GET", "/big", idempotent=True, operation="read")
     assert body == b"x" * 100
     assert transport.closed == 2
+
+
+async def test_an_encoded_body_is_decoded_before_it_is_capped() -> None:
+    plain = b"<reply>" + b"ok " * 200 + b"</reply>"
+    transport = Recording(body=gzip.compress(plain), headers={"content-encoding": "gzip"})
+    http = ProviderHTTP(account("https://api.example.com"), transport=transport)
+    _, body = await http.request("GET", "/zipped", idempotent=True, operation="read")
+    assert body == plain
+    http.max_body = len(plain) - 1  # the reply is small on the wire, too big decoded
+    with pytest.raises(BadReply, match="oversized reply"):
+        await http.request("GET", "/zipped", idempotent=True, operation="read")
 
 
 def test_an_auth_that_needs_a_reply_is_refused_when_the_client_is_made() -> None:

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+from sqlalchemy import update
+from sqlmodel import col
+
+from bot.watcher.intervals import PollPolicy
 from bot.watcher.observe import observe_transfer
+from bot.watcher.outages import AccountWatch
+from bot.watcher.poll import PassReport
+from bot.watcher.recorder import PollResult, Recorder
 from providers.base import Action
-from storage.models import EventKind
+from storage.models import EventKind, TrackedTransfer
 from storage.polling import claim_due_transfers, schedule_poll_now
 from storage.transfers import list_events, record_superseded
 from tests.watcher.conftest import CHANNEL, Rig
@@ -163,3 +171,45 @@ async def test_a_change_a_person_saw_first_still_alerts_exactly_once(rig: Rig) -
     async with rig.services.db.session() as session:
         events = await list_events(session, transfer_id=row.id)
     assert [e.phase for e in events if e.kind == EventKind.OBSERVED].count("blocked") == 1
+
+
+@pytest.mark.parametrize("changed_meanwhile", [False, True])
+async def test_quiet_polls_are_all_written_even_if_one_row_changed_meanwhile(
+    rig: Rig, changed_meanwhile: bool
+) -> None:
+    hostway = rig.sims["hostway"]
+    refs = [hostway.add_transfer(f"q{i}.example", age=3 * HOUR) for i in range(3)]
+    rows = [await rig.watch("hostway", ref) for ref in refs]
+    await rig.step(0)
+    rig.advance(MINUTE)
+    services, now = rig.services, rig.clock.now()
+    async with services.db.session() as session:
+        for row in rows:
+            await schedule_poll_now(session, transfer_id=row.id, now=now)
+        claimed = await claim_due_transfers(
+            session, owner=services.instance, now=now, limit=10, lease_seconds=60
+        )
+    if changed_meanwhile:  # another writer (a person's /transfer status) got there first
+        async with services.db.session() as session:
+            await session.execute(
+                update(TrackedTransfer)
+                .where(col(TrackedTransfer.id) == rows[1].id)
+                .values(version=col(TrackedTransfer.version) + 1)
+            )
+    assert len(claimed) == 3
+    client = services.registry.get(rig.account("hostway"))
+    results = [PollResult(row, snapshot=await client.get_transfer(row.ref)) for row in claimed]
+    async with services.db.session() as session:
+        watch = await AccountWatch.load(
+            session, threshold=3, policy=PollPolicy.from_settings(services.settings.watcher)
+        )
+    report = PassReport(claimed=len(results))
+    recorder = Recorder(services, owner=services.instance, watch=watch, report=report)
+    for result in results:
+        recorder.put(result)
+    await recorder.close()
+    assert (report.polled, report.changed, report.errors) == (3, 0, 0)
+    for row in rows:
+        after = await rig.row(row.id)
+        assert after.lease_owner is None and after.last_polled_at == now
+        assert after.next_poll_at is not None and after.next_poll_at > now
