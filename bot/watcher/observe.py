@@ -19,7 +19,7 @@ from providers.base import Phase, Transfer
 from storage.alerts import reserve_alert
 from storage.audit import record_audit
 from storage.models import EventKind, TrackedTransfer, TransferEvent
-from storage.polling import record_observation, release_transfer
+from storage.polling import ClaimedTransfer, record_observation, release_transfer
 from storage.transfers import record_superseded
 
 if TYPE_CHECKING:
@@ -178,15 +178,16 @@ async def status_since(
 
 def next_poll(
     services: Services,
-    row: TrackedTransfer,
+    row: TrackedTransfer | ClaimedTransfer,
     since: datetime,
     now: datetime,
     threshold: timedelta,
     followed: TrackedTransfer | None,
+    policy: PollPolicy | None = None,
 ) -> tuple[datetime | None, float | None]:
     if not row.watching or followed is not None:
         return None, None
-    policy = PollPolicy.from_settings(services.settings.watcher)
+    policy = policy or PollPolicy.from_settings(services.settings.watcher)
     delay = next_poll_delay(
         provider=row.provider,
         phase=row.phase,

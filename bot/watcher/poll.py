@@ -15,8 +15,7 @@ from bot.watcher.outages import AccountWatch
 from bot.watcher.recorder import PollResult, Recorder
 from providers.errors import ProviderError
 from storage.errors import StorageError
-from storage.models import TrackedTransfer
-from storage.polling import claim_due_transfers, release_transfer
+from storage.polling import ClaimedTransfer, claim_due_transfers, release_transfer
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -71,7 +70,7 @@ async def run_poll_pass(services: Services, *, limit: int | None = None) -> Pass
     return run.report
 
 
-def _due_after(row: TrackedTransfer, moment: datetime) -> bool:
+def _due_after(row: ClaimedTransfer, moment: datetime) -> bool:
     return row.next_poll_at is not None and row.next_poll_at > moment
 
 
@@ -131,7 +130,7 @@ class _PollPass:
         if self.report.claimed:
             logger.info("poll pass: %s", self.report.sentence())
 
-    async def _claim(self, wanted: int) -> list[TrackedTransfer]:
+    async def _claim(self, wanted: int) -> list[ClaimedTransfer]:
         for attempt in range(1, CLAIM_TRIES + 1):
             try:
                 async with self.writing, self.services.db.session() as session:
@@ -178,9 +177,9 @@ class _PollPass:
             gate = self.gates[account] = asyncio.Semaphore(concurrency)
         return gate
 
-    async def _dispatch(self, rows: list[TrackedTransfer]) -> None:
+    async def _dispatch(self, rows: list[ClaimedTransfer]) -> None:
         now = self.services.now()
-        later: list[tuple[TrackedTransfer, datetime]] = []
+        later: list[tuple[ClaimedTransfer, datetime]] = []
         for row in rows:
             account = row.account
             if self.queued.get(account, 0) >= 2 * self._cap(account):
@@ -198,7 +197,7 @@ class _PollPass:
         if later:
             await self._put_off(later)
 
-    async def _give_back(self, rows: list[TrackedTransfer]) -> None:
+    async def _give_back(self, rows: list[ClaimedTransfer]) -> None:
         try:
             async with self.writing, self.services.db.session() as session:
                 for row in rows:
@@ -213,7 +212,7 @@ class _PollPass:
         rate = self.services.registry.account(account).rate_limit
         return max(self.policy.min_interval, self.queued.get(account, 0) / rate)
 
-    async def _put_off(self, rows: list[tuple[TrackedTransfer, datetime]]) -> None:
+    async def _put_off(self, rows: list[tuple[ClaimedTransfer, datetime]]) -> None:
         self.report.held += len(rows)
         try:
             async with self.writing, self.services.db.session() as session:
@@ -226,7 +225,7 @@ class _PollPass:
             logger.warning("could not put off %d transfers: %s", len(rows), exc.message)
 
     # -- one transfer -----------------------------------------------------------------------
-    async def _poll(self, row: TrackedTransfer, probe: bool) -> None:
+    async def _poll(self, row: ClaimedTransfer, probe: bool) -> None:
         account = row.account
         try:
             async with self._gate(account):
@@ -237,7 +236,7 @@ class _PollPass:
             self.queued[account] -= 1
             self.room.set()
 
-    async def _poll_now(self, row: TrackedTransfer, probe: bool) -> None:
+    async def _poll_now(self, row: ClaimedTransfer, probe: bool) -> None:
         now = self.services.now()
         if not probe and row.account in self.watch.outages:
             hold = self.watch.hold_until(row.account, now)  # it went down meanwhile
@@ -263,7 +262,7 @@ class _PollPass:
         self._observe(row, started, None)
         self.recorder.put(PollResult(row, snapshot=snapshot))
 
-    def _observe(self, row: TrackedTransfer, started: float, error_kind: str | None) -> None:
+    def _observe(self, row: ClaimedTransfer, started: float, error_kind: str | None) -> None:
         """Count the poll in /metrics: its latency by provider, and its error's kind."""
         if self.services.metrics is not None:
             seconds = time.perf_counter() - started

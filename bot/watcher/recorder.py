@@ -28,7 +28,7 @@ from providers.base import Transfer
 from providers.errors import ProviderError, RateLimited
 from storage.errors import StorageError
 from storage.models import EventKind, TrackedTransfer, TransferEvent
-from storage.polling import record_poll_error, release_transfer
+from storage.polling import ClaimedTransfer, record_poll_error, release_transfer
 from storage.snapshots import SNAPSHOT_COLUMNS, transfer_columns
 
 if TYPE_CHECKING:
@@ -49,13 +49,13 @@ _STATUS_EVENTS = (EventKind.OBSERVED.value, EventKind.WATCHED.value)
 class PollResult:
     """One poll: the claimed row and what the provider said (a snapshot or an error)."""
 
-    row: TrackedTransfer
+    row: ClaimedTransfer
     snapshot: Transfer | None = None
     error: ProviderError | None = None
     message: str | None = None  # the error's sentence (ours when it was not a ProviderError)
 
 
-def unchanged(row: TrackedTransfer, snapshot: Transfer) -> bool:
+def unchanged(row: ClaimedTransfer, snapshot: Transfer) -> bool:
     """The snapshot is exactly what the row holds: the poll changes nothing but times."""
     columns = transfer_columns(snapshot)
     return all(getattr(row, name) == columns[name] for name in SNAPSHOT_COLUMNS)
@@ -179,7 +179,9 @@ class Recorder:
             due = stall_in(row, since=since, now=now, threshold=threshold)
             if due is not None and due <= 0:
                 continue  # it stalls now: the full path tells about it
-            next_at, interval = next_poll(self.services, row, since, now, threshold, None)
+            next_at, interval = next_poll(
+                self.services, row, since, now, threshold, None, self.policy
+            )
             params.append(_quiet_params(row, self.owner, now, next_at, interval))
         updated = await session.execute(_QUIET_UPDATE, params) if params else None
         if (
@@ -255,13 +257,13 @@ class Recorder:
         return now + timedelta(seconds=delay)
 
 
-def _provider_since(row: TrackedTransfer, now: datetime) -> datetime:
+def _provider_since(row: ClaimedTransfer, now: datetime) -> datetime:
     changed = row.changed_at
     return changed if changed is not None and changed <= now else now
 
 
 def _quiet_params(
-    row: TrackedTransfer, owner: str, now: datetime, next_at: datetime | None, interval: Any
+    row: ClaimedTransfer, owner: str, now: datetime, next_at: datetime | None, interval: Any
 ) -> dict[str, Any]:
     return {
         "b_id": row.id,

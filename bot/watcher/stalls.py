@@ -12,6 +12,7 @@ from bot.watcher.decisions import STALLED, stall_alert_key, stall_due_in
 from providers.base import Phase
 from storage.alerts import reserve_alert
 from storage.models import EventKind, TrackedTransfer
+from storage.polling import ClaimedTransfer
 from storage.transfers import add_event, mark_stall_alerted
 
 __all__ = ["flag_stall", "stall_in"]
@@ -20,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 
 def stall_in(
-    row: TrackedTransfer, *, since: datetime, now: datetime, threshold: timedelta
+    row: TrackedTransfer | ClaimedTransfer, *, since: datetime, now: datetime, threshold: timedelta
 ) -> float | None:
     """Seconds until ``row`` counts as stalled; None when finished or already alerted."""
     if Phase(row.phase).finished:

@@ -8,6 +8,7 @@ import gzip
 import httpx
 import pytest
 
+import providers.http
 from providers.errors import BadReply
 from providers.http import ProviderHTTP
 from providers.settings import ProviderAccount
@@ -92,6 +93,24 @@ async def test_queries_are_merged_like_httpx_base_url(
         theirs = client.build_request("GET", path, params=params).url
     assert transport.sent[0].url == theirs
     assert transport.sent[0].url.raw_path == theirs.raw_path
+
+
+async def test_urls_are_parsed_once_and_the_cache_stays_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(providers.http, "MAX_CACHED_URLS", 3)
+    transport = Recording()
+    http = ProviderHTTP(account("https://api.example.com/v1"), transport=transport)
+    for ref in ["a", "b", "a", "c", "d", "e", "a"]:
+        await http.request("GET", f"/t/{ref}", idempotent=True, operation="read", params={"r": ref})
+    assert [str(r.url) for r in transport.sent][-3:] == [
+        "https://api.example.com/v1/t/d?r=d",
+        "https://api.example.com/v1/t/e?r=e",
+        "https://api.example.com/v1/t/a?r=a",
+    ]
+    assert len(http._urls) == 3  # the oldest went first
+    assert http.url("/t/a", {"r": "a"}) is http.url("/t/a", {"r": "a"})  # parsed once
+    assert str(http.url("/t", {"r": ["1", "2"]})) == "https://api.example.com/v1/t?r=1&r=2"
 
 
 async def test_query_headers_auth_and_timeout_are_sent() -> None:

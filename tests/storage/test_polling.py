@@ -13,6 +13,7 @@ from providers.base import Phase, Transfer
 from storage.database import Database
 from storage.models import EventKind, TrackedTransfer
 from storage.polling import (
+    ClaimedTransfer,
     claim_due_transfers,
     record_observation,
     record_poll_error,
@@ -227,3 +228,14 @@ async def test_finished_transfers_are_never_claimed(db: Database) -> None:
         assert (
             await claim_due_transfers(session, owner="a", now=T0, limit=5, lease_seconds=30) == []
         )
+
+
+async def test_a_claimed_transfer_carries_every_column_as_stored(db: Database) -> None:
+    (transfer_id,) = await _watch_many(db, 1)
+    async with db.session() as session:
+        [claimed] = await claim_due_transfers(session, owner="a", now=T0, limit=5, lease_seconds=30)
+        row = await get_transfer(session, transfer_id=transfer_id)
+    assert row is not None
+    columns = [column.name for column in TrackedTransfer.__table__.c]  # type: ignore[attr-defined]
+    assert list(ClaimedTransfer._fields) == columns
+    assert {name: getattr(claimed, name) for name in columns} == row.model_dump()
