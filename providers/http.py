@@ -185,7 +185,7 @@ class ProviderHTTP:
     async def aclose(self) -> None:
         await self.transport.aclose()
 
-    def url(self, url: str | httpx.URL, params: Mapping[str, str] | None = None) -> httpx.URL:
+    def url(self, url: str, params: Mapping[str, str] | None = None) -> httpx.URL:
         """The absolute URL for ``url`` (a relative one is appended to the base URL) with
         ``params`` as its query, as httpx's ``base_url`` and ``params=`` make it.
 
@@ -193,12 +193,8 @@ class ProviderHTTP:
         ``copy_merge_params``) parses the whole URL again, and three parses per request
         were a tenth of the watcher's CPU at top speed. The result is kept (a transfer's
         URL is the same every poll; httpx's parser is pure Python and was a quarter of a
-        Hostway poll's CPU), at most ``MAX_CACHED_URLS``, the oldest dropped first. A
-        client that always calls one endpoint builds its URL once with this and passes
-        the ``httpx.URL`` (used as is).
+        Hostway poll's CPU), at most ``MAX_CACHED_URLS``, the oldest dropped first.
         """
-        if isinstance(url, httpx.URL):
-            return httpx.URL(url, params=params) if params else url
         key = (url, tuple(params.items()) if params else ())
         try:
             found = self._urls.get(key)
@@ -218,7 +214,7 @@ class ProviderHTTP:
     async def request(
         self,
         method: str,
-        url: str | httpx.URL,
+        url: str,
         *,
         idempotent: bool,
         operation: str,
@@ -237,7 +233,7 @@ class ProviderHTTP:
     async def call(
         self,
         method: str,
-        url: str | httpx.URL,
+        url: str,
         *,
         idempotent: bool,
         operation: str,
@@ -280,7 +276,7 @@ class ProviderHTTP:
         return base / 2 + random.uniform(0, base / 2)
 
     async def _send_once(
-        self, method: str, url: str | httpx.URL, *, idempotent: bool, operation: str, **kwargs: Any
+        self, method: str, url: str, *, idempotent: bool, operation: str, **kwargs: Any
     ) -> tuple[httpx.Response, bytes]:
         name = self.account.name
         request = httpx.Request(

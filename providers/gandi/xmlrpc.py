@@ -319,7 +319,7 @@ class XmlRpcEndpoint:
 
     def __init__(self, http: ProviderHTTP, url: str) -> None:
         self.http = http
-        self.url = http.url(url)  # parsed once: every call goes here
+        self.url = url
         self.who = http.who
 
     async def call(self, method: str, params: Sequence[object], *, idempotent: bool) -> object:

@@ -75,7 +75,6 @@ class OpenSRSProvider:
     ) -> None:
         self.account = account
         self._http = ProviderHTTP(account, transport=transport, max_body=MAX_XML_BYTES)
-        self._endpoint = self._http.url("/")  # XCP has one URL: parsed once
         self._orders: dict[str, Order] = {}
         self._who = self._http.who
 
@@ -273,7 +272,7 @@ class OpenSRSProvider:
         }
         return await self._http.call(
             "POST",
-            self._endpoint,
+            "/",
             idempotent=read,
             operation=action,
             read=partial(self._interpret, action, read=read),
