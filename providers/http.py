@@ -371,9 +371,9 @@ class ProviderHTTP:
             raise self._oversized(operation, idempotent)
         chunks: list[bytes] = []
         size = 0
-        # an unencoded body needs none of aiter_bytes' decoding: read it as it came
-        encoded = "content-encoding" in response.headers
-        async for chunk in response.aiter_bytes() if encoded else response.aiter_raw():
+        # a body still on the wire and not encoded needs none of aiter_bytes' decoding
+        raw = not response.is_stream_consumed and "content-encoding" not in response.headers
+        async for chunk in response.aiter_raw() if raw else response.aiter_bytes():
             size += len(chunk)
             if size > self.max_body:
                 raise self._oversized(operation, idempotent)

@@ -159,6 +159,16 @@ async def test_an_encoded_body_is_decoded_before_it_is_capped() -> None:
         await http.request("GET", "/zipped", idempotent=True, operation="read")
 
 
+async def test_a_reply_read_by_the_transport_already_is_returned_too() -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=b"<ok/>"))
+    http = ProviderHTTP(account("https://api.example.com"), transport=transport, max_body=10)
+    _, body = await http.request("GET", "/x", idempotent=True, operation="read")
+    assert body == b"<ok/>"
+    http.max_body = 4
+    with pytest.raises(BadReply, match="oversized reply"):
+        await http.request("GET", "/x", idempotent=True, operation="read")
+
+
 def test_an_auth_that_needs_a_reply_is_refused_when_the_client_is_made() -> None:
     with pytest.raises(ValueError, match="needs a reply"):
         ProviderHTTP(
