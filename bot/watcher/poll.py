@@ -201,7 +201,6 @@ class _PollPass:
         try:
             async with self.writing, self.services.db.session() as session:
                 for row in rows:
-                    assert row.id is not None
                     await release_transfer(
                         session, transfer_id=row.id, owner=self.owner, next_poll_at=row.next_poll_at
                     )
@@ -217,7 +216,6 @@ class _PollPass:
         try:
             async with self.writing, self.services.db.session() as session:
                 for row, until in rows:
-                    assert row.id is not None
                     await release_transfer(
                         session, transfer_id=row.id, owner=self.owner, next_poll_at=until
                     )

@@ -169,12 +169,12 @@ class Recorder:
         """Polls that changed nothing, in one UPDATE; returns the ids written."""
         if not results:
             return set()
-        ids = [r.row.id for r in results if r.row.id is not None]
+        ids = [r.row.id for r in results]
         seen = await statuses_since(session, ids)
         params = []
         for result in results:
             row = result.row
-            since = min(seen.get(row.id or 0, row.first_seen_at), _provider_since(row, now))
+            since = min(seen.get(row.id, row.first_seen_at), _provider_since(row, now))
             threshold = self.services.settings.watcher.stall_threshold(row.provider, row.raw_code)
             due = stall_in(row, since=since, now=now, threshold=threshold)
             if due is not None and due <= 0:
@@ -211,7 +211,7 @@ class Recorder:
     async def _write_snapshot(
         self, session: AsyncSession, result: PollResult, now: datetime
     ) -> None:
-        assert result.row.id is not None and result.snapshot is not None
+        assert result.snapshot is not None
         seen = await record_snapshot(
             session, self.services, transfer_id=result.row.id, snapshot=result.snapshot,
             actor="watcher", lease_owner=self.owner, now=now,
@@ -223,7 +223,6 @@ class Recorder:
 
     async def _write_error(self, session: AsyncSession, result: PollResult, now: datetime) -> None:
         row, error = result.row, result.error
-        assert row.id is not None
         self.report.errors += 1
         message = result.message or (error.message if error else "")
         updated = await record_poll_error(session, transfer_id=row.id, message=message, now=now)
