@@ -108,7 +108,9 @@ def account_for(provider: str, base_url: str, **overrides: Any) -> ProviderAccou
             "base_url": base_url,
             "secret_env": "UNUSED_IN_TESTS",
             "secret": SECRET,
-            "timeout": 1.0,
+            # No watcher test waits for a timeout; this one only has to outlast a loaded CI
+            # machine (the simulators share the test's event loop). 1 s did not, once.
+            "timeout": 10.0,
             "read_retries": 0,
             "concurrency": 4,
             "rate_limit": 1000,
