@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -329,7 +330,10 @@ class LoopbackServer:
             timeout_graceful_shutdown=1,
         )
         self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        # Signals stay with the process (asyncio.run turns Ctrl-C into a cancel): uvicorn's
+        # Server.serve() would swap in its own handlers while it runs, and several servers in
+        # one process (the demo runs five) restore each other's in whatever order they stop.
+        self._server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         while not self._server.started:
             if self._task.done():
