@@ -11,8 +11,8 @@ root (CI has it) and cuts every other user of the cluster, so it is skipped else
 The watcher runs for real (``bot.watcher.schedule.Watcher``, a tick every 0.5 s) on the
 watcher rig, its clock running 60 times faster than real time; ``/healthz`` is served as
 ``transferbot serve`` serves it. The bot must say the database is down (a log line and a
-503), come back by itself, and lose nothing: every transfer polled again afterwards, in
-the phase it reached, and every alert posted once.
+503), come back by itself, and lose nothing: every transfer in the phase it reached, each
+one still in flight polled again afterwards, and every alert posted once.
 """
 
 from __future__ import annotations
@@ -172,8 +172,11 @@ async def test_the_bot_reports_a_lost_database_recovers_by_itself_and_loses_noth
     assert any("database" in line.lower() for line in logged), logged
     for row in rows:
         now = await rig.row(row.id or 0)
-        assert now.last_polled_at is not None and now.last_polled_at > back_at
         assert now.phase == ("blocked" if row.provider == "hostway" else "completed")
+        if now.phase == "blocked":  # still in flight, so polled again once the database was back
+            assert now.last_polled_at is not None and now.last_polled_at > back_at
+        # a finished transfer is not polled again: on a loaded machine a session may finish
+        # before the database is back, and then its last poll came before
     found = await alerts(rig.services)
     assert sorted(a.kind for a in found) == ["blocked"] * 4 + ["completed"] * 2
     delivered = rig.standin.delivered()
