@@ -229,20 +229,22 @@ def run_simulate(args: argparse.Namespace) -> int:
 
 
 async def _serve_simulator(simulator: Any, args: argparse.Namespace) -> None:
+    from bot.runtime.signals import stop_signals
     from providers.simulators.base import LoopbackServer
 
     refs: list[str] = []
     if args.sample:
         result = simulator.populate_sample()
         refs = list(await result if inspect.isawaitable(result) else result)
-    async with LoopbackServer(simulator, host=args.host, port=args.port) as url:
-        print(
-            f"{args.provider} simulator at {url} ({_simulator_terms(simulator, args)})"
-            + (f"; sample transfers: {', '.join(refs)}" if args.sample else "")
-            + "; Ctrl-C stops it",
-            flush=True,
-        )
-        await asyncio.Event().wait()
+    with stop_signals() as stop:
+        async with LoopbackServer(simulator, host=args.host, port=args.port) as url:
+            print(
+                f"{args.provider} simulator at {url} ({_simulator_terms(simulator, args)})"
+                + (f"; sample transfers: {', '.join(refs)}" if args.sample else "")
+                + "; Ctrl-C stops it",
+                flush=True,
+            )
+            await stop.wait()
 
 
 def _simulator_terms(simulator: Any, args: argparse.Namespace) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from bot.runtime.signals import stop_signals
 from bot.runtime.stage import ALERTS, ALICE, BOB, CHANNELS, OPS, DemoFailed, Stage, open_stage
 from bot.watcher.decisions import HEADER
 from storage.alerts import count_alerts_by_kind
@@ -228,11 +229,12 @@ def _intro(stage: Stage) -> None:
 
 async def _keep_running(stage: Stage) -> None:
     stage.clock.set_speed(1.0)
-    stage.say(
-        f"\nStill running (--keep): try  curl {stage.bot_url}/healthz  or  "
-        f"curl {stage.bot_url}/metrics ; the database is {stage.db_path}. Ctrl-C stops it."
-    )
-    await asyncio.Event().wait()
+    with stop_signals() as stop:
+        stage.say(
+            f"\nStill running (--keep): try  curl {stage.bot_url}/healthz  or  "
+            f"curl {stage.bot_url}/metrics ; the database is {stage.db_path}. Ctrl-C stops it."
+        )
+        await stop.wait()
 
 
 def run_demo(*, speed: float = 1.0, keep: bool = False, out: TextIO | None = None) -> int:

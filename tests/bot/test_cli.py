@@ -407,9 +407,20 @@ def test_simulate_on_a_port_in_use_is_one_line(capsys: pytest.CaptureFixture[str
     importlib.util.find_spec("providers.simulators.hostway") is None,
     reason="the Hostway simulator is not written yet",
 )
-def test_simulate_serves_until_ctrl_c(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "stop, inherited",
+    [
+        ("INT", "default"),  # Ctrl-C in a terminal
+        ("INT", "ignored"),  # started in the background by a script: SIGINT comes ignored
+        ("TERM", "default"),  # systemd, Docker, kill
+    ],
+)
+def test_simulate_serves_until_ctrl_c(tmp_path: Path, stop: str, inherited: str) -> None:
+    command = [str(SCRIPT), "simulate", "hostway", "--port", "0", "--sample"]
+    if inherited == "ignored":
+        command = ["sh", "-c", 'trap "" INT; exec "$@"', "sh", *command]
     process = subprocess.Popen(
-        [str(SCRIPT), "simulate", "hostway", "--port", "0", "--sample"],
+        command,
         env=script_env(),
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -429,7 +440,10 @@ def test_simulate_serves_until_ctrl_c(tmp_path: Path) -> None:
         assert good.json()["status"]["status"] is not None
         assert bad.status_code in (401, 403)
     finally:
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=30)
+        process.send_signal(getattr(signal, f"SIG{stop}"))
+        try:
+            _, err = process.communicate(timeout=30)
+        finally:
+            process.kill()
     assert process.returncode == 0
     assert "Traceback" not in err

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+import signal
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -136,3 +138,32 @@ async def test_serve_simulate_answers_slack_about_the_simulators_transfers(
     [answer] = standin.ephemerals
     shown = standin.render(answer)
     assert "Now watching" in shown and "Hostway 32" in shown
+
+
+def test_a_kept_demo_stops_on_sigterm_and_leaves_nothing_behind() -> None:
+    """``--keep`` runs until stopped; stopping it closes everything and removes its database.
+    SIGTERM (systemd, Docker, kill) goes through the same handler as Ctrl-C, which
+    ``test_simulate_serves_until_ctrl_c`` sends; by default it would end the process at once."""
+    from tests.bot.test_cli import SCRIPT, script_env
+
+    process = subprocess.Popen(
+        [str(SCRIPT), "demo", "--speed", "200", "--keep"],
+        env=script_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:  # the whole story, then the --keep line
+            if "Still running (--keep)" in line:
+                break
+        database = Path(line.split("the database is ", 1)[1].split(". Ctrl-C", 1)[0])
+        assert database.exists()
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+    assert not database.exists() and not database.parent.exists()
