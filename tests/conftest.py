@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from sqlalchemy import text
@@ -16,6 +17,19 @@ from storage.database import Database
 from storage.migrate import upgrade_database
 
 PG_URL_ENV = "TRANSFERBOT_TEST_PG_URL"
+
+
+@pytest.fixture(autouse=True)
+def _our_log_handler_ends_with_the_test() -> Iterator[None]:
+    """A test that runs the CLI in-process gets its log handler (``configure_logging``) put
+    on pytest's captured stderr, which is closed after the test; left in place, every later
+    record in the session would print a "Logging error" traceback into failure reports."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    for handler in [h for h in root.handlers if getattr(h, "_transferbot", False)]:
+        root.removeHandler(handler)
+    root.setLevel(level)
 
 
 def _postgres_base_url() -> str:
