@@ -21,6 +21,7 @@ from bot.approvals import expire_due_requests
 from bot.runtime.guard import RequestGuard
 from bot.runtime.health import HealthInputs, health_route, read_unreachable_accounts
 from bot.runtime.metrics import Metrics, metrics_route
+from bot.runtime.signals import stop_signals
 from bot.services import Services
 from bot.slack.app import build_app
 
@@ -176,12 +177,21 @@ async def _serve_http(settings: Settings, app: Starlette, stop: asyncio.Event | 
     )
     logger.info("listening on %s:%d", server.host, server.port)
     running = uvicorn.Server(config)
-    stopper = asyncio.create_task(_stop_when(stop, running)) if stop is not None else None
-    try:
-        await running.serve()
-    finally:
-        if stopper is not None:
-            stopper.cancel()
+    # uvicorn's own handlers re-raise SIGTERM once the server has stopped, which would end the
+    # process before serve() stops the watcher, lets acknowledged work finish and closes the
+    # database; ours make a stop signal end serve() like ``stop`` does.
+    running.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    with stop_signals() as signalled:
+        stoppers = [
+            asyncio.create_task(_stop_when(event, running))
+            for event in (stop, signalled)
+            if event is not None
+        ]
+        try:
+            await running.serve()
+        finally:
+            for stopper in stoppers:
+                stopper.cancel()
 
 
 async def _stop_when(stop: asyncio.Event, server: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import threading
 from collections.abc import Iterator
 
 __all__ = ["STOP_SIGNALS", "stop_signals"]
@@ -23,6 +24,9 @@ def stop_signals() -> Iterator[asyncio.Event]:
     """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    if threading.current_thread() is not threading.main_thread():  # signals go to the main one
+        yield stop
+        return
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
     try:

@@ -96,3 +96,63 @@ def test_serve_says_what_it_still_needs(
     assert "SLACK_BOT_TOKEN is not set" in problems
     assert "SLACK_SIGNING_SECRET is not set" in problems
     assert "TRANSFERBOT_SECRET_KEY is not set" in problems
+
+
+async def test_sigterm_lets_acknowledged_work_finish_then_serve_exits_0(tmp_path: Path) -> None:
+    """A deploy (``docker stop``, systemd) sends SIGTERM: the bot stops taking requests, but a
+    command it has acknowledged still gets its answer before the process ends."""
+    from providers.simulators import make_simulator
+    from providers.simulators.base import LoopbackServer, SimClock
+    from tests.bot.test_cli import SCRIPT, script_env
+
+    hostway = make_simulator("hostway", secret="hostway-secret-0123", clock=SimClock())
+    hostway.add_transfer("slow.example")
+    hostway.faults.add("latency", seconds=2.0, times=None)  # the answer comes after SIGTERM
+    standin = SlackStandIn(token=TOKEN)
+    port = _free_port()
+    async with LoopbackServer(hostway) as hostway_url, standin.serve() as slack_url:
+        config = tmp_path / "transferbot.toml"
+        config.write_text(
+            f'[slack]\napi_base_url = "{slack_url}/api/"\nalert_channel = "C0ALERTS"\n'
+            f'operators = ["{ALICE}"]\n'
+            f'[database]\nurl = "{_db(tmp_path)}"\n'
+            f'[server]\nhost = "127.0.0.1"\nport = {port}\n'
+            "[watcher]\nsync_interval_minutes = 0\n"
+            f'[[accounts]]\nname = "hostway-test"\ntype = "hostway"\nbase_url = "{hostway_url}"\n'
+            'account_number = "acct12345"\nsecret_env = "HOSTWAY_TEST_TOKEN"\nread_retries = 0\n'
+        )
+        env = script_env(
+            SLACK_BOT_TOKEN=TOKEN,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            TRANSFERBOT_SECRET_KEY=SecretBox.generate_key(),
+            HOSTWAY_TEST_TOKEN="hostway-secret-0123",
+        )
+        process = await asyncio.create_subprocess_exec(
+            str(SCRIPT), "serve", "--config", str(config), env=env, cwd=tmp_path,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            base = f"http://127.0.0.1:{port}"
+            async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+                for _ in range(400):
+                    try:
+                        if (await client.get("/healthz")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.05)
+            signed = SignedSlack(url=f"{base}{EVENTS_PATH}", signing_secret=SIGNING_SECRET)
+            signed.standin = standin
+            ack = await signed.command("watch hostway-test slow.example", user=ALICE)
+            assert ack.status_code == 200
+            process.terminate()
+            assert process.stderr is not None
+            err = (await asyncio.wait_for(process.stderr.read(), timeout=30)).decode()
+            returncode = await asyncio.wait_for(process.wait(), timeout=30)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert returncode == 0, err
+    assert "Traceback" not in err
+    [answer] = standin.ephemerals
+    assert "Now watching" in standin.render(answer)
