@@ -134,7 +134,14 @@ def configure_logging(
     root.addHandler(handler)
     root.setLevel(level.upper())
     quiet = logging.DEBUG if level == "debug" else logging.WARNING
-    for noisy in ("httpx", "httpcore", "uvicorn.access"):  # one line per HTTP call
+    for noisy in (
+        "httpx",  # one line per HTTP call
+        "httpcore",
+        "uvicorn.access",
+        "apscheduler.executors",  # two lines per watcher tick; failed jobs are still logged
+        "apscheduler.scheduler",  # "Adding job tentatively", once per job at start
+        "alembic.runtime.plugins",  # one line per alembic plugin at every migration
+    ):
         logging.getLogger(noisy).setLevel(quiet)
 
 

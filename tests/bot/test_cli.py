@@ -321,6 +321,26 @@ def test_registered_secrets_are_masked_in_every_log_record() -> None:
     assert "RuntimeError: rejected ••••••\n" in text
 
 
+def test_info_logs_leave_out_the_per_tick_chatter_of_libraries_but_not_their_failures() -> None:
+    """At info, a day of serving would otherwise log two APScheduler lines per watcher tick."""
+    stream = io.StringIO()
+    configure_logging("info", "text", masker=SecretMasker(), stream=stream)
+    executor = logging.getLogger("apscheduler.executors.default")
+    executor.info('Running job "Watcher.tick (trigger: interval[0:00:05])"')
+    executor.info('Job "Watcher.tick (trigger: interval[0:00:05])" executed successfully')
+    logging.getLogger("alembic.runtime.plugins").info("setup plugin alembic.autogenerate.types")
+    executor.warning('Run time of job "Watcher.tick" was missed by 0:00:07')
+    executor.error('Job "Watcher.tick" raised an exception')
+    logging.getLogger("bot.watcher.schedule").info("watcher started: a tick every 5 s")
+
+    lines = stream.getvalue().splitlines()
+    assert [line.split(": ", 1)[1] for line in lines] == [
+        'Run time of job "Watcher.tick" was missed by 0:00:07',
+        'Job "Watcher.tick" raised an exception',
+        "watcher started: a tick every 5 s",
+    ]
+
+
 def test_json_logs_are_one_object_per_line_with_secrets_masked() -> None:
     masker, stream = SecretMasker(), io.StringIO()
     masker.register("key-PLANTED-456")
