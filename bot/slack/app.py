@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
@@ -23,6 +24,23 @@ if TYPE_CHECKING:
 __all__ = ["RETRY_HEADER", "ProvideServices", "build_app"]
 
 logger = logging.getLogger(__name__)
+
+
+class _Unless(logging.Filter):
+    """Drops one message (as its library words it)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self.message
+
+
+# Bolt reads SLACK_BOT_TOKEN itself and, as it is handed our client (built from that same
+# token), warned at every start that the token would be unused.
+BOLT_LOGGER = logging.getLogger("slack_bolt.transferbot")
+BOLT_LOGGER.addFilter(_Unless(warning_client_prioritized_and_token_skipped()))
 
 RETRY_HEADER = "x-slack-retry-num"
 _SURFACES = {"block_actions": "click", "view_submission": "submission"}
@@ -64,7 +82,7 @@ def build_app(
         signing_secret=secret,
         request_verification_enabled=not slack.socket_mode,
         process_before_response=process_before_response,
-        logger=logging.getLogger("slack_bolt.transferbot"),
+        logger=BOLT_LOGGER,
         name="transferbot",
     )
     roster = roster or Roster(slack, services.slack)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from pathlib import Path
 
@@ -156,3 +157,25 @@ async def test_sigterm_lets_acknowledged_work_finish_then_serve_exits_0(tmp_path
     assert "Traceback" not in err
     [answer] = standin.ephemerals
     assert "Now watching" in standin.render(answer)
+
+
+def test_a_start_with_the_default_token_variable_set_logs_no_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Bolt reads SLACK_BOT_TOKEN by itself; it must not warn at each start that it is unused."""
+    from bot.slack.app import build_app
+
+    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
+    settings = Settings(
+        slack=slack_settings(),
+        security=SecuritySettings(secret_key=SecretStr(SecretBox.generate_key())),
+    )
+    services = Services.from_settings(
+        settings.model_copy(
+            update={"database": settings.database.model_copy(update={"url": _db(tmp_path)})}
+        ),
+        slack=AsyncWebClient(token=TOKEN),
+    )
+    with caplog.at_level(logging.WARNING):
+        build_app(services)
+    assert [r.getMessage() for r in caplog.records] == []
