@@ -242,8 +242,11 @@ HELP_TOPICS: dict[str, tuple[str, str]] = {
 }
 
 
-def help_message(allowed: Collection[str], *, command: str = "/transfer") -> Message:
-    """What the asking user may do, with an example each; nothing they may not."""
+def help_message(
+    allowed: Collection[str], *, command: str = "/transfer", approver: bool = False
+) -> Message:
+    """What the asking user may do, with an example each; nothing they may not. An approver
+    is also told where their part of the job is: the buttons on each request."""
     allowed_words = {str(word) for word in allowed}
     lines = [
         f"• `{command} {word}` — {what}, e.g. `{command} {word} {example}`"
@@ -262,6 +265,15 @@ def help_message(allowed: Collection[str], *, command: str = "/transfer") -> Mes
             "`relaunch` work too."
         ),
     ]
+    if approver:
+        blocks.insert(
+            2,
+            section(
+                "*As an approver*, you answer requests with the *Approve* and *Reject* buttons "
+                "on each request message (in the channel it was asked in, or the alert "
+                "channel); nobody approves their own request."
+            ),
+        )
     return finish(f"What you can do with {command}", blocks)
 
 

@@ -30,6 +30,8 @@ async def test_help_lists_only_what_the_person_may_do(bot: Bot) -> None:
     approver = bot.text_of(bot.last_answer(ERIN))
     assert "/transfer status" in approver and "/transfer list" in approver
     assert "/transfer pause" not in approver and "/transfer watch" not in approver
+    assert "with the Approve and Reject buttons on each request" in approver  # their part
+    assert "Approve" not in operator  # Alice is an operator only
 
     await bot.command("help", user=DAVE)
     assert "operators" in bot.last_answer(DAVE).text

@@ -113,7 +113,9 @@ def _help(command: str, provider_types: tuple[str, ...], operator: bool, approve
         offered |= capabilities.actions
         can_sync = can_sync or capabilities.can_list
     roles = Roles("", operator=operator, approver=approver)
-    return help_message(allowed_words(roles, actions=offered, can_sync=can_sync), command=command)
+    return help_message(
+        allowed_words(roles, actions=offered, can_sync=can_sync), command=command, approver=approver
+    )
 
 
 @functools.lru_cache(maxsize=8)
