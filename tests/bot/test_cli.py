@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -447,8 +448,11 @@ def test_simulate_serves_until_ctrl_c(tmp_path: Path, stop: str, inherited: str)
         stderr=subprocess.PIPE,
         text=True,
     )
+    watchdog = threading.Timer(60, process.kill)  # a simulator that never says where it is
+    watchdog.start()
     try:
         line = process.stdout.readline()  # type: ignore[union-attr]
+        watchdog.cancel()
         url = line.split(" at ", 1)[1].split(" ", 1)[0]
         refs = line.split("sample transfers: ", 1)[1].split(";", 1)[0].split(", ")
         path = f"{url}/accounts/acct12345/domains/transfers/{refs[0]}"

@@ -8,6 +8,7 @@ import io
 import re
 import signal
 import subprocess
+import threading
 from pathlib import Path
 
 import httpx
@@ -153,11 +154,14 @@ def test_a_kept_demo_stops_on_sigterm_and_leaves_nothing_behind() -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
+    watchdog = threading.Timer(180, process.kill)  # a story that never ends: its output does
+    watchdog.start()
     try:
         assert process.stdout is not None
         for line in process.stdout:  # the whole story, then the --keep line
             if "Still running (--keep)" in line:
                 break
+        watchdog.cancel()
         database = Path(line.split("the database is ", 1)[1].split(". Ctrl-C", 1)[0])
         assert database.exists()
         process.send_signal(signal.SIGTERM)
