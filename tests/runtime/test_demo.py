@@ -25,7 +25,7 @@ from bot.runtime.standin import SlackStandIn
 from bot.settings import DatabaseSettings, SecuritySettings, ServerSettings, Settings
 from storage.secrets import SecretBox
 from tests.reliability.processes import free_port
-from tests.slack.conftest import ALICE, SIGNING_SECRET, TOKEN, slack_settings
+from tests.slack.conftest import ALICE, SIGNING_SECRET, TOKEN, slack_settings, when_up
 
 
 def test_the_demo_plays_every_step_of_the_story_and_exits_0(
@@ -118,12 +118,7 @@ async def test_serve_simulate_answers_slack_about_the_simulators_transfers(
         try:
             base = f"http://127.0.0.1:{port}"
             async with httpx.AsyncClient(base_url=base, timeout=5) as client:
-                for _ in range(200):
-                    try:
-                        if (await client.get("/healthz")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        await asyncio.sleep(0.05)
+                assert (await when_up(client, running)).status_code == 200
             signed = SignedSlack(url=f"{base}{EVENTS_PATH}", signing_secret=SIGNING_SECRET)
             signed.standin = standin
             await signed.command("watch hostway-sim wrong-epp.example", user=ALICE)

@@ -9,6 +9,7 @@ is served too (``bot.scrape()``).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -280,3 +281,26 @@ async def bot(tmp_path: Path, slack_overrides: dict[str, Any]) -> AsyncIterator[
         await app_server.stop()
         await services.aclose()
         await asyncio.gather(*(server.stop() for server in servers.values()))
+
+
+async def when_up(
+    client: httpx.AsyncClient,
+    running: asyncio.Task[None] | asyncio.subprocess.Process,
+    *,
+    seconds: float = 60.0,  # a loaded machine starts Python slowly
+) -> httpx.Response:
+    """The first answer of ``/healthz`` from a bot being started, as a task or a process;
+    fails at once, with what stopped it, if it stopped first."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if isinstance(running, asyncio.Task):
+            if running.done():
+                running.result()  # raises what stopped it
+                raise AssertionError("serve returned before answering /healthz")
+        elif running.returncode is not None:
+            raise AssertionError(f"serve exited with {running.returncode} before /healthz")
+        try:
+            return await client.get("/healthz")
+        except httpx.TransportError:
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"serve did not answer /healthz within {seconds:g} s")

@@ -19,7 +19,7 @@ from bot.runtime.standin import SlackStandIn
 from bot.services import Services
 from bot.settings import SecuritySettings, ServerSettings, Settings
 from storage.secrets import SecretBox
-from tests.slack.conftest import ALICE, SIGNING_SECRET, TOKEN, slack_settings
+from tests.slack.conftest import ALICE, SIGNING_SECRET, TOKEN, slack_settings, when_up
 
 
 def _free_port() -> int:
@@ -50,7 +50,7 @@ async def test_serve_answers_signed_commands_and_reports_health(tmp_path: Path) 
         base = f"http://127.0.0.1:{port}"
         try:
             async with httpx.AsyncClient(base_url=base, timeout=5) as client:
-                health = await _when_up(client, running)
+                health = await when_up(client, running)
                 assert health.status_code == 200, health.text
                 assert health.json()["checks"]["database"]["ok"] is True
 
@@ -67,17 +67,6 @@ async def test_serve_answers_signed_commands_and_reports_health(tmp_path: Path) 
             stop.set()
             await asyncio.wait_for(running, timeout=10)
     assert (tmp_path / "serve.sqlite3").exists()  # serve migrated a fresh database
-
-
-async def _when_up(client: httpx.AsyncClient, running: asyncio.Task[None]) -> httpx.Response:
-    for _ in range(200):
-        if running.done():
-            running.result()  # raises what stopped it
-        try:
-            return await client.get("/healthz")
-        except httpx.TransportError:
-            await asyncio.sleep(0.05)
-    raise AssertionError("serve never answered /healthz")
 
 
 def _db(tmp_path: Path) -> str:
@@ -135,14 +124,7 @@ async def test_sigterm_lets_acknowledged_work_finish_then_serve_exits_0(tmp_path
         try:
             base = f"http://127.0.0.1:{port}"
             async with httpx.AsyncClient(base_url=base, timeout=5) as client:
-                for _ in range(1200):  # a minute: a loaded machine starts Python slowly
-                    if process.returncode is not None:
-                        break
-                    try:
-                        if (await client.get("/healthz")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        await asyncio.sleep(0.05)
+                assert (await when_up(client, process)).status_code == 200
             signed = SignedSlack(url=f"{base}{EVENTS_PATH}", signing_secret=SIGNING_SECRET)
             signed.standin = standin
             ack = await signed.command("watch hostway-test slow.example", user=ALICE)
