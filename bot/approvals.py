@@ -26,6 +26,7 @@ from bot.request_runs import (
     recover_requests,
     run_request,
 )
+from bot.slack.mrkdwn import Mrkdwn, channel_link, md, mention
 from providers.base import Action, ActionSpec
 from storage.audit import record_audit
 from storage.models import ActionRequest, RequestState, TrackedTransfer
@@ -168,8 +169,12 @@ async def _ask_for_approval(services: Services, request_id: int, channel: str) -
     if posted:
         expiry = services.settings.slack.request_expiry_minutes
         return Outcome(
-            f"Asked for approval in <#{channel}>: an approver other than you has to approve "
-            f"it within {expiry} minutes.",
+            md(
+                "Asked for approval in {}: an approver other than you has to approve it "
+                "within {} minutes.",
+                channel_link(channel),
+                expiry,
+            ),
             request_id,
         )
     now = services.now()
@@ -195,8 +200,11 @@ async def _ask_for_approval(services: Services, request_id: int, channel: str) -
             now=now,
         )
     return Outcome(
-        f"The request could not be posted in <#{channel}> (is the bot in that channel?); "
-        "nothing was done.",
+        md(
+            "The request could not be posted in {} (is the bot in that channel?); "
+            "nothing was done.",
+            channel_link(channel),
+        ),
         request_id,
     )
 
@@ -268,7 +276,8 @@ async def withdraw_request(services: Services, *, request_id: int, user_id: str)
         return Outcome("That request no longer exists.")
     if request.requested_by != user_id:
         return Outcome(
-            f"Only <@{request.requested_by}>, who asked, can withdraw this request.", request_id
+            md("Only {}, who asked, can withdraw this request.", mention(request.requested_by)),
+            request_id,
         )
     if request.state != RequestState.PENDING.value:
         return Outcome(already_decided(request), request_id)
@@ -370,12 +379,14 @@ def _split_inputs(
     return public, secret
 
 
-def _duplicate(existing: ActionRequest, row: TrackedTransfer) -> str:
+def _duplicate(existing: ActionRequest, row: TrackedTransfer) -> Mrkdwn:
     if existing.state == RequestState.PENDING.value:
-        return (
-            f"<@{existing.requested_by}> already asked to {existing.action} `{row.short_id}`; "
-            "that request is waiting for an approver."
+        return md(
+            "{} already asked to {} `{}`; that request is waiting for an approver.",
+            mention(existing.requested_by),
+            existing.action,
+            row.short_id,
         )
     if existing.state in (RequestState.APPROVED.value, RequestState.RUNNING.value):
-        return f"The {existing.action} of `{row.short_id}` is running already."
-    return f"That was done a moment ago: {already_decided(existing)}"
+        return md("The {} of `{}` is running already.", existing.action, row.short_id)
+    return md("That was done a moment ago: {}", already_decided(existing))

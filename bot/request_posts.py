@@ -9,6 +9,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.slack.blocks import provider_name
+from bot.slack.mrkdwn import Mrkdwn, as_mrkdwn, md, mention
 from bot.slack.requests import RequestCard, request_message
 from bot.slack.requests import RequestState as CardState
 from providers.base import Action
@@ -69,55 +70,57 @@ def request_card(request: ActionRequest, row: TrackedTransfer) -> RequestCard:
     )
 
 
-def already_decided(request: ActionRequest) -> str:
+def already_decided(request: ActionRequest) -> Mrkdwn:
     """Why a click on a request that is no longer pending does nothing."""
-    state, by = request.state, f"<@{request.decided_by}>" if request.decided_by else "someone"
+    state = request.state
+    by = mention(request.decided_by) if request.decided_by else "someone"
     if state == RequestState.PENDING.value:
-        return "This request is still waiting for an approver."
+        return md("This request is still waiting for an approver.")
     if state in (RequestState.APPROVED.value, RequestState.RUNNING.value):
-        return f"{by} already approved this request; it is running."
+        return md("{} already approved this request; it is running.", by)
     if state == RequestState.REJECTED.value:
-        return f"{by} already rejected this request; nothing was done."
+        return md("{} already rejected this request; nothing was done.", by)
     if state == RequestState.WITHDRAWN.value:
-        return "This request was withdrawn; nothing was done."
+        return md("This request was withdrawn; nothing was done.")
     if state == RequestState.EXPIRED.value:
-        return (
-            f"This request expired without a decision; ask again with "
-            f"`/transfer {request.action}` if it is still needed."
+        return md(
+            "This request expired without a decision; ask again with `/transfer {}` if it is "
+            "still needed.",
+            request.action,
         )
     if state == RequestState.DONE.value:
-        return f"This request has run already: {request.result_message or 'done.'}"
+        return md("This request has run already: {}", request.result_message or "done.")
     if state == RequestState.FAILED.value:
-        return f"This request ran already and failed: {request.result_message or ''}".rstrip()
-    return "This request's outcome is unknown; check the transfer's status before asking again."
+        return md("This request ran already and failed: {}", request.result_message or "").rstrip()
+    return md("This request's outcome is unknown; check the transfer's status before asking again.")
 
 
-def outcome_line(request: ActionRequest, row: TrackedTransfer, *, who: bool = False) -> str:
+def outcome_line(request: ActionRequest, row: TrackedTransfer, *, who: bool = False) -> Mrkdwn:
     """One line about how an action went, for the person who asked and, with ``who`` (who
-    asked, and who approved), for the threads people follow."""
-    emoji = _EMOJI.get(request.state, ":information_source:")
-    what = f"{request.action.capitalize()} of `{row.short_id}` ({row.subject})"
+    asked, and who approved), for the threads people follow. Whatever the provider said
+    (its result message) and the transfer's subject are shown as text, never as markup."""
+    emoji = Mrkdwn(_EMOJI.get(request.state, ":information_source:"))
+    what = md("{} of `{}` ({})", request.action.capitalize(), row.short_id, row.subject)
     if who:
-        what += f" {_who(request)}"
+        what += md(" {}", _who(request))
+    result = " ".join((request.result_message or "").split())
     if request.state == RequestState.DONE.value:
-        return f"{emoji} {what} done: {request.result_message or 'the provider accepted it.'}"
+        return md("{} {} done: {}", emoji, what, result or "the provider accepted it.")
     if request.state == RequestState.FAILED.value:
-        return f"{emoji} {what} failed: {request.result_message or 'no reason given.'}"
+        return md("{} {} failed: {}", emoji, what, result or "no reason given.")
     if request.state == RequestState.UNKNOWN.value:
-        return (
-            f"{emoji} {what}: outcome unknown. {request.result_message or ''} "
-            "It will not be run again by itself."
-        ).replace("  ", " ")
-    return f"{what}: {request.state}."
+        lead = md("{} {}: outcome unknown.", emoji, what)
+        return md("{} {}It will not be run again by itself.", lead, f"{result} " if result else "")
+    return md("{}: {}.", what, request.state)
 
 
-def _who(request: ActionRequest) -> str:
+def _who(request: ActionRequest) -> Mrkdwn:
     """Who did it: by the asker, or asked by one person and approved by another."""
-    asked = f"<@{request.requested_by}>"
+    asked = mention(request.requested_by)
     approver = request.decided_by
     if approver and approver != "system" and approver != request.requested_by:
-        return f"asked by {asked}, approved by <@{approver}>"
-    return f"by {asked}"
+        return md("asked by {}, approved by {}", asked, mention(approver))
+    return md("by {}", asked)
 
 
 async def slack_call(services: Services, method: str, **kwargs: Any) -> dict[str, Any] | None:
@@ -182,7 +185,10 @@ async def refresh_request_message(
 
 
 async def _reply(services: Services, channel: str, thread_ts: str, text: str) -> None:
-    await slack_call(services, "chat.postMessage", channel=channel, thread_ts=thread_ts, text=text)
+    """A reply in a thread: ``text`` is escaped unless it is markup (:class:`Mrkdwn`)."""
+    await slack_call(
+        services, "chat.postMessage", channel=channel, thread_ts=thread_ts, text=as_mrkdwn(text)
+    )
 
 
 async def _load(

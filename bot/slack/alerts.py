@@ -16,7 +16,6 @@ from bot.slack.blocks import (
     Row,
     clip,
     context,
-    escape,
     finish,
     plain_date,
     plain_line,
@@ -27,6 +26,7 @@ from bot.slack.blocks import (
     transfer_buttons,
     transfer_line,
 )
+from bot.slack.mrkdwn import Mrkdwn, md
 from providers.base import Transfer
 
 __all__ = [
@@ -77,7 +77,7 @@ def alert_message(
     short_id: str,
     stalled_since: datetime | None = None,
     superseded_by: str | None = None,
-    mention: str | None = None,
+    mention: Mrkdwn | None = None,
 ) -> Message:
     """An alert about one transfer; blocked and stalled ones carry the buttons to act.
 
@@ -90,34 +90,37 @@ def alert_message(
         mention: a Slack mention to put first (``<!subteam^S123>``, ``<@U1>``), if configured.
     """
     kind = AlertKind(kind)
-    headline = _HEADLINES[kind].format(subject=escape(clip(transfer.subject, 200)))
+    headline = md(_HEADLINES[kind], subject=clip(transfer.subject, 200))
     if kind is AlertKind.STALLED and stalled_since is not None:
-        headline += f" since {slack_date(stalled_since)}"
-    lead = f"{mention} " if mention else ""
+        headline += md(" since {}", slack_date(stalled_since))
+    lead = md("{} ", mention) if mention else ""
     blocks: list[Block] = [
-        section(f"{lead}{headline}."),
+        section(md("{}{}.", lead, headline)),
         section(status_line(transfer)),
         context(_where(transfer, short_id)),
     ]
     if transfer.waiting_for and not transfer.phase.finished:
-        blocks.append(context(f":eyes: Waiting for {escape(clip(transfer.waiting_for, 500))}."))
+        blocks.append(context(md(":eyes: Waiting for {}.", clip(transfer.waiting_for, 500))))
     if superseded_by:
-        blocks.append(context(f"Superseded by `{escape(clip(superseded_by, 200))}`."))
+        blocks.append(context(md("Superseded by `{}`.", clip(superseded_by, 200))))
     if kind in (AlertKind.BLOCKED, AlertKind.STALLED):
         buttons = transfer_buttons(transfer, short_id)
         if buttons is not None:
             blocks.append(buttons)
-    text = escape(
+    text = (
         f"{clip(transfer.subject, 200)} {_PLAIN[kind]} ({provider_name(transfer.provider)} "
         f"{transfer.raw_code} {clip(' '.join(transfer.raw_text.split()), 200)})"
     )
     return finish(text, blocks)
 
 
-def _where(transfer: Transfer, short_id: str) -> str:
-    return (
-        f"{provider_name(transfer.provider)} `{escape(transfer.account)}` · "
-        f"ref `{escape(clip(transfer.ref, 200))}` · `{escape(short_id)}`"
+def _where(transfer: Transfer, short_id: str) -> Mrkdwn:
+    return md(
+        "{} `{}` · ref `{}` · `{}`",
+        provider_name(transfer.provider),
+        transfer.account,
+        clip(transfer.ref, 200),
+        short_id,
     )
 
 
@@ -132,25 +135,25 @@ def thread_header(
 ) -> Message:
     """The first message of a transfer's thread, updated as the transfer moves."""
     blocks: list[Block] = [
-        section(f"*{escape(clip(transfer.subject, 200))}* · {status_line(transfer)}"),
+        section(md("*{}* · {}", clip(transfer.subject, 200), status_line(transfer))),
         context(_where(transfer, short_id)),
     ]
-    notes = []
+    notes: list[Mrkdwn] = []
     if transfer.waiting_for and not transfer.phase.finished:
-        notes.append(f":eyes: Waiting for {escape(clip(transfer.waiting_for, 300))}.")
+        notes.append(md(":eyes: Waiting for {}.", clip(transfer.waiting_for, 300)))
     if stalled_since is not None and not transfer.phase.finished:
-        notes.append(f":snail: No change since {slack_date(stalled_since)}.")
+        notes.append(md(":snail: No change since {}.", slack_date(stalled_since)))
     if last_error:
-        notes.append(f":exclamation: Last check failed: {escape(clip(last_error, 500))}")
+        notes.append(md(":exclamation: Last check failed: {}", clip(last_error, 500)))
     if superseded_by:
-        notes.append(f"Superseded by `{escape(clip(superseded_by, 200))}`.")
+        notes.append(md("Superseded by `{}`.", clip(superseded_by, 200)))
     times = []
     if transfer.changed_at is not None:
-        times.append(f"changed {slack_date(transfer.changed_at)}")
+        times.append(md("changed {}", slack_date(transfer.changed_at)))
     if polled_at is not None:
-        times.append(f"checked {slack_date(polled_at)}")
+        times.append(md("checked {}", slack_date(polled_at)))
     if times:
-        notes.append(" · ".join(times))
+        notes.append(Mrkdwn(" · ").join(times))
     if notes:
         blocks.append(context(*notes))
     if superseded_by is None:
@@ -162,24 +165,29 @@ def thread_header(
 
 def outage_message(account: str, since: datetime, last_error: str) -> Message:
     """A provider account stopped answering: its transfers are not being checked."""
-    text = (
-        f":rotating_light: Provider account `{escape(account)}` has not answered since "
-        f"{slack_date(since)}: {escape(clip(last_error, 1000))} Its transfers are not being "
-        "checked until it answers again; other accounts carry on."
+    text = md(
+        ":rotating_light: Provider account `{}` has not answered since {}: {} Its transfers "
+        "are not being checked until it answers again; other accounts carry on.",
+        account,
+        slack_date(since),
+        clip(last_error, 1000),
     )
-    plain = f"Provider account {escape(account)} unreachable since {plain_date(since)}"
+    plain = f"Provider account {account} unreachable since {plain_date(since)}"
     return finish(plain, [section(text)])
 
 
 def recovered_message(account: str, since: datetime, until: datetime) -> Message:
     """A provider account answers again."""
     minutes = max(0, round((until - since).total_seconds() / 60))
-    text = (
-        f":large_green_circle: Provider account `{escape(account)}` answers again "
-        f"(unreachable from {slack_date(since)} to {slack_date(until)}, about {minutes} min); "
-        "its transfers are being checked again."
+    text = md(
+        ":large_green_circle: Provider account `{}` answers again (unreachable from {} to {}, "
+        "about {} min); its transfers are being checked again.",
+        account,
+        slack_date(since),
+        slack_date(until),
+        minutes,
     )
-    plain = f"Provider account {escape(account)} answers again after about {minutes} min"
+    plain = f"Provider account {account} answers again after about {minutes} min"
     return finish(plain, [section(text)])
 
 
@@ -189,12 +197,12 @@ SummaryItem = tuple[AlertKind | str, str, Transfer]  # (kind, short_id, transfer
 def summary_message(items: Sequence[SummaryItem]) -> Message:
     """Many alerts at once (after an outage or a first sync), one line each."""
     counts: dict[AlertKind, int] = {}
-    lines: list[str] = []
+    lines: list[Mrkdwn] = []
     for kind, short_id, transfer in items:
         kind = AlertKind(kind)
         counts[kind] = counts.get(kind, 0) + 1
         if len(lines) < MAX_SUMMARY_LINES:
-            lines.append(f"{_kind_emoji(kind)} {transfer_line(Row(short_id, transfer))}")
+            lines.append(md("{} {}", _kind_emoji(kind), transfer_line(Row(short_id, transfer))))
     tally = ", ".join(f"{n} {kind.value}" for kind, n in counts.items())
     noun = "transfer update" if len(items) == 1 else "transfer updates"
     title = f"*{len(items)} {noun}*: {tally}"
@@ -213,17 +221,17 @@ def _kind_emoji(kind: AlertKind) -> str:
     return _HEADLINES[kind].split(" ", 1)[0]
 
 
-def _chunks(lines: Sequence[str], limit: int) -> list[str]:
+def _chunks(lines: Sequence[Mrkdwn], limit: int) -> list[Mrkdwn]:
     """Join lines into texts of at most ``limit`` characters, one line never split across two."""
-    chunks: list[str] = []
-    current = ""
+    chunks: list[Mrkdwn] = []
+    current = Mrkdwn("")
     for line in lines:
-        line = clip(line, limit)
+        line = Mrkdwn(clip(line, limit))
         if current and len(current) + 1 + len(line) > limit:
             chunks.append(current)
             current = line
         else:
-            current = f"{current}\n{line}" if current else line
+            current = current + Mrkdwn("\n") + line if current else line
     if current:
         chunks.append(current)
     return chunks

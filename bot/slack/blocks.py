@@ -27,6 +27,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.slack.ids import BlockId, TransferAct, TransferRef
+from bot.slack.mrkdwn import Mrkdwn, as_mrkdwn, escape, md, mention
 from providers.base import ActionSpec, Phase, Transfer
 
 __all__ = [
@@ -37,13 +38,18 @@ __all__ = [
     "MAX_VIEW_BLOCKS",
     "PHASE_EMOJI",
     "Message",
+    "Mrkdwn",
     "Row",
     "action_button",
     "action_label",
+    "as_mrkdwn",
     "clip",
     "context",
     "escape",
     "finish",
+    "md",
+    "mention",
+    "mrkdwn_text",
     "provider_name",
     "section",
     "slack_date",
@@ -87,27 +93,30 @@ class Row(NamedTuple):
     stalled: bool = False
 
 
+_OPEN_TOKEN = re.compile(r"<[^>]*$|&[a-z]*$")  # a cut inside ``<@U1>`` or ``&amp;``
+
+
 def clip(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` characters, with an ellipsis when cut."""
+    """``text`` cut to at most ``limit`` characters, with an ellipsis when cut.
+
+    Markup (:class:`Mrkdwn`) stays markup: it is never cut inside a ``<…>`` or an entity.
+    """
     if len(text) <= limit:
         return text
-    return text[: max(0, limit - 1)] + "…"
+    head = text[: max(0, limit - 1)]
+    if isinstance(text, Mrkdwn):
+        return Mrkdwn(_OPEN_TOKEN.sub("", head) + "…")
+    return head + "…"
 
 
-_MARKUP = re.compile(r"[&<>]")
-
-
-def escape(text: str) -> str:
-    """Provider or user text made safe for mrkdwn: no links, mentions or @channel from it."""
-    return _MARKUP.sub(lambda m: {"&": "&amp;", "<": "&lt;", ">": "&gt;"}[m.group()], text)
-
-
-def slack_date(at: datetime, fmt: str = "{date_short_pretty} {time}") -> str:
+def slack_date(at: datetime, fmt: str = "{date_short_pretty} {time}") -> Mrkdwn:
     """A time every reader sees in their own time zone; UTC in the fallback."""
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
     fallback = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"<!date^{int(at.timestamp())}^{fmt}|{fallback}>"
+    if not re.fullmatch(r"[{}a-z_ ,:]*", fmt):
+        fmt = "{date_short_pretty} {time}"
+    return Mrkdwn(f"<!date^{int(at.timestamp())}^{fmt}|{fallback}>")
 
 
 def plain_date(at: datetime) -> str:
@@ -121,27 +130,29 @@ def provider_name(provider: str) -> str:
     return PROVIDER_NAMES.get(provider, provider)
 
 
-def status_line(transfer: Transfer, *, limit: int = MAX_RAW_TEXT) -> str:
+def status_line(transfer: Transfer, *, limit: int = MAX_RAW_TEXT) -> Mrkdwn:
     """``:warning: *blocked* · Hostway 32 “Canceled - Invalid EPP…”`` (mrkdwn)."""
     raw = f"{provider_name(transfer.provider)} {transfer.raw_code}".strip()
     words = clip(" ".join(transfer.raw_text.split()), limit)
-    quoted = f" “{escape(words)}”" if words else ""
-    return f"{PHASE_EMOJI[transfer.phase]} *{transfer.phase.value}* · {escape(raw)}{quoted}"
+    quoted = md(" “{}”", words) if words else ""
+    return md(
+        "{} *{}* · {}{}", Mrkdwn(PHASE_EMOJI[transfer.phase]), transfer.phase.value, raw, quoted
+    )
 
 
-def transfer_line(row: Row) -> str:
+def transfer_line(row: Row) -> Mrkdwn:
     """One line about one transfer, for lists, the Home tab and summaries (mrkdwn)."""
     short_id, transfer, stalled = row
     parts = [
-        f"`{escape(short_id)}` *{escape(clip(transfer.subject, 80))}*",
-        f"{provider_name(transfer.provider)} `{escape(transfer.account)}`",
+        md("`{}` *{}*", short_id, clip(transfer.subject, 80)),
+        md("{} `{}`", provider_name(transfer.provider), transfer.account),
         status_line(transfer, limit=80),
     ]
     if stalled:
-        parts.append(":snail: stalled")
+        parts.append(Mrkdwn(":snail: stalled"))
     if transfer.changed_at is not None:
-        parts.append(f"changed {slack_date(transfer.changed_at)}")
-    return " · ".join(parts)
+        parts.append(md("changed {}", slack_date(transfer.changed_at)))
+    return Mrkdwn(" · ").join(parts)
 
 
 def plain_line(row: Row) -> str:
@@ -155,22 +166,23 @@ def plain_line(row: Row) -> str:
     return escape(line)
 
 
+def mrkdwn_text(text: str, limit: int = MAX_FIELD_TEXT) -> MarkdownTextObject:
+    """A mrkdwn text object: ``text`` escaped unless it is :class:`Mrkdwn`, held to ``limit``."""
+    return MarkdownTextObject(text=clip(as_mrkdwn(text), limit))
+
+
 def section(
     text: str, *, block_id: str | None = None, accessory: BlockElement | None = None
 ) -> SectionBlock:
-    """A mrkdwn section with its text held to Slack's limit."""
+    """A mrkdwn section with its text held to Slack's limit (plain ``str`` is escaped)."""
     return SectionBlock(
-        text=MarkdownTextObject(text=clip(text, MAX_SECTION_TEXT)),
-        block_id=block_id,
-        accessory=accessory,
+        text=mrkdwn_text(text, MAX_SECTION_TEXT), block_id=block_id, accessory=accessory
     )
 
 
 def context(*texts: str) -> ContextBlock:
-    """A context line of up to ten mrkdwn pieces."""
-    elements = [MarkdownTextObject(text=clip(text, MAX_FIELD_TEXT)) for text in texts if text][
-        :MAX_CONTEXT_ELEMENTS
-    ]
+    """A context line of up to ten mrkdwn pieces (plain ``str`` is escaped)."""
+    elements = [mrkdwn_text(text) for text in texts if text][:MAX_CONTEXT_ELEMENTS]
     return ContextBlock(elements=elements)
 
 
@@ -257,6 +269,7 @@ def _recovery(transfer: Transfer) -> ActionSpec | None:
 
 
 def finish(text: str, blocks: Sequence[Block | dict], *, limit: int = MAX_BLOCKS) -> Message:
+    # the fallback text is mrkdwn too (notifications, clients without blocks): escaped here
     """The fallback text and block dicts, held to Slack's limits.
 
     Blocks past ``limit`` are dropped and the last kept one says how many were left out,
@@ -267,4 +280,4 @@ def finish(text: str, blocks: Sequence[Block | dict], *, limit: int = MAX_BLOCKS
         left_out = len(dicts) - (limit - 1)
         logger.debug("cut a message from %d to %d blocks", len(dicts), limit)
         dicts = [*dicts[: limit - 1], context(f"… and {left_out} more blocks not shown.").to_dict()]
-    return clip(" ".join(text.split()), MAX_FALLBACK_TEXT), dicts
+    return clip(Mrkdwn(" ".join(as_mrkdwn(text).split())), MAX_FALLBACK_TEXT), dicts

@@ -12,7 +12,6 @@ from slack_sdk.models.blocks import (
     ButtonElement,
     DividerBlock,
     HeaderBlock,
-    MarkdownTextObject,
     PlainTextObject,
     SectionBlock,
 )
@@ -26,8 +25,8 @@ from bot.slack.blocks import (
     Row,
     clip,
     context,
-    escape,
     finish,
+    mrkdwn_text,
     plain_line,
     provider_name,
     section,
@@ -37,6 +36,7 @@ from bot.slack.blocks import (
     transfer_line,
 )
 from bot.slack.ids import ActionKind, BlockId, ListPage, TransferChoice, TransferRef
+from bot.slack.mrkdwn import Mrkdwn, join_lines, md
 from providers.base import HistoryEntry, Phase, Transfer
 
 __all__ = ["choice_message", "help_message", "transfer_card", "transfer_list"]
@@ -86,14 +86,14 @@ def transfer_card(
         blocks.append(details)
     history = _history(transfer.history)
     if history:
-        blocks.append(section(f"*Recent history*\n{history}"))
+        blocks.append(section(md("*Recent history*\n{}", history)))
     times = []
     if transfer.changed_at is not None:
-        times.append(f"Changed {slack_date(transfer.changed_at)}")
+        times.append(md("Changed {}", slack_date(transfer.changed_at)))
     if polled_at is not None:
-        times.append(f"checked {slack_date(polled_at)}")
+        times.append(md("checked {}", slack_date(polled_at)))
     if times:
-        blocks.append(context(" · ".join(times)))
+        blocks.append(context(Mrkdwn(" · ").join(times)))
     if buttons and superseded_by is None:
         actions = transfer_buttons(transfer, short_id)
         if actions is not None:
@@ -102,13 +102,14 @@ def transfer_card(
     return finish(text, blocks)
 
 
-def _where(transfer: Transfer, short_id: str) -> str:
-    parts = [
-        f"*{provider_name(transfer.provider)}* account `{escape(transfer.account)}`",
-        f"ref `{escape(clip(transfer.ref, 200))}`",
-        f"short id `{escape(short_id)}`",
-    ]
-    return " · ".join(parts)
+def _where(transfer: Transfer, short_id: str) -> Mrkdwn:
+    return md(
+        "*{}* account `{}` · ref `{}` · short id `{}`",
+        provider_name(transfer.provider),
+        transfer.account,
+        clip(transfer.ref, 200),
+        short_id,
+    )
 
 
 def _notes(
@@ -119,16 +120,18 @@ def _notes(
 ) -> list[Block]:
     notes: list[Block] = []
     if transfer.waiting_for and not transfer.phase.finished:
-        notes.append(section(f":eyes: Waiting for {escape(clip(transfer.waiting_for, 500))}."))
+        notes.append(section(md(":eyes: Waiting for {}.", clip(transfer.waiting_for, 500))))
     if stalled_since is not None and not transfer.phase.finished:
-        notes.append(section(f":snail: No change since {slack_date(stalled_since)}."))
+        notes.append(section(md(":snail: No change since {}.", slack_date(stalled_since))))
     if last_error:
-        notes.append(section(f":exclamation: Last check failed: {escape(clip(last_error, 1000))}"))
+        notes.append(section(md(":exclamation: Last check failed: {}", clip(last_error, 1000))))
     if superseded_by:
         notes.append(
             section(
-                f":twisted_rightwards_arrows: Superseded by `{escape(clip(superseded_by, 200))}`; "
-                "the bot follows that one now."
+                md(
+                    ":twisted_rightwards_arrows: Superseded by `{}`; the bot follows that one now.",
+                    clip(superseded_by, 200),
+                )
             )
         )
     return notes
@@ -138,15 +141,13 @@ def _details(details: Mapping[str, str]) -> Block | None:
     if not details:
         return None
     fields = [
-        MarkdownTextObject(
-            text=clip(f"*{escape(clip(str(key), 100))}*\n{escape(str(value))}", MAX_FIELD_TEXT)
-        )
+        mrkdwn_text(md("*{}*\n{}", clip(str(key), 100), clip(str(value), MAX_FIELD_TEXT)))
         for key, value in list(details.items())[:MAX_DETAILS]
     ]
     return SectionBlock(fields=fields)
 
 
-def _history(history: Sequence[HistoryEntry]) -> str:
+def _history(history: Sequence[HistoryEntry]) -> Mrkdwn:
     newest = sorted(
         enumerate(history),
         key=lambda item: (_sort_time(item[1].at), item[0]),
@@ -155,12 +156,12 @@ def _history(history: Sequence[HistoryEntry]) -> str:
     lines = []
     for _, entry in newest:
         when = slack_date(entry.at) if entry.at is not None else "—"
-        words = escape(clip(" ".join(entry.raw_text.split()), 200))
-        lines.append(f"• {when} · {escape(clip(entry.raw_code, 40))} {words}".rstrip())
+        words = clip(" ".join(entry.raw_text.split()), 200)
+        lines.append(md("• {} · {} {}", when, clip(entry.raw_code, 40), words).rstrip())
     more = len(history) - len(newest)
     if more > 0:
-        lines.append(f"_… and {more} earlier_")
-    return "\n".join(lines)
+        lines.append(md("_… and {} earlier_", more))
+    return join_lines(lines)
 
 
 def _sort_time(at: datetime | None) -> float:
@@ -183,12 +184,12 @@ def transfer_list(
     title = "Tracked transfers" + (f" · {filters}" if filters else "")
     if pages > 1:
         title += f" — page {page} of {pages}"
-    blocks: list[Block] = [section(f"*{escape(title)}*")]
+    blocks: list[Block] = [section(md("*{}*", title))]
     if not items:
         blocks.append(
             section(
                 "No tracked transfers match. Start with "
-                "`/transfer watch &lt;account&gt; &lt;ref&gt;` or import with `/transfer sync`."
+                "`/transfer watch <account> <ref>` or import with `/transfer sync`."
             )
         )
     shown = items[:MAX_LIST_ROWS]
@@ -249,7 +250,7 @@ def help_message(
     is also told where their part of the job is: the buttons on each request."""
     allowed_words = {str(word) for word in allowed}
     lines = [
-        f"• `{command} {word}` — {what}, e.g. `{command} {word} {example}`"
+        md("• `{0} {1}` — {2}, e.g. `{0} {1} {3}`", command, word, what, example)
         for word, (what, example) in HELP_TOPICS.items()
         if word in allowed_words
     ]
@@ -257,8 +258,8 @@ def help_message(
         text = f"You can't use `{command}` yet; ask whoever runs the bot to add you as an operator."
         return finish(text, [section(text)])
     blocks: list[Block] = [
-        section(f"*What you can do with `{command}`*"),
-        section("\n".join(lines)),
+        section(md("*What you can do with `{}`*", command)),
+        section(join_lines(lines)),
         context(
             "A transfer can be named by its domain, the provider's id or the bot's short id "
             "(like `t-4k7q`). Provider verbs such as `abort`, `reset`, `resubmit` and "
@@ -293,7 +294,7 @@ def choice_message(
     rows = [Row(*c) for c in candidates]
     blocks: list[Block] = [
         section(
-            f"More than one transfer answers to `{escape(clip(ref, 200))}`. Which one did you mean?"
+            md("More than one transfer answers to `{}`. Which one did you mean?", clip(ref, 200))
         ),
         DividerBlock(),
     ]
@@ -311,4 +312,4 @@ def choice_message(
         )
     if len(rows) > MAX_CHOICES:
         blocks.append(context(f"… and {len(rows) - MAX_CHOICES} more; use the short id instead."))
-    return finish(f"Which transfer did you mean by {escape(clip(ref, 100))}?", blocks[:MAX_BLOCKS])
+    return finish(md("Which transfer did you mean by {}?", clip(ref, 100)), blocks[:MAX_BLOCKS])

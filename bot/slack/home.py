@@ -75,7 +75,7 @@ def app_home(rows: Iterable[Row | tuple[str, Transfer, bool]]) -> dict[str, Any]
     if not grouped:
         blocks.append(
             section(
-                "Nothing is tracked yet. Start with `/transfer watch &lt;account&gt; &lt;ref&gt;` "
+                "Nothing is tracked yet. Start with `/transfer watch <account> <ref>` "
                 "or import in-flight transfers with `/transfer sync`."
             )
         )

@@ -26,7 +26,6 @@ from bot.slack.blocks import (
     action_label,
     clip,
     context,
-    escape,
     finish,
     provider_name,
     section,
@@ -42,6 +41,7 @@ from bot.slack.ids import (
     input_block_id,
     input_name,
 )
+from bot.slack.mrkdwn import Mrkdwn, escape, join_lines, md, mention
 from providers.base import Action, ActionSpec, Transfer
 
 __all__ = [
@@ -99,20 +99,23 @@ def request_message(card: RequestCard) -> Message:
     """The request's message: who asked for what, its state, and buttons while it is pending."""
     transfer = card.transfer
     what = _what(card)
-    where = (
-        f"`{escape(clip(transfer.subject, 120))}` ({provider_name(transfer.provider)} "
-        f"`{escape(transfer.account)}`, `{escape(card.short_id)}`)"
+    where = md(
+        "`{}` ({} `{}`, `{}`)",
+        clip(transfer.subject, 120),
+        provider_name(transfer.provider),
+        transfer.account,
+        card.short_id,
     )
     blocks: list[Block] = [
-        section(f":raising_hand: <@{card.requested_by}> asks to *{what}* {where}."),
+        section(md(":raising_hand: {} asks to *{}* {}.", mention(card.requested_by), what, where)),
         context(
             status_line(transfer, limit=120),
-            f"asked {slack_date(card.requested_at)}" if card.requested_at else "",
+            md("asked {}", slack_date(card.requested_at)) if card.requested_at else "",
         ),
     ]
     given = _given_inputs(card)
     if given:
-        blocks.append(section("\n".join(given)))
+        blocks.append(section(join_lines(given)))
     if card.dry_run:
         blocks.append(
             context(
@@ -123,19 +126,24 @@ def request_message(card: RequestCard) -> Message:
     blocks.append(section(_state_sentence(card), block_id=BlockId.REQUEST_STATE.value))
     if card.state is RequestState.PENDING:
         blocks.append(_decision_buttons(card))
-    subject = escape(clip(transfer.subject, 200))
-    text = f"<@{card.requested_by}> asks to {what} {subject}: {card.state.value}"
+    text = md(
+        "{} asks to {} {}: {}",
+        mention(card.requested_by),
+        what,
+        clip(transfer.subject, 200),
+        card.state.value,
+    )
     return finish(text, blocks)
 
 
-def _what(card: RequestCard) -> str:
+def _what(card: RequestCard) -> Mrkdwn:
     verb = card.spec.verb if card.spec and card.spec.verb else card.action.value
     if verb.lower().replace("_", " ") == card.action.value:
-        return card.action.value
-    return f"{card.action.value} ({escape(clip(verb, 40))})"
+        return escape(card.action.value)
+    return md("{} ({})", card.action.value, clip(verb, 40))
 
 
-def _given_inputs(card: RequestCard) -> list[str]:
+def _given_inputs(card: RequestCard) -> list[Mrkdwn]:
     specs = {item.name: item for item in card.spec.inputs} if card.spec else {}
     lines = []
     for name, value in card.inputs.items():
@@ -143,33 +151,41 @@ def _given_inputs(card: RequestCard) -> list[str]:
         if name in card.secrets_provided or (item is not None and item.secret):
             continue  # a secret that slipped into the public inputs is still never shown
         label = item.label if item is not None else name
-        lines.append(f"*{escape(clip(label, 100))}:* {escape(clip(str(value), 300))}")
+        lines.append(md("*{}:* {}", clip(label, 100), clip(str(value), 300)))
     for name in card.secrets_provided:
         label = specs[name].label if name in specs else name
-        lines.append(f"*{escape(clip(label, 100))}:* provided :lock:")
+        lines.append(md("*{}:* provided :lock:", clip(label, 100)))
     return lines
 
 
-def _state_sentence(card: RequestCard) -> str:
-    state, by = card.state, f"<@{card.decided_by}>" if card.decided_by else "someone"
-    result = escape(clip(card.result_message or "", 1500))
+def _state_sentence(card: RequestCard) -> Mrkdwn:
+    state = card.state
+    by = mention(card.decided_by) if card.decided_by else "someone"
+    result = clip(card.result_message or "", 1500)
     dry = " (dry run: nothing was sent to the provider)" if card.dry_run else ""
     if state is RequestState.PENDING:
-        expiry = f"; it expires {slack_date(card.expires_at)}" if card.expires_at else ""
-        return f":hourglass: Waiting for an approver other than <@{card.requested_by}>{expiry}."
+        expiry = md("; it expires {}", slack_date(card.expires_at)) if card.expires_at else ""
+        return md(
+            ":hourglass: Waiting for an approver other than {}{}.",
+            mention(card.requested_by),
+            expiry,
+        )
     sentences = {
-        RequestState.APPROVED: f":white_check_mark: Approved by {by}; running it shortly.",
-        RequestState.REJECTED: f":no_entry: Rejected by {by}; nothing was done.",
-        RequestState.WITHDRAWN: f":leftwards_arrow_with_hook: Withdrawn by {by}; nothing was done.",
-        RequestState.EXPIRED: ":alarm_clock: Expired without a decision; nothing was done.",
-        RequestState.RUNNING: f":gear: Approved by {by}; running now{dry}.",
-        RequestState.DONE: f":white_check_mark: Done{dry}. {result}".rstrip(),
-        RequestState.FAILED: f":x: Failed: {result or 'the provider did not say why.'}",
-        RequestState.UNKNOWN: (
+        RequestState.APPROVED: md(":white_check_mark: Approved by {}; running it shortly.", by),
+        RequestState.REJECTED: md(":no_entry: Rejected by {}; nothing was done.", by),
+        RequestState.WITHDRAWN: md(
+            ":leftwards_arrow_with_hook: Withdrawn by {}; nothing was done.", by
+        ),
+        RequestState.EXPIRED: md(":alarm_clock: Expired without a decision; nothing was done."),
+        RequestState.RUNNING: md(":gear: Approved by {}; running now{}.", by, dry),
+        RequestState.DONE: md(":white_check_mark: Done{}. {}", dry, result).rstrip(),
+        RequestState.FAILED: md(":x: Failed: {}", result or "the provider did not say why."),
+        RequestState.UNKNOWN: md(
             ":grey_question: *Outcome unknown*: the bot lost track of this action while it "
-            f"was running, so it may or may not have reached "
-            f"{provider_name(card.transfer.provider)}; check the transfer there "
-            f"(or `/transfer status {escape(card.short_id)}`) before acting again."
+            "was running, so it may or may not have reached {}; check the transfer there "
+            "(or `/transfer status {}`) before acting again.",
+            provider_name(card.transfer.provider),
+            card.short_id,
         ),
     }
     return sentences[state]
@@ -243,14 +259,19 @@ def action_inputs_modal(
     title = clip(f"{spec.action.value.capitalize()} transfer", 24)
     blocks: list[Block] = [
         section(
-            f"*{escape(action_label(spec))}* `{escape(clip(transfer.subject, 120))}` at "
-            f"{provider_name(transfer.provider)} `{escape(transfer.account)}` "
-            f"(`{escape(short_id)}`)."
+            md(
+                "*{}* `{}` at {} `{}` (`{}`).",
+                action_label(spec),
+                clip(transfer.subject, 120),
+                provider_name(transfer.provider),
+                transfer.account,
+                short_id,
+            )
         ),
         context(status_line(transfer, limit=120)),
     ]
     if spec.description:
-        blocks.append(context(escape(clip(spec.description, 1000))))
+        blocks.append(context(clip(spec.description, 1000)))
     for item in spec.inputs[: MAX_VIEW_BLOCKS - len(blocks)]:
         hint = " ".join(x for x in (item.hint, SECRET_HINT if item.secret else "") if x)
         blocks.append(

@@ -43,6 +43,7 @@ from bot.slack.ids import (
     input_block_id,
     parse_button,
 )
+from bot.slack.mrkdwn import group_mention
 from bot.slack.parsing import parse_command
 from bot.slack.requests import (
     RequestCard,
@@ -485,7 +486,7 @@ def test_stalled_alert_says_since_when() -> None:
         cpanel_running(),
         short_id="t-aaaa",
         stalled_since=CHANGED,
-        mention="<!subteam^S0OPS>",
+        mention=group_mention("S0OPS"),
     )
     shown = "\n".join(texts_of(blocks))
     assert shown.startswith("<!subteam^S0OPS> :snail: *accounts bob, carol* has not moved since")

@@ -11,6 +11,7 @@ from bot.watcher.alerts import post_pending_alerts
 from bot.watcher.poll import run_poll_pass
 from tests.runtime.test_metrics import value
 from tests.slack.conftest import ALERTS, ALICE, BOB, Bot, PostedMessage
+from tests.slack.test_mrkdwn import mrkdwn_texts
 
 BLOCKED = "REACHEDMAXMEM"  # cPanel: blocked, and can be resumed (no approval needed)
 
@@ -158,3 +159,28 @@ async def test_metrics_count_a_dry_run_apart(bot: Bot) -> None:
     text = await bot.scrape()
     assert value(text, ACTIONS, action="cancel", outcome="dry_run") == 1
     assert value(text, ACTIONS, action="cancel", outcome="done") == 0
+
+
+async def test_an_account_name_from_the_provider_never_pings_the_channel(bot: Bot) -> None:
+    """A cPanel account named like markup: the outcome lines in the request's thread and the
+    alert thread show it as text; no @channel, no disguised link."""
+    hostile = "<!channel> <https://evil.example|click here>"
+    cpanel = bot.sims["cpanel"]
+    session_id = cpanel.add_session("RUNNING", accounts=[hostile])
+    short_id = await bot.watch("whm-east", session_id)
+    header = await alert_thread(bot, session_id)
+    replies = len(header.replies)
+    await bot.command(f"cancel {short_id}", user=ALICE)
+
+    await bot.click("Approve", user=BOB, message=bot.as_seen(bot.request_message()))
+
+    [in_request] = bot.request_message().replies
+    [in_alerts] = header.replies[replies:]
+    for reply in (in_request, in_alerts):
+        assert "<!channel>" not in reply.text
+        assert "<https://evil.example" not in reply.text
+        assert "&lt;!channel&gt; &lt;https://evil.example|click here&gt;" in reply.text
+        assert "asked by <@U0ALICE>, approved by <@U0BOB>" in reply.text  # ours stay mentions
+    for answer in bot.answers_to(ALICE) + bot.answers_to(BOB):  # as sent, not as rendered
+        for text in mrkdwn_texts((answer.text, answer.blocks)):
+            assert "<!channel>" not in text

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from bot.approvals import Outcome, request_action
 from bot.request_posts import slack_call
-from bot.slack.blocks import MAX_BLOCKS, Message, escape, finish, provider_name, section
+from bot.slack.blocks import MAX_BLOCKS, Message, finish, provider_name, section
 from bot.slack.cards import transfer_card
 from bot.slack.ids import ModalContext, is_token
 from bot.slack.listeners.answers import Answer
@@ -83,11 +83,11 @@ def cant_do(row: TrackedTransfer, transfer: Transfer, action: Action) -> str:
         if action is Action.RESEND:
             return f"{provider} can't resend the approval e-mail; {then}."
         return f"{provider} transfers can't be {_PASSIVE[action]}; {then}."
-    status = f"{provider} {transfer.raw_code} “{escape(transfer.raw_text)}”".strip()
+    status = f"{provider} {transfer.raw_code} “{transfer.raw_text}”".strip()
     verb = _PASSIVE.get(action)
     doing = f"be {verb}" if verb else "have its approval e-mail resent"
     return (
-        f"`{row.short_id}` ({escape(transfer.subject)}) is {transfer.phase.value} ({status}), "
+        f"`{row.short_id}` ({transfer.subject}) is {transfer.phase.value} ({status}), "
         f"so it can't {doing} now; {then}."
     )
 
@@ -155,7 +155,7 @@ async def _available(asker: Asker, fresh: Fresh, action: Action) -> ActionSpec |
         return None
     if fresh.superseded_by is not None:
         await asker.answer.send(
-            f"`{fresh.row.short_id}` was resubmitted as `{escape(fresh.superseded_by)}`; "
+            f"`{fresh.row.short_id}` was resubmitted as `{fresh.superseded_by}`; "
             "act on that one instead."
         )
         return None

@@ -11,7 +11,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.permissions import Roles, Roster, allowed_words, not_an_operator
-from bot.slack.blocks import Message, escape
+from bot.slack.blocks import Message
 from bot.slack.cards import choice_message, help_message, transfer_list
 from bot.slack.listeners.acting import Asker, card_message, start_action
 from bot.slack.listeners.answers import BUSY, AfterAck, Answer, sentence
@@ -173,7 +173,7 @@ async def carry_on(asker: Asker, row: TrackedTransfer, verb: str) -> None:
         await asker.answer.send(card_message(fresh))
     elif verb == Verb.UNWATCH.value:
         stopped = await unwatch(asker.services, row, actor=asker.user_id)
-        what = f"`{row.short_id}` ({escape(row.subject)})"
+        what = f"`{row.short_id}` ({row.subject})"
         await asker.answer.send(
             f"Stopped watching {what}; its history is kept."
             if stopped
@@ -200,5 +200,5 @@ async def _sync(asker: Asker, account: str | None) -> None:
 
     report = await sync_accounts(asker.services, account=account, actor=asker.user_id)
     lines = report.sentences() or ["There are no provider accounts to sync."]
-    text = "*Sync*\n" + "\n".join(f"• {escape(line)}" for line in lines)
+    text = "*Sync*\n" + "\n".join(f"• {line}" for line in lines)
     await asker.answer.send(text)
