@@ -6,7 +6,6 @@ import difflib
 import logging
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from datetime import time, timedelta
 from pathlib import Path
@@ -25,6 +24,7 @@ from pydantic import (
     field_validator,
 )
 
+from bot.config_file import ConfigFileError, read_config_file
 from providers.base import Action, parse_action
 from providers.settings import PROVIDER_TYPES, ProviderAccount
 
@@ -473,20 +473,11 @@ class _ConfigReader:
         )
 
     def read_toml(self, file: Path) -> dict[str, Any]:
+        hint = f"give --config PATH or set {CONFIG_PATH_ENV}"
         try:
-            with file.open("rb") as stream:
-                return tomllib.load(stream)
-        except FileNotFoundError:
-            hint = f"give --config PATH or set {CONFIG_PATH_ENV}"
-            raise ConfigError([f"{self.label}: no such configuration file ({hint})"]) from None
-        except IsADirectoryError:
-            raise ConfigError([f"{self.label}: is a directory, not a TOML file"]) from None
-        except OSError as exc:
-            raise ConfigError([f"{self.label}: cannot read: {exc.strerror}"]) from None
-        except UnicodeDecodeError:
-            raise ConfigError([f"{self.label}: is not UTF-8 text"]) from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError([f"{self.label}: {_toml_problem(str(exc))}"]) from None
+            return read_config_file(file, missing_hint=hint)
+        except ConfigFileError as exc:
+            raise ConfigError([f"{self.label}: {exc}"]) from None
 
     def resolve(self, raw: dict[str, Any]) -> Settings | None:
         sections: dict[str, Any] = {}
@@ -607,14 +598,6 @@ _NEEDS_USERNAME = {
     "opensrs": "an OpenSRS account needs its reseller username",
     "hostway": "a Hostway account with auth_scheme 'basic' needs its basic-auth user",
 }
-
-
-def _toml_problem(text: str) -> str:
-    match = re.search(r"\(at line (\d+), column (\d+)\)\s*$", text)
-    if not match:
-        return f"malformed TOML: {text}"
-    reason = text[: match.start()].strip().rstrip(".")
-    return f"line {match[1]}, column {match[2]}: malformed TOML: {reason[:1].lower()}{reason[1:]}"
 
 
 def _printable(text: str) -> str:

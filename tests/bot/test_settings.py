@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterator
 from datetime import time, timedelta
 from pathlib import Path
 
 import pytest
 
+from bot.cli import main
 from bot.settings import ConfigError, Settings, load_settings, parse_duration
 from providers.base import Action
 
@@ -30,6 +33,31 @@ base_url = "https://whm.example.net:2087"
 username = "root"
 secret_env = "WHM_TOKEN"
 """
+
+
+CheckConfig = Callable[[Path, dict[str, str]], tuple[int, str, str]]
+
+
+@pytest.fixture
+def check_config(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[CheckConfig]:
+    """`transferbot check-config --config PATH` with exactly these variables set."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+
+    def run(path: Path, environ: dict[str, str]) -> tuple[int, str, str]:
+        for name in [*EXAMPLE_ENV, "SLACK_APP_TOKEN", "TRANSFERBOT_CONFIG", "WHM_TOKEN", "DB_URL"]:
+            monkeypatch.delenv(name, raising=False)
+        for name, value in environ.items():
+            monkeypatch.setenv(name, value)
+        capsys.readouterr()
+        status = main(["check-config", "--config", str(path)])
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    yield run
+    root.handlers[:], root.level = handlers, level
 
 
 def write(tmp_path: Path, text: str, name: str = "transferbot.toml") -> Path:
@@ -258,3 +286,59 @@ def test_settings_can_be_built_in_code_for_tests_elsewhere() -> None:
 
     assert settings.warnings()  # no tokens, no accounts, nobody may act
     assert settings.serve_problems()[0].startswith("settings: slack.bot_token_env")
+
+
+# -- the file itself: size, kind, nesting ---------------------------------------------------
+
+
+def test_a_file_over_one_mebibyte_is_refused_in_one_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "# padding\n" * 110_000 + "[server]\nport = 4000\n")
+
+    assert problems_of(path) == [
+        f"{path}: is larger than 1 MiB, too large for a configuration file; "
+        "check that --config names the right file"
+    ]
+
+
+def test_a_device_is_not_a_configuration_file() -> None:
+    assert problems_of(Path("/dev/null")) == [
+        "/dev/null: is not a regular file; give the path of a TOML file"
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[slack]\noperators = " + "[" * 5000 + "]" * 5000 + "\n",  # RecursionError in tomllib
+        "[slack]\noperators = " + "{a = " * 5000 + "1" + "}" * 5000 + "\n",
+        "[watcher]\nstall_after" + ".a" * 5000 + ' = "1d"\n',  # parsed without recursion
+    ],
+    ids=["arrays", "inline tables", "dotted keys"],
+)
+def test_deep_nesting_is_refused_in_one_line(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path, text)
+
+    assert problems_of(path) == [
+        f"{path}: nests tables or arrays more than 10 levels deep; "
+        "a configuration needs only two or three"
+    ]
+
+
+def test_an_integer_too_long_for_toml_is_malformed(tmp_path: Path) -> None:
+    path = write(tmp_path, "[server]\nport = " + "9" * 5000 + "\n")
+
+    assert problems_of(path) == [f"{path}: malformed TOML: an integer has too many digits"]
+
+
+def test_deep_nesting_through_check_config_exits_2_without_a_traceback(
+    tmp_path: Path, check_config: CheckConfig
+) -> None:
+    path = write(tmp_path, "x = " + "[" * 5000 + "]" * 5000 + "\n")
+
+    status, out, err = check_config(path, {})
+
+    assert (status, out) == (2, "")
+    assert err == (
+        f"{path}: nests tables or arrays more than 10 levels deep; "
+        "a configuration needs only two or three\n"
+    )
