@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.slack.blocks import MAX_SECTION_TEXT, Message, Row, context, finish, section, transfer_line
+from bot.slack.mrkdwn import Mrkdwn
 from bot.watcher.decisions import DIGEST, digest_key
 from providers.base import FINISHED_PHASES, Phase
 from storage.alerts import reserve_alert
@@ -80,12 +81,12 @@ def digest_blocks(rows: Sequence[Row], counts: Counter[Phase]) -> Message:
         ),
     )
     blocks: list[Block] = [section(f"*Daily digest: {total} transfers in flight* ({tally})")]
-    text = ""
+    text = Mrkdwn("")
     for line in (transfer_line(row) for row in urgent[:DIGEST_LINES]):
         if text and len(text) + len(line) + 1 > MAX_SECTION_TEXT:
             blocks.append(section(text))
-            text = ""
-        text = f"{text}\n{line}" if text else line
+            text = Mrkdwn("")
+        text = text + Mrkdwn("\n") + line if text else line
     if text:
         blocks.append(section(text))
     if len(urgent) > DIGEST_LINES:

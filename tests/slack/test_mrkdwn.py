@@ -9,6 +9,7 @@ forget to ask for it too.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -32,13 +33,15 @@ from bot.slack.listeners.acting import cant_do
 from bot.slack.listeners.answers import sentence
 from bot.slack.mrkdwn import Mrkdwn, as_mrkdwn, md, mention
 from bot.slack.requests import RequestCard, RequestState, action_inputs_modal, request_message
+from bot.watcher.digest import digest_blocks
 from providers.base import Action, ActionInput, ActionSpec, HistoryEntry, Phase, Transfer
 from storage.models import ActionRequest, TrackedTransfer
 from storage.models import RequestState as StoredState
 
 HOSTILE = "<!channel> <https://evil.example|click here> <@U0EVIL> <#C0EVIL> <!subteam^S0EVIL> A & B"
 SHOWN = "&lt;!channel&gt; &lt;https://evil.example|click here&gt;"  # what the reader sees
-OBEYED = ("<!channel", "<https://evil", "<@U0EVIL", "<#C0EVIL", "<!subteam^S0EVIL", "&amp;amp;")
+OBEYED = ("<!channel", "<https://evil", "<@U0EVIL", "<#C0EVIL", "<!subteam^S0EVIL")
+MANGLED = ("&amp;amp;", "&amp;lt;", "&lt;!date", "&lt;@U0ALICE")  # escaped twice, or ours escaped
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 
 
@@ -108,6 +111,7 @@ def every_message() -> Iterator[tuple[str, Any]]:
         superseded_by=HOSTILE,
     )  # fmt: skip
     yield "outage", outage_message(HOSTILE, NOW, HOSTILE)
+    yield "digest", digest_blocks([row, Row("t-evi2", transfer)], Counter({Phase.BLOCKED: 2}))
     yield "summary", summary_message([(AlertKind.BLOCKED, "t-evil", transfer)])
     spec = transfer.actions[0]
     yield (
@@ -163,6 +167,8 @@ def test_hostile_provider_text_is_shown_and_never_obeyed(what: str, message: Any
     for text in texts:
         for markup in OBEYED:
             assert markup not in text, f"{what}: {markup!r} reaches Slack as markup in {text!r}"
+        for mangled in MANGLED:
+            assert mangled not in text, f"{what}: {mangled!r} (escaped twice) in {text!r}"
     assert any(SHOWN in text for text in texts) or what.startswith(
         ("request ", "already decided", "duplicate", "can't")
     ), f"{what}: the hostile text is not shown as text"
