@@ -26,7 +26,7 @@ from pydantic import (
 
 from bot.config_file import ConfigFileError, read_config_file
 from providers.base import Action, parse_action
-from providers.settings import PROVIDER_TYPES, ProviderAccount
+from providers.settings import PROVIDER_TYPES, Integer, Number, ProviderAccount
 
 __all__ = [
     "CONFIG_PATH_ENV",
@@ -200,7 +200,7 @@ class SlackSettings(_Section):
     operator_groups: tuple[GroupId, ...] = ()
     approver_groups: tuple[GroupId, ...] = ()
     approval_required: tuple[Action, ...] = (Action.CANCEL, Action.RETRY)
-    request_expiry_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    request_expiry_minutes: Integer = Field(default=60, ge=1, le=7 * 24 * 60)
     dry_run: bool = False
     home_tab: bool = True
     bot_token: SecretStr | None = _secret("Resolved from bot_token_env.")
@@ -267,18 +267,18 @@ class SecuritySettings(_Section):
 class WatcherSettings(_Section):
     """[watcher]: how often transfers are polled and when one counts as stuck."""
 
-    tick_seconds: float = Field(default=5, gt=0, le=300)
-    min_interval_seconds: int = Field(default=15, ge=1)
-    max_interval_seconds: int = Field(default=21600, ge=1, le=30 * 86400)
-    max_detection_delay_seconds: int = Field(default=3600, ge=1)
-    jitter: float = Field(default=0.1, ge=0, le=0.5)
-    batch_size: int = Field(default=200, ge=1, le=10_000)
-    lease_seconds: int = Field(default=120, ge=10, le=3600)
-    sync_interval_minutes: int = Field(default=15, ge=0, le=7 * 24 * 60)
+    tick_seconds: Number = Field(default=5, gt=0, le=300)
+    min_interval_seconds: Integer = Field(default=15, ge=1)
+    max_interval_seconds: Integer = Field(default=21600, ge=1, le=30 * 86400)
+    max_detection_delay_seconds: Integer = Field(default=3600, ge=1)
+    jitter: Number = Field(default=0.1, ge=0, le=0.5)
+    batch_size: Integer = Field(default=200, ge=1, le=10_000)
+    lease_seconds: Integer = Field(default=120, ge=10, le=3600)
+    sync_interval_minutes: Integer = Field(default=15, ge=0, le=7 * 24 * 60)
     stall_after: dict[StallKey, Duration] = Field(
         default_factory=lambda: {"default": timedelta(days=7)}
     )
-    outage_after_failures: int = Field(default=3, ge=1, le=1000)
+    outage_after_failures: Integer = Field(default=3, ge=1, le=1000)
     digest_time: time | None = None
 
     @field_validator("stall_after")
@@ -322,7 +322,7 @@ class ServerSettings(_Section):
     """[server]: the HTTP listener (Slack events in HTTP mode, health checks) and logging."""
 
     host: str = "0.0.0.0"  # noqa: S104 - a container listens on every interface
-    port: int = Field(default=3000, ge=1, le=65535)
+    port: Integer = Field(default=3000, ge=1, le=65535)
     log_level: Annotated[
         Literal["debug", "info", "warning", "error", "critical"],
         BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v),
@@ -565,8 +565,6 @@ class _ConfigReader:
                 f"{key}.secret", "secrets don't go in the file; name a variable in secret_env"
             )
             del data["secret"]
-        if isinstance(data.get("account_number"), int):
-            data["account_number"] = str(data["account_number"])
         variable = data.get("secret_env")
         if isinstance(variable, str) and variable:
             if self.environ.get(variable):

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
 
-__all__ = ["PROVIDER_TYPES", "ProviderAccount"]
+__all__ = ["PROVIDER_TYPES", "Integer", "Number", "ProviderAccount"]
 
 PROVIDER_TYPES = ("cpanel", "hostway", "opensrs", "gandi")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+def _not_a_boolean(value: object) -> object:
+    # pydantic takes true as 1 and false as 0 for a number; in a configuration that's a slip
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true or false")
+    return value
+
+
+Integer = Annotated[int, BeforeValidator(_not_a_boolean)]
+Number = Annotated[float, BeforeValidator(_not_a_boolean)]
 
 
 class ProviderAccount(BaseModel):
@@ -35,10 +46,10 @@ class ProviderAccount(BaseModel):
     auth_scheme: Literal["bearer", "basic"] = Field(
         default="bearer", description="Hostway only: how the Authorization header is built."
     )
-    concurrency: int = Field(default=4, ge=1, le=200)
-    rate_limit: float = Field(default=5.0, gt=0, le=10_000, description="Calls per second.")
-    timeout: float = Field(default=10.0, gt=0, le=300, description="Seconds per call.")
-    read_retries: int = Field(default=2, ge=0, le=10)
+    concurrency: Integer = Field(default=4, ge=1, le=200)
+    rate_limit: Number = Field(default=5.0, gt=0, le=10_000, description="Calls per second.")
+    timeout: Number = Field(default=10.0, gt=0, le=300, description="Seconds per call.")
+    read_retries: Integer = Field(default=2, ge=0, le=10)
 
     @field_validator("name")
     @classmethod
@@ -49,6 +60,13 @@ class ProviderAccount(BaseModel):
                 "starting with a letter or digit"
             )
         return value
+
+    @field_validator("account_number", mode="before")
+    @classmethod
+    def _number_as_text(cls, value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError("must be a number or a string, not true or false")
+        return str(value) if isinstance(value, int) else value
 
     @field_validator("base_url")
     @classmethod

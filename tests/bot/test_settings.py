@@ -342,3 +342,74 @@ def test_deep_nesting_through_check_config_exits_2_without_a_traceback(
         f"{path}: nests tables or arrays more than 10 levels deep; "
         "a configuration needs only two or three\n"
     )
+
+
+# -- types: true and false are not numbers --------------------------------------------------
+
+HOSTWAY = """
+[[accounts]]
+name = "hostway"
+type = "hostway"
+base_url = "https://api.hostway.com"
+secret_env = "WHM_TOKEN"
+account_number = 1234567
+"""
+NUMERIC_KEYS = [
+    ("slack", "request_expiry_minutes"),
+    *(
+        ("watcher", key)
+        for key in (
+            "tick_seconds",
+            "min_interval_seconds",
+            "max_interval_seconds",
+            "max_detection_delay_seconds",
+            "jitter",
+            "batch_size",
+            "lease_seconds",
+            "sync_interval_minutes",
+            "outage_after_failures",
+        )
+    ),
+    ("server", "port"),
+    *(("accounts", key) for key in ("concurrency", "rate_limit", "timeout", "read_retries")),
+]
+
+
+@pytest.mark.parametrize(("section", "key"), NUMERIC_KEYS, ids=[k for _, k in NUMERIC_KEYS])
+@pytest.mark.parametrize("boolean", ["true", "false"])
+def test_true_and_false_are_not_numbers(
+    tmp_path: Path, section: str, key: str, boolean: str
+) -> None:
+    if section == "accounts":
+        text, where = CPANEL + f"{key} = {boolean}\n", f"accounts[0].{key}"
+    else:
+        text, where = f"[{section}]\n{key} = {boolean}\n", f"{section}.{key}"
+
+    problems = problems_of(write(tmp_path, text), {"WHM_TOKEN": "t0ken"})
+
+    assert problems == [
+        f"{tmp_path / 'transferbot.toml'}: {where}: must be a number, not true or false"
+    ]
+
+
+def test_a_hostway_account_number_may_be_a_number_or_text_but_not_true(tmp_path: Path) -> None:
+    env = {"WHM_TOKEN": "t0ken"}
+    number = load_settings(write(tmp_path, HOSTWAY), environ=env)
+    text = load_settings(write(tmp_path, HOSTWAY.replace("1234567", '"1234567"')), environ=env)
+    path = write(tmp_path, HOSTWAY.replace("1234567", "true"))
+
+    assert number.accounts[0].account_number == text.accounts[0].account_number == "1234567"
+    assert problems_of(path, env) == [
+        f"{path}: accounts[0].account_number: must be a number or a string, not true or false"
+    ]
+
+
+def test_tick_seconds_true_through_check_config_exits_2(
+    tmp_path: Path, check_config: CheckConfig
+) -> None:
+    path = write(tmp_path, "[watcher]\ntick_seconds = true\n")
+
+    status, out, err = check_config(path, {})
+
+    assert (status, out) == (2, "")
+    assert err == f"{path}: watcher.tick_seconds: must be a number, not true or false\n"
