@@ -506,19 +506,29 @@ class _ConfigReader:
                 del data[field]
             model = _SECTIONS[section]
             variable = data.get(env_key, model.model_fields[env_key].default)
-            value = self.environ.get(variable) if isinstance(variable, str) else None
+            value = self.secret_in(variable, f"{section}.{env_key}", _WHAT_GOES_IN[field])
             if value:
                 data[field] = value
         if section == "database":
             self.resolve_database_url(data)
         key = data.get("secret_key") if section == "security" else None
-        if key and len(key) < MIN_SECRET_KEY_LENGTH:
+        if key and len(key.strip()) < MIN_SECRET_KEY_LENGTH:  # storage strips it too
             self.report(
                 "security.secret_key_env",
                 f"the key in {data.get('secret_key_env', 'TRANSFERBOT_SECRET_KEY')} is too "
                 f"short; use at least {MIN_SECRET_KEY_LENGTH} random characters",
             )
         return data
+
+    def secret_in(self, variable: object, setting: str, what: str) -> str | None:
+        """The variable's value; None when unset or empty; blank space is reported."""
+        value = self.environ.get(variable) if isinstance(variable, str) else None
+        if value and not value.strip():
+            self.report(
+                setting, f"variable {_printable(str(variable))} holds only blank space; {what}"
+            )
+            return None
+        return value or None
 
     def resolve_database_url(self, data: dict[str, Any]) -> None:
         variable = data.get("url_env")
@@ -567,9 +577,10 @@ class _ConfigReader:
             del data["secret"]
         variable = data.get("secret_env")
         if isinstance(variable, str) and variable:
-            if self.environ.get(variable):
-                data["secret"] = self.environ[variable]
-            else:
+            value = self.secret_in(variable, f"{key}.secret_env", _WHAT_GOES_IN["secret"])
+            if value:
+                data["secret"] = value
+            elif not self.environ.get(variable):  # blank space was reported by secret_in
                 self.report(f"{key}.secret_env", f"variable {_printable(variable)} is not set")
         kind = data.get("type")
         if kind == "hostway" and not data.get("account_number"):
@@ -591,6 +602,13 @@ class _ConfigReader:
             return None
 
 
+_WHAT_GOES_IN = {
+    "bot_token": "put the bot token (xoxb-…) in it",
+    "signing_secret": "put the app's signing secret in it",
+    "app_token": "put the app-level token (xapp-…) in it, or unset it for HTTP mode",
+    "secret_key": "put the key in it",
+    "secret": "put the account's API token or key in it",
+}
 _NEEDS_USERNAME = {
     "cpanel": "a cPanel account needs its WHM user",
     "opensrs": "an OpenSRS account needs its reseller username",

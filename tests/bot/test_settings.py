@@ -413,3 +413,55 @@ def test_tick_seconds_true_through_check_config_exits_2(
 
     assert (status, out) == (2, "")
     assert err == f"{path}: watcher.tick_seconds: must be a number, not true or false\n"
+
+
+# -- secrets: blank is not a secret ---------------------------------------------------------
+
+BLANK_SECRETS = {
+    "SLACK_BOT_TOKEN": "slack.bot_token_env: variable SLACK_BOT_TOKEN holds only blank "
+    "space; put the bot token (xoxb-…) in it",
+    "SLACK_SIGNING_SECRET": "slack.signing_secret_env: variable SLACK_SIGNING_SECRET holds "
+    "only blank space; put the app's signing secret in it",
+    "SLACK_APP_TOKEN": "slack.app_token_env: variable SLACK_APP_TOKEN holds only blank space; "
+    "put the app-level token (xapp-…) in it, or unset it for HTTP mode",
+    "TRANSFERBOT_SECRET_KEY": "security.secret_key_env: variable TRANSFERBOT_SECRET_KEY holds "
+    "only blank space; put the key in it",
+    "WHM_TOKEN": "accounts[0].secret_env: variable WHM_TOKEN holds only blank space; put the "
+    "account's API token or key in it",
+}
+
+
+@pytest.mark.parametrize("variable", BLANK_SECRETS)
+@pytest.mark.parametrize("blank", [" " * 20, "\t\n ", "\u3000" * 16])
+def test_a_secret_of_blank_space_is_refused_naming_the_setting(
+    tmp_path: Path, variable: str, blank: str
+) -> None:
+    path = write(tmp_path, CPANEL)
+    env = {"WHM_TOKEN": "t0ken", variable: blank}
+
+    assert problems_of(path, env) == [f"{path}: {BLANK_SECRETS[variable]}"]
+
+
+def test_a_secret_key_padded_with_spaces_is_measured_without_them(tmp_path: Path) -> None:
+    path = write(tmp_path, "")
+
+    problems = problems_of(path, {"TRANSFERBOT_SECRET_KEY": "   short-key         "})
+
+    assert problems == [
+        f"{path}: security.secret_key_env: the key in TRANSFERBOT_SECRET_KEY is too short; "
+        "use at least 16 random characters"
+    ]
+
+
+def test_a_blank_secret_key_fails_check_config_without_showing_it(
+    tmp_path: Path, check_config: CheckConfig
+) -> None:
+    path = write(tmp_path, "")
+
+    status, out, err = check_config(path, {"TRANSFERBOT_SECRET_KEY": " " * 32})
+
+    assert (status, out) == (2, "")
+    assert err == (
+        f"{path}: security.secret_key_env: variable TRANSFERBOT_SECRET_KEY holds only blank "
+        "space; put the key in it\n"
+    )
