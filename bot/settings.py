@@ -26,7 +26,13 @@ from pydantic import (
 
 from bot.config_file import ConfigFileError, read_config_file
 from providers.base import Action, parse_action
-from providers.settings import PROVIDER_TYPES, Integer, Number, ProviderAccount
+from providers.settings import (
+    PROVIDER_TYPES,
+    Integer,
+    Number,
+    ProviderAccount,
+    checked_http_url,
+)
 
 __all__ = [
     "CONFIG_PATH_ENV",
@@ -131,12 +137,10 @@ StallKey = Annotated[str, AfterValidator(_stall_key)]
 
 
 def _http_url(value: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{value!r} is not an http(s) URL with a host")
-    return value.rstrip("/") + "/"
+    checked = checked_http_url(
+        value, credentials="Slack's Web API takes none: give its address alone"
+    )
+    return checked.rstrip("/") + "/"
 
 
 def _database_url(value: str) -> str:

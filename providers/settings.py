@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
 
-__all__ = ["PROVIDER_TYPES", "Integer", "Number", "ProviderAccount"]
+__all__ = ["PROVIDER_TYPES", "Integer", "Number", "ProviderAccount", "checked_http_url", "mask_url"]
 
 PROVIDER_TYPES = ("cpanel", "hostway", "opensrs", "gandi")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -22,6 +22,54 @@ def _not_a_boolean(value: object) -> object:
 
 Integer = Annotated[int, BeforeValidator(_not_a_boolean)]
 Number = Annotated[float, BeforeValidator(_not_a_boolean)]
+
+
+def _userinfo_end(url: str) -> int:
+    """Where a user name or password ends (at the last '@' before any query), or -1.
+
+    Not urlsplit's netloc: in ``https://u:12/pw@host`` a password holding '/' would escape it.
+    """
+    return url.split("?", 1)[0].split("#", 1)[0].rfind("@")
+
+
+def mask_url(url: str) -> str:
+    """The URL as it may be shown: any user name or password replaced by ***."""
+    at = _userinfo_end(url)
+    if at < 0:
+        return url
+    scheme, sep, _ = url[:at].partition("://")
+    return f"{scheme}{sep}***{url[at:]}" if sep else f"***{url[at:]}"
+
+
+def checked_http_url(value: str, *, credentials: str) -> str:
+    """``value`` if it is an http(s) URL with a host, a valid port and no credentials.
+
+    Args:
+        value: the URL as configured.
+        credentials: what to tell a person who wrote a user or password into it.
+
+    Raises:
+        ValueError: naming the URL with any credentials masked.
+    """
+    from urllib.parse import urlsplit
+
+    shown = mask_url(value)
+    if _userinfo_end(value) >= 0:
+        raise ValueError(f"{shown!r} holds a user name or password; {credentials}")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{shown!r} is not an http(s) URL with a host")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise ValueError(f"{shown!r} has a bad port") from None
+    return value
+
+
+_CREDENTIALS_GO_ELSEWHERE = (
+    "secrets don't go in the file: put the user in username and the secret in the variable "
+    "named by secret_env"
+)
 
 
 class ProviderAccount(BaseModel):
@@ -71,16 +119,7 @@ class ProviderAccount(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _url_is_http(cls, value: str) -> str:
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{value!r} is not an http(s) URL with a host")
-        try:
-            parts.port  # noqa: B018 - raises on a bad port
-        except ValueError as exc:
-            raise ValueError(f"{value!r} has a bad port") from exc
-        return value
+        return checked_http_url(value, credentials=_CREDENTIALS_GO_ELSEWHERE)
 
     @field_validator("secret_env")
     @classmethod

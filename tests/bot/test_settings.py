@@ -465,3 +465,74 @@ def test_a_blank_secret_key_fails_check_config_without_showing_it(
         f"{path}: security.secret_key_env: variable TRANSFERBOT_SECRET_KEY holds only blank "
         "space; put the key in it\n"
     )
+
+
+# -- URLs: credentials never in the file, never shown ---------------------------------------
+
+PASSWORD = "Pl4nted-url-pw"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (f"https://root:{PASSWORD}@whm.example.net:2087", "https://***@whm.example.net:2087"),
+        (f"https://{PASSWORD}@whm.example.net", "https://***@whm.example.net"),
+        (f"https://root:12/{PASSWORD}@whm.example.net", "https://***@whm.example.net"),
+        (f"https://root:{PASSWORD}@whm.example.net:99999", "https://***@whm.example.net:99999"),
+    ],
+    ids=["user and password", "token as user", "password with a slash", "and a bad port"],
+)
+def test_an_account_url_with_credentials_is_refused_without_showing_them(
+    tmp_path: Path, url: str, shown: str
+) -> None:
+    path = write(tmp_path, CPANEL.replace("https://whm.example.net:2087", url))
+
+    problems = problems_of(path, {"WHM_TOKEN": "t0ken"})
+
+    assert problems == [
+        f"{path}: accounts[0].base_url: '{shown}' holds a user name or password; secrets "
+        "don't go in the file: put the user in username and the secret in the variable "
+        "named by secret_env"
+    ]
+
+
+def test_a_bad_account_url_is_shown_with_its_credentials_masked(tmp_path: Path) -> None:
+    path = write(tmp_path, CPANEL.replace("https://whm.example.net:2087", f"ftp://u:{PASSWORD}@h"))
+
+    problems = problems_of(path, {"WHM_TOKEN": "t0ken"})
+
+    assert PASSWORD not in "\n".join(problems)
+    assert problems[0].startswith(f"{path}: accounts[0].base_url: 'ftp://***@h' ")
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        (
+            f"https://bot:{PASSWORD}@slack.example/api/",
+            "'https://***@slack.example/api/' holds a user name or password; Slack's Web API "
+            "takes none: give its address alone",
+        ),
+        ("https://slack.example:99999/api/", "'https://slack.example:99999/api/' has a bad port"),
+    ],
+    ids=["credentials", "bad port"],
+)
+def test_the_slack_api_url_is_checked_like_an_account_url(
+    tmp_path: Path, url: str, problem: str
+) -> None:
+    path = write(tmp_path, f'[slack]\napi_base_url = "{url}"\n')
+
+    assert problems_of(path) == [f"{path}: slack.api_base_url: {problem}"]
+
+
+def test_check_config_never_prints_a_url_password(
+    tmp_path: Path, check_config: CheckConfig
+) -> None:
+    url = f"https://root:{PASSWORD}@whm.example.net:2087"
+    path = write(tmp_path, CPANEL.replace("https://whm.example.net:2087", url))
+
+    status, out, err = check_config(path, {"WHM_TOKEN": "planted-whm-token"})
+
+    assert status == 2
+    assert PASSWORD not in out + err
+    assert err.count("\n") == 1

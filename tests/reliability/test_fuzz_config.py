@@ -89,7 +89,9 @@ def _sections(shapes: Any, planted: str) -> st.SearchStrategy[dict[str, Any]]:
     slack = {
         "bot_token_env": env_names,
         "app_token_env": env_names,
-        "api_base_url": st.sampled_from(["https://slack.com/api/", "ftp://x", "http://"]),
+        "api_base_url": st.sampled_from(
+            ["https://slack.com/api/", "ftp://x", "http://", f"https://u:{planted}@slack.com/api/"]
+        ),
         "alert_channel": st.from_regex(r"\A[CG][A-Z0-9]{2,8}\Z") | anything,
         "command": st.sampled_from(["/transfer", "transfer", "/t ransfer"]) | anything,
         "operators": ids | anything,
@@ -136,7 +138,13 @@ def _sections(shapes: Any, planted: str) -> st.SearchStrategy[dict[str, Any]]:
             "name": shapes.noisy(["whm-east", "hostway", "Bad Name"]),
             "type": shapes.noisy(list(PROVIDER_TYPES)),
             "base_url": st.sampled_from(
-                ["https://whm.example.net:2087", "https://x:99999", "nope"]
+                [
+                    "https://whm.example.net:2087",
+                    "https://x:99999",
+                    "nope",
+                    f"https://root:{planted}@whm.example.net:2087",
+                    f"https://{planted}@x:99999",
+                ]
             ),
             "username": st.text(max_size=8) | anything,
             "secret_env": env_names,
@@ -211,9 +219,19 @@ def test_toml_from_the_real_keys_with_random_values_loads_or_says_each_problem(
         ]
     }
 
-    @target.given(
-        _sections(shapes, planted), _environments(planted), examples=((broken_variable, {}),)
-    )
+    url_with_password = {
+        "accounts": [
+            {
+                "name": "a",
+                "type": "gandi",
+                "base_url": f"https://u:{planted}@x.example",
+                "secret_env": "X",
+            }
+        ]
+    }
+    pinned = ((broken_variable, {}), (url_with_password, {"X": "an-api-key"}))
+
+    @target.given(_sections(shapes, planted), _environments(planted), examples=pinned)
     def one(config: dict[str, Any], environ: dict[str, str]) -> None:
         config_file.write_text(_toml(config), encoding="utf-8")
         _load(target, config_file, environ, planted)
