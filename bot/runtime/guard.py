@@ -23,9 +23,11 @@ from typing import Any
 
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.request.internals import parse_body
-from slack_sdk.signature import SignatureVerifier
+from slack_sdk.signature import Clock, SignatureVerifier
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+
+from bot.runtime.replays import SIGNATURE_SECONDS, RecentSignatures
 
 __all__ = ["MAX_EVENT_BYTES", "SIGNATURE_SECONDS", "RequestGuard"]
 
@@ -33,8 +35,6 @@ logger = logging.getLogger(__name__)
 
 RETRY_HEADER = "x-slack-retry-num"
 MAX_EVENT_BYTES = 1024 * 1024  # Slack's largest payloads (a view with 100 blocks) are far less
-SIGNATURE_SECONDS = 5 * 60  # how old a signed request may be (Slack's rule, Bolt's check)
-_REMEMBERED = 100_000  # signatures kept at most (a burst beyond this forgets the oldest)
 _OBJECTS = ("user", "team", "channel", "container", "view", "message", "event", "enterprise")
 
 
@@ -54,15 +54,18 @@ class RequestGuard:
     """Checks each request to the events endpoint; remembers the signatures it let in."""
 
     def __init__(self, signing_secret: str, *, clock: Callable[[], float] = time.time) -> None:
+        if not signing_secret.strip():
+            raise ValueError("the events endpoint needs the signing secret")
         self.signing_secret = signing_secret
         self.clock = clock
-        self._seen: dict[str, int] = {}  # signature -> its timestamp, oldest first
+        self.memory = RecentSignatures(clock=clock)  # signatures let in, for five minutes
+        self._verifier = SignatureVerifier(signing_secret, clock=_Clock(clock))
 
     async def check(self, request: Request) -> AsyncBoltRequest | Response:
         """The request as Bolt reads it, or the response refusing it."""
         try:
             body = await _read_capped(request, MAX_EVENT_BYTES)
-            timestamp, signature = _verify(body, request.headers, self.signing_secret)
+            timestamp, signature = _verify(body, request.headers, self._verifier)
             text = _text(body)
             _check_shape(parse_body(text, request.headers.get("content-type")))
         except Refused as refused:
@@ -82,16 +85,7 @@ class RequestGuard:
         )
 
     def _replayed(self, signature: str, timestamp: int) -> bool:
-        if signature in self._seen:
-            return True
-        self._seen[signature] = timestamp
-        if len(self._seen) > _REMEMBERED:
-            oldest = self.clock() - SIGNATURE_SECONDS
-            for old in [s for s, ts in self._seen.items() if ts < oldest]:
-                del self._seen[old]
-            while len(self._seen) > _REMEMBERED:
-                del self._seen[next(iter(self._seen))]
-        return False
+        return not self.memory.add(signature, timestamp)
 
 
 async def _read_capped(request: Request, limit: int) -> bytes:
@@ -107,13 +101,25 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _verify(body: bytes, headers: Mapping[str, str], secret: str) -> tuple[int, str]:
+class _Clock(Clock):
+    """The guard's clock, for the signature's age too."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+
+    def now(self) -> float:
+        return self.clock()
+
+
+def _verify(
+    body: bytes, headers: Mapping[str, str], verifier: SignatureVerifier
+) -> tuple[int, str]:
     """The request's (timestamp, signature) once both check out; else Refused (401)."""
     timestamp = headers.get("x-slack-request-timestamp", "")
     signature = headers.get("x-slack-signature", "")
     if not (timestamp.isascii() and timestamp.isdigit()) or not signature:
         raise Refused(401, "invalid request")
-    if not SignatureVerifier(secret).is_valid(body, timestamp, signature):
+    if not verifier.is_valid(body, timestamp, signature):
         raise Refused(401, "invalid request")
     return int(timestamp), signature
 
