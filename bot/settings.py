@@ -58,13 +58,6 @@ DEFAULT_CONFIG_PATH = Path("transferbot.toml")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./transferbot.sqlite3"
 MIN_SECRET_KEY_LENGTH = 16  # storage accepts a Fernet key or a passphrase this long
 
-_DRIVERS = {
-    "sqlite": "sqlite+aiosqlite",
-    "sqlite+aiosqlite": "sqlite+aiosqlite",
-    "postgres": "postgresql+psycopg",
-    "postgresql": "postgresql+psycopg",
-    "postgresql+psycopg": "postgresql+psycopg",
-}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -144,27 +137,49 @@ def _http_url(value: str) -> str:
 
 
 def _database_url(value: str) -> str:
-    """Normalise the driver; never echo the URL (it may hold a password)."""
-    scheme, sep, rest = value.partition("://")
-    if not sep or not scheme:
-        raise ValueError(
-            "is not a database URL; use sqlite+aiosqlite:///PATH or "
-            "postgresql+psycopg://USER:PASSWORD@HOST/DB"
-        )
-    driver = _DRIVERS.get(scheme.lower())
-    if driver is None:
-        raise ValueError(
-            f"uses driver '{scheme}', which is not supported; use sqlite+aiosqlite or "
-            "postgresql+psycopg"
-        )
-    normalised = f"{driver}://{rest}"
-    try:
-        from sqlalchemy.engine import make_url
+    """Storage's reading of the URL (``storage.database.database_url``), host and port checked.
 
-        make_url(normalised)
-    except Exception:
-        raise ValueError("is not a valid database URL") from None
-    return normalised
+    Never echoes the URL: it may hold a password.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from storage.database import database_url
+    from storage.errors import DatabaseUnavailable
+
+    scheme, sep, _ = value.partition("://")
+    if not sep or not scheme:
+        raise ValueError(f"is not a database URL; use {_DATABASE_URL_FORMS}")
+    try:
+        parsed = make_url(value)
+    except ValueError:  # int() of the port
+        raise ValueError(_BAD_PORT) from None
+    except ArgumentError:
+        raise ValueError(f"is not a valid database URL; use {_DATABASE_URL_FORMS}") from None
+    try:
+        url = database_url(parsed)
+    except DatabaseUnavailable:  # it parsed, so storage refuses the driver
+        raise ValueError(
+            f"uses driver {scheme!r}, which is not supported; use sqlite+aiosqlite or "
+            "postgresql+psycopg"
+        ) from None
+    if url.get_backend_name() != "sqlite":
+        if url.host and "@" in url.host:  # the password's own '@' ended it early
+            raise ValueError(
+                "has an '@' after the one before the host; write an '@' in the user name or "
+                "password as %40"
+            )
+        if url.port is not None and not 1 <= url.port <= 65535:
+            raise ValueError(_BAD_PORT)
+        if not url.host and "host" not in url.query:
+            raise ValueError(
+                "has no host; use postgresql+psycopg://USER:PASSWORD@HOST/DB (or ?host=/socket/dir)"
+            )
+    return f"{url.drivername}://{value.partition('://')[2]}"  # as written, but the driver
+
+
+_DATABASE_URL_FORMS = "sqlite+aiosqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST/DB"
+_BAD_PORT = "has a bad port; use a number from 1 to 65535"
 
 
 def mask_database_url(url: str) -> str:

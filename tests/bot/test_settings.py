@@ -161,6 +161,10 @@ def test_digest_time_accepts_text_and_toml_times(tmp_path: Path) -> None:
         ("postgres://bot:pw@db/transfers", "postgresql+psycopg://bot:pw@db/transfers"),
         ("sqlite:///var/lib/tb.sqlite3", "sqlite+aiosqlite:///var/lib/tb.sqlite3"),
         ("postgresql+psycopg://db/transfers", "postgresql+psycopg://db/transfers"),
+        ("postgresql+asyncpg://bot:pw@db/t", "postgresql+psycopg://bot:pw@db/t"),
+        ("postgresql+psycopg2://bot:pw@db/t", "postgresql+psycopg://bot:pw@db/t"),
+        ("sqlite+pysqlite:///tb.sqlite3", "sqlite+aiosqlite:///tb.sqlite3"),
+        ("postgresql:///t?host=/run/postgresql", "postgresql+psycopg:///t?host=/run/postgresql"),
     ],
 )
 def test_database_urls_are_normalised_to_async_drivers(
@@ -536,3 +540,76 @@ def test_check_config_never_prints_a_url_password(
     assert status == 2
     assert PASSWORD not in out + err
     assert err.count("\n") == 1
+
+
+# -- database URLs: what storage accepts, with a host and a port that can be ----------------
+
+DB_PASSWORD = "Pl4nted-db-pw"
+BAD_PORT = "has a bad port; use a number from 1 to 65535"
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        (
+            f"postgresql://u:{DB_PASSWORD}@@h:99999/db",
+            "has an '@' after the one before the host; write an '@' in the user name or "
+            "password as %40",
+        ),
+        (f"postgresql://u:{DB_PASSWORD}@h:99999/db", BAD_PORT),
+        (f"postgresql://u:{DB_PASSWORD}@h:0/db", BAD_PORT),
+        (f"postgresql://u:{DB_PASSWORD}@h:port/db", BAD_PORT),
+        (f"postgresql://u:{DB_PASSWORD}@h:/db", BAD_PORT),
+        (
+            f"postgresql://u:{DB_PASSWORD}@/db",
+            "has no host; use postgresql+psycopg://USER:PASSWORD@HOST/DB (or ?host=/socket/dir)",
+        ),
+    ],
+    ids=[
+        "stray @ and bad port",
+        "port 99999",
+        "port 0",
+        "port not a number",
+        "empty port",
+        "no host",
+    ],
+)
+def test_a_malformed_database_url_is_one_line_without_its_password(
+    tmp_path: Path, url: str, problem: str
+) -> None:
+    in_file = write(tmp_path, f'[database]\nurl = "{url}"\n', name="in-file.toml")
+    in_variable = write(tmp_path, '[database]\nurl_env = "DB_URL"\n', name="in-variable.toml")
+
+    assert problems_of(in_file) == [f"{in_file}: database.url: {problem}"]
+    assert problems_of(in_variable, {"DB_URL": url}) == [
+        f"{in_variable}: database.url_env: the URL in DB_URL {problem}"
+    ]
+
+
+SCHEMES = ["sqlite", "sqlite+pysqlite", "sqlite+aiosqlite", "postgres", "postgresql"]
+SCHEMES += ["postgresql+psycopg", "postgresql+psycopg2", "postgresql+asyncpg", "mysql"]
+SCHEMES += ["mysql+aiomysql", "oracle", "mssql+pyodbc", "postgresql+pg8000", "sqlite+pysqlcipher"]
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_settings_accept_exactly_the_database_urls_storage_accepts(
+    tmp_path: Path, scheme: str
+) -> None:
+    from storage.database import database_url
+    from storage.errors import DatabaseUnavailable
+
+    url = f"{scheme}:///tb.sqlite3" if scheme.startswith("sqlite") else f"{scheme}://u:pw@h/db"
+    path = write(tmp_path, f'[database]\nurl = "{url}"\n')
+    try:
+        expected = database_url(url).render_as_string(hide_password=False)
+    except DatabaseUnavailable:
+        expected = None
+
+    try:
+        accepted: str | None = load_settings(path, environ={}).database.url
+    except ConfigError:
+        accepted = None
+    else:  # storage reads what settings hand it as it would have read the URL itself
+        accepted = database_url(accepted).render_as_string(hide_password=False)
+
+    assert accepted == expected
