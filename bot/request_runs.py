@@ -177,7 +177,8 @@ async def _perform(
         return None, RequestState.FAILED, exc.message
     try:
         provider = services.registry.get(row.account)
-        result = await provider.perform(row.ref, action, inputs)
+        async with services.lanes.call(row.account, row.provider, purpose="actions"):
+            result = await provider.perform(row.ref, action, inputs)
     except ProviderError as exc:
         state = RequestState.UNKNOWN if exc.maybe_applied else RequestState.FAILED
         logger.info("request %s: %s of %s: %s", request.id, action.value, row.short_id, exc.kind)

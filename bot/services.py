@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.provider_lanes import ProviderLanes
 from bot.settings import Settings
 from bot.watcher.transport import provider_transport
 from providers.registry import ProviderRegistry
@@ -42,7 +43,8 @@ class Services:
     ``now`` is the clock every decision uses (tests and the demo may step it);
     ``instance`` names this process in leases and logs; ``spawn`` runs work after an ack
     and keeps a reference so the task is neither lost nor garbage-collected; ``metrics``
-    is where requests and actions are counted (None: not counted).
+    is where requests and actions are counted (None: not counted); ``lanes`` bound the
+    provider calls made for people, per account (``bot.provider_lanes``).
     """
 
     settings: Settings
@@ -53,6 +55,7 @@ class Services:
     instance: str = field(default_factory=_instance_name)
     now: Callable[[], datetime] = utcnow
     metrics: Metrics | None = None
+    lanes: ProviderLanes = field(default_factory=ProviderLanes)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set, repr=False)
 
     @classmethod

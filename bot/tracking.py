@@ -129,7 +129,8 @@ async def refresh_transfer(services: Services, row: TrackedTransfer, *, actor: s
     assert row.id is not None
     stalled_since = None
     try:
-        snapshot = await services.registry.get(row.account).get_transfer(row.ref, detailed=True)
+        async with services.lanes.call(row.account, row.provider):
+            snapshot = await services.registry.get(row.account).get_transfer(row.ref, detailed=True)
     except ProviderError as exc:
         logger.info("refresh of %s failed: %s", row.short_id, exc.kind)
         return await _described(services, row, transfer_from_row(row), exc.message, None)
@@ -158,7 +159,8 @@ async def _described(
 async def watch(services: Services, *, account: str, ref: str, actor: str) -> Watched:
     """Start tracking ``ref`` in ``account``; raises ProviderError with the provider's sentence."""
     provider = services.registry.get(account)
-    snapshot = await provider.get_transfer(ref, detailed=True)
+    async with services.lanes.call(account, provider.account.type):
+        snapshot = await provider.get_transfer(ref, detailed=True)
     now = services.now()
     async with services.db.session() as session:
         result = await watch_transfer(

@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 ACTION_OUTCOMES = ("done", "failed", "unknown", "dry_run")
 ACK_SURFACES = ("command", "click", "submission")
+REFUSAL_POOLS = ("decisions", "commands")
+REFUSAL_REASONS = ("busy", "provider")
 REQUEST_STATES = (
     "pending",
     "approved",
@@ -213,6 +215,13 @@ class Metrics:
             buckets=ACK_BUCKETS,
             registry=registry,
         )
+        self._refused = Counter(
+            "transferbot_work_refused",
+            "Commands, clicks and form submissions turned away at once, by why: busy (the "
+            "after-ack pool was full) or provider (the account's lane was full or stuck).",
+            ["pool", "reason"],
+            registry=registry,
+        )
         self._requests = Counter(
             "transferbot_requests",
             "Action requests entering each state (for approval, or run at once).",
@@ -233,6 +242,9 @@ class Metrics:
             self._ack_seconds.labels(surface)
         for state in REQUEST_STATES:
             self._requests.labels(state)
+        for pool in REFUSAL_POOLS:
+            for reason in REFUSAL_REASONS:
+                self._refused.labels(pool, reason)
 
     # -- events --------------------------------------------------------------------------
 
@@ -260,6 +272,11 @@ class Metrics:
         """An action that ran (or was recorded in dry run): done, failed, unknown or dry_run."""
         name = _closed(action, [a.value for a in Action], "action")
         self._actions.labels(name, _closed(outcome, ACTION_OUTCOMES, "action outcome")).inc()
+
+    def count_refused(self, pool: str, reason: str) -> None:
+        """A piece of work turned away at once (``pool``: decisions or commands)."""
+        name = _closed(pool, REFUSAL_POOLS, "pool")
+        self._refused.labels(name, _closed(reason, REFUSAL_REASONS, "refusal reason")).inc()
 
     def observe_ack(self, surface: str, seconds: float) -> None:
         """How long a command, click or submission took to be acknowledged."""

@@ -120,7 +120,8 @@ async def _sync_one(services: Services, name: str, actor: str) -> AccountSync:
         )
         return result
     try:
-        transfers = await services.registry.get(name).list_transfers()
+        async with services.lanes.call(name, provider_type):
+            transfers = await services.registry.get(name).list_transfers()
     except ProviderError as exc:
         result.error = f"{name}: {exc.message}"
         return result

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
+import time
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
+from bot.provider_lanes import LaneRefused, pool_slot
 from bot.request_posts import slack_call
 from bot.slack.blocks import Message, finish, section
 from bot.slack.parsing import CommandError
@@ -20,7 +23,7 @@ if TYPE_CHECKING:
     from bot.services import Services
 
 __all__ = ["AFTER_ACK_BACKLOG", "AFTER_ACK_LIMIT", "BUSY", "OUR_FAULT", "AfterAck", "Answer",
-           "sentence"]  # fmt: skip
+           "Pool", "sentence"]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +32,8 @@ AFTER_ACK_LIMIT = 16  # pieces of after-ack work running at once, per app
 # work at the rate measured by tests/reliability/test_load.py): a clear "busy" at once is
 # better than an answer minutes late
 AFTER_ACK_BACKLOG = 500
+REFUSAL_POSTS = 32  # "busy" answers being posted at once, at most; the rest are counted
+REFUSAL_LOG_SECONDS = 60.0  # one warning sums up the refusals of this long
 BUSY = (
     "transferbot is very busy right now and did not take this on, so nothing was done; "
     "please try again in a minute."
@@ -100,49 +105,132 @@ class Answer:
         return True
 
 
-class AfterAck:
-    """Runs work after the ack, at most ``limit`` pieces at a time; whatever goes wrong
-    reaches the person as one sentence.
+class Pool(enum.StrEnum):
+    """Which after-ack pool a piece of work waits in.
 
-    The bound keeps a burst of slow work (provider calls, database writes) from crowding
-    the event loop that acknowledges the next requests: the rest wait their turn. Once
-    ``backlog`` pieces are taken on and not finished, the app is ``busy``: listeners then
-    answer :data:`BUSY` instead of taking more on, so nothing is accepted and left undone.
+    Decisions (Approve, Reject, Withdraw, a submitted form) never wait behind commands
+    and other clicks, whose provider reads may be slow: each pool has its own slots and
+    its own backlog.
+    """
+
+    DECISIONS = "decisions"
+    COMMANDS = "commands"
+
+
+class _PoolState:
+    def __init__(self, limit: int, backlog: int) -> None:
+        self.slots = asyncio.Semaphore(limit)
+        self.backlog = backlog
+        self.taken = 0
+
+
+class AfterAck:
+    """Runs work after the ack, at most ``limit`` pieces at a time per pool; whatever goes
+    wrong reaches the person as one sentence.
+
+    The bound keeps a burst of local work (database reads and writes, Slack posts) from
+    crowding the event loop that acknowledges the next requests: the rest wait their
+    turn. Provider calls step out of the pool while they wait (``bot.provider_lanes``):
+    they are bounded by their account's own lane, so a hanging account fills only its own
+    slots. Once ``backlog`` pieces of a pool are taken on and not finished, that pool is
+    busy: listeners then answer :data:`BUSY` instead of taking more on, so nothing is
+    accepted and left undone.
     """
 
     def __init__(
-        self, services: Services, *, limit: int = AFTER_ACK_LIMIT, backlog: int = AFTER_ACK_BACKLOG
+        self,
+        services: Services,
+        *,
+        limit: int = AFTER_ACK_LIMIT,
+        backlog: int = AFTER_ACK_BACKLOG,
+        refusal_posts: int = REFUSAL_POSTS,
     ) -> None:
         self.services = services
         self.backlog = backlog
-        self._slots = asyncio.Semaphore(limit)
-        self._taken = 0
+        self._pools = {pool: _PoolState(limit, backlog) for pool in Pool}
+        self._refusal_posts = refusal_posts
+        self._refusing = 0
+        self._refused_since_log = 0
+        self._logged_at = 0.0
 
     @property
     def busy(self) -> bool:
-        return self._taken >= self.backlog
+        """Commands and ordinary clicks would be turned away now."""
+        return self.is_busy(Pool.COMMANDS)
 
-    def __call__(self, answer: Answer, work: Coroutine[Any, Any, Any], *, name: str) -> None:
-        self._taken += 1
-        self.services.spawn(self._guarded(answer, work, name), name=name)
+    def is_busy(self, pool: Pool) -> bool:
+        state = self._pools[pool]
+        return state.taken >= state.backlog
 
-    def refuse(self, answer: Answer) -> None:
-        """Tell the person the bot is too busy (outside the queue: it is one short post)."""
-        logger.warning("turned work away: %d pieces of after-ack work are waiting", self._taken)
-        self.services.spawn(answer.send(BUSY), name="busy")
+    def __call__(
+        self,
+        answer: Answer,
+        work: Coroutine[Any, Any, Any],
+        *,
+        name: str,
+        pool: Pool = Pool.COMMANDS,
+    ) -> None:
+        self._pools[pool].taken += 1
+        self.services.spawn(self._guarded(answer, work, name, pool), name=name)
 
-    async def _guarded(self, answer: Answer, work: Coroutine[Any, Any, Any], name: str) -> None:
-        started = False
+    def refuse(self, answer: Answer | None = None, *, pool: Pool = Pool.COMMANDS) -> None:
+        """Count a piece of work turned away as busy and tell the person, if ``answer``.
+
+        The refusal posts are bounded too: beyond :data:`REFUSAL_POSTS` under way, a
+        refusal is counted but not posted (the click did nothing; clicking again works once
+        the bot has caught up). One warning a minute sums the refusals up.
+        """
+        self.count_refused(pool, "busy")
+        if answer is None:
+            return
+        if self._refusing >= self._refusal_posts:
+            return
+        self._refusing += 1
+        self.services.spawn(self._send_refusal(answer), name="busy")
+
+    def count_refused(self, pool: Pool | str, reason: str) -> None:
+        metrics = self.services.metrics
+        if metrics is not None:
+            metrics.count_refused(str(pool), reason)
+        if reason != "busy":
+            return
+        self._refused_since_log += 1
+        now = time.monotonic()
+        if now - self._logged_at >= REFUSAL_LOG_SECONDS:
+            waiting = {str(p): s.taken for p, s in self._pools.items()}
+            logger.warning(
+                "turned %d pieces of work away as busy since the last such warning "
+                "(after-ack work taken on and not finished: %s)",
+                self._refused_since_log,
+                waiting,
+            )
+            self._refused_since_log = 0
+            self._logged_at = now
+
+    async def _send_refusal(self, answer: Answer) -> None:
         try:
-            async with self._slots:
+            await answer.send(BUSY)
+        finally:
+            self._refusing -= 1
+
+    async def _guarded(
+        self, answer: Answer, work: Coroutine[Any, Any, Any], name: str, pool: Pool
+    ) -> None:
+        started = False
+        state = self._pools[pool]
+        try:
+            async with pool_slot(state.slots):
                 started = True
                 await work
+        except LaneRefused as exc:
+            self.count_refused(pool, "provider")
+            await answer.send(exc.message)
         except (ProviderError, StorageError, CommandError) as exc:
             await answer.send(exc.message)
         except Exception:
             logger.exception("%s failed", name)
             await answer.send(OUR_FAULT)
         finally:
-            self._taken -= 1
+            state.taken -= 1
             if not started:
                 work.close()  # cancelled while waiting for a slot

@@ -22,7 +22,7 @@ from bot.slack.ids import (
     parse_button,
 )
 from bot.slack.listeners.acting import Asker, answer_outcome, card_message, start_action
-from bot.slack.listeners.answers import AfterAck, Answer
+from bot.slack.listeners.answers import AfterAck, Answer, Pool
 from bot.slack.listeners.commands import carry_on
 from bot.slack.listeners.events import publish_home
 from bot.tracking import list_page, refresh_transfer, transfer_by_short_id
@@ -58,13 +58,14 @@ async def on_click(
         "channel_id"
     )
     answer = Answer(services, user_id=user, respond=respond, channel_id=channel)
-    if after_ack.busy:
-        after_ack.refuse(answer)
+    target = parse_button(str(action.get("action_id") or ""), action.get("value"))
+    pool = Pool.DECISIONS if isinstance(target, RequestButton) else Pool.COMMANDS
+    if after_ack.is_busy(pool):
+        after_ack.refuse(answer, pool=pool)
         return
     asker = Asker(services, answer, user, channel, body.get("trigger_id"), retried)
-    target = parse_button(str(action.get("action_id") or ""), action.get("value"))
     in_home = (body.get("view") or {}).get("type") == "home"
-    after_ack(answer, _clicked(asker, roster, target, in_home), name="button")
+    after_ack(answer, _clicked(asker, roster, target, in_home), name="button", pool=pool)
 
 
 async def _clicked(

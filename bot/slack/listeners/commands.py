@@ -67,7 +67,7 @@ async def on_command(
         await ack(text=text, blocks=blocks, response_type="ephemeral")
         return
     if after_ack.busy:
-        logger.warning("turned a command away: the bot is too busy")
+        after_ack.refuse()  # counted, and summed up in the log once a minute
         await ack(text=BUSY, response_type="ephemeral")
         return
     await ack()

@@ -13,7 +13,7 @@ from bot.cli import secret_masker
 from bot.permissions import Roster, not_an_operator
 from bot.slack.ids import CallbackId, ModalContext, input_name
 from bot.slack.listeners.acting import Asker, submit_inputs
-from bot.slack.listeners.answers import BUSY, AfterAck, Answer
+from bot.slack.listeners.answers import BUSY, AfterAck, Answer, Pool
 from bot.slack.requests import modal_errors, modal_values
 from providers.base import ActionInput
 
@@ -47,7 +47,8 @@ async def on_action_inputs(
     secret_masker.register(*(value for value in values.values() if value))
     inputs = inputs_of_view(view)
     problems = _problems(inputs, values)
-    if not problems and after_ack.busy and inputs:  # the form stays open, as typed
+    if not problems and after_ack.is_busy(Pool.DECISIONS) and inputs:  # stays open, as typed
+        after_ack.refuse(pool=Pool.DECISIONS)
         problems = {inputs[0].name: BUSY}
     if problems:
         await ack(**modal_errors(problems))
@@ -57,7 +58,7 @@ async def on_action_inputs(
     context = ModalContext.decode(view.get("private_metadata"))
     answer = Answer(services, user_id=user, channel_id=context.channel_id if context else None)
     asker = Asker(services, answer, user, answer.channel_id, None, retried)
-    after_ack(answer, _submitted(asker, roster, context, values), name="modal")
+    after_ack(answer, _submitted(asker, roster, context, values), name="modal", pool=Pool.DECISIONS)
 
 
 async def _submitted(
