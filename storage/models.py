@@ -23,6 +23,7 @@ __all__ = [
     "EventKind",
     "RequestSecret",
     "RequestState",
+    "SeenSignature",
     "TrackedTransfer",
     "TransferEvent",
 ]
@@ -277,3 +278,13 @@ class AuditEntry(SQLModel, table=True):
         default=None, foreign_key="action_requests.id", ondelete="SET NULL"
     )
     detail: str = Field(default="", sa_type=Text)
+
+
+class SeenSignature(SQLModel, table=True):
+    """A signed Slack request let in: its signature's SHA-256, kept for Slack's five minutes."""
+
+    __tablename__ = "seen_signatures"
+    __table_args__ = (Index(None, "signed_at"),)
+
+    digest: str = Field(primary_key=True, sa_type=String(64))  # hex; never the signature
+    signed_at: datetime = Field(sa_type=UTCDateTime)  # the request's timestamp

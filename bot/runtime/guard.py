@@ -9,9 +9,10 @@ dispatches as usual.
 
 A request whose signature was seen before (the same body re-sent, within the five
 minutes a signature lasts) reaches the listeners as a redelivery (``X-Slack-Retry-Num``),
-whatever its headers say: they then do nothing twice (see ``bot.approvals``). Each
-replica remembers only what it was sent; the database catches repeats across replicas
-within seconds (a double click), and every decision on a request is a compare-and-set.
+whatever its headers say: they then do nothing twice (see ``bot.approvals``). Signatures
+are remembered in this process and recorded in the database (``bot.runtime.replays``),
+so a request re-sent to another replica, or after a restart, is a redelivery too; while
+the database can't record them, each replica goes by its own memory.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.request.internals import parse_body
@@ -27,7 +28,10 @@ from slack_sdk.signature import Clock, SignatureVerifier
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bot.runtime.replays import SIGNATURE_SECONDS, RecentSignatures
+from bot.runtime.replays import SIGNATURE_SECONDS, RecentSignatures, SharedSignatures
+
+if TYPE_CHECKING:
+    from storage.database import Database
 
 __all__ = ["MAX_EVENT_BYTES", "SIGNATURE_SECONDS", "RequestGuard"]
 
@@ -53,12 +57,19 @@ class Refused(Exception):
 class RequestGuard:
     """Checks each request to the events endpoint; remembers the signatures it let in."""
 
-    def __init__(self, signing_secret: str, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        signing_secret: str,
+        *,
+        db: Database | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if not signing_secret.strip():
             raise ValueError("the events endpoint needs the signing secret")
         self.signing_secret = signing_secret
         self.clock = clock
         self.memory = RecentSignatures(clock=clock)  # signatures let in, for five minutes
+        self.shared = SharedSignatures(db, clock=clock) if db is not None else None
         self._verifier = SignatureVerifier(signing_secret, clock=_Clock(clock))
 
     async def check(self, request: Request) -> AsyncBoltRequest | Response:
@@ -75,7 +86,7 @@ class RequestGuard:
             logger.info("refused a request to the events endpoint: not in Slack's shape")
             return Refused(400, "malformed request").response()
         headers: dict[str, str | list[str]] = dict(request.headers)
-        if self._replayed(signature, timestamp) and RETRY_HEADER not in headers:
+        if await self._replayed(signature, timestamp) and RETRY_HEADER not in headers:
             logger.info("a request was sent again with the same signature: handled as a retry")
             headers[RETRY_HEADER] = "1"
         return AsyncBoltRequest(
@@ -84,8 +95,11 @@ class RequestGuard:
             headers=headers,  # type: ignore[arg-type]
         )
 
-    def _replayed(self, signature: str, timestamp: int) -> bool:
-        return not self.memory.add(signature, timestamp)
+    async def _replayed(self, signature: str, timestamp: int) -> bool:
+        """Seen before: by this process (memory, checked first), or by any (the database)."""
+        if not self.memory.add(signature, timestamp):
+            return True
+        return self.shared is not None and not await self.shared.add(signature, timestamp)
 
 
 async def _read_capped(request: Request, limit: int) -> bytes:

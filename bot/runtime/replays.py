@@ -2,19 +2,43 @@
 
 A signature is good for five minutes from its timestamp (``SIGNATURE_SECONDS``); the same
 signature seen again within them is the same request sent again. :class:`RecentSignatures`
-keeps them in arrival order and forgets from the front, so each check costs the same
-(amortized O(1)) however many are remembered: it used to scan them all once it held
-100,000, at 10 ms a check.
+keeps them in this process, in arrival order, forgetting from the front, so each check
+costs the same (amortized O(1)) however many are remembered. :class:`SharedSignatures`
+records their SHA-256 in the database, so a request sent again to another replica, or
+after a restart, is known too.
+
+When the database can't record one (down, or slower than ``SHARED_SECONDS``), the request
+is let in on this process's memory alone, and the next few seconds skip the database:
+turning Slack away would stop commands that need no database (help) and gain nothing,
+since every action is a compare-and-set in that same database. One warning says so, and
+one line says when recording works again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-__all__ = ["MAX_REMEMBERED", "SIGNATURE_SECONDS", "RecentSignatures"]
+from storage.errors import StorageError
+from storage.signatures import prune_signatures, record_signature
+
+if TYPE_CHECKING:
+    from storage.database import Database
+
+__all__ = [
+    "MAX_REMEMBERED",
+    "PRUNE_SECONDS",
+    "SHARED_SECONDS",
+    "SIGNATURE_SECONDS",
+    "RecentSignatures",
+    "SharedSignatures",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +47,13 @@ SIGNATURE_SECONDS = 5 * 60  # how old a signed request may be (Slack's rule, Bol
 # about 1,350 requests/s: ~400,000); about 250 bytes each, so ~125 MB at worst. A burst
 # beyond it forgets the oldest first.
 MAX_REMEMBERED = 500_000
+SHARED_SECONDS = 1.0  # the database's time to record one; Slack waits 3 s for the ack
+SKIP_SHARED_SECONDS = 5.0  # after it failed, the database is left alone this long
+# Each replica deletes expired digests at most once a minute, from the request that finds
+# the minute over: one indexed range delete, with no scheduler to depend on (Socket Mode
+# and a replica without the watcher serve requests too). The table holds about six
+# minutes of requests; digests are kept a minute past their five, for replicas' clocks.
+PRUNE_SECONDS = 60.0
 
 
 class RecentSignatures:
@@ -77,3 +108,50 @@ class RecentSignatures:
                 return
             arrivals.popleft()
             self._known.discard(signature)
+
+
+class SharedSignatures:
+    """Signatures recorded in the database, so every replica knows them, across restarts."""
+
+    def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.clock = clock
+        self._pruned_at = clock()
+        self._skip_until = 0.0
+        self._failing = False
+
+    async def add(self, signature: str, timestamp: int) -> bool:
+        """Record ``signature``; False if some replica recorded it already. True as well when
+        it can't be recorded (the module docstring says why)."""
+        now = self.clock()
+        if now < self._skip_until:
+            return True
+        digest = hashlib.sha256(signature.encode()).hexdigest()
+        try:
+            async with asyncio.timeout(SHARED_SECONDS):
+                recorded = await self._record(digest, timestamp, now)
+        except (StorageError, TimeoutError) as exc:
+            self._skip_until = now + SKIP_SHARED_SECONDS
+            if not self._failing:
+                self._failing = True
+                logger.warning(
+                    "signatures can't be recorded in the database (%s): a request sent "
+                    "again is caught only by the replica it reached before, until they can",
+                    "too slow" if isinstance(exc, TimeoutError) else "unavailable",
+                )
+            return True
+        if self._failing:
+            self._failing = False
+            logger.info("signatures are recorded in the database again")
+        return recorded
+
+    async def _record(self, digest: str, timestamp: int, now: float) -> bool:
+        async with self.db.session() as session:
+            recorded = await record_signature(
+                session, digest=digest, signed_at=datetime.fromtimestamp(timestamp, UTC)
+            )
+            if now - self._pruned_at >= PRUNE_SECONDS:
+                self._pruned_at = now
+                before = datetime.fromtimestamp(now - SIGNATURE_SECONDS - PRUNE_SECONDS, UTC)
+                await prune_signatures(session, signed_before=before)
+        return recorded

@@ -76,7 +76,7 @@ def http_app(
         routes.append(metrics_route(metrics, METRICS_PATH))
     if bolt_app is not None:
         signing = services.settings.slack.signing_secret
-        guard = RequestGuard(signing.get_secret_value() if signing else "")
+        guard = RequestGuard(signing.get_secret_value() if signing else "", db=services.db)
 
         async def events(request: Request) -> Response:
             checked = await guard.check(request)

@@ -26,15 +26,29 @@ from bot.approvals import expire_due_requests
 from bot.runtime.guard import MAX_EVENT_BYTES
 from bot.runtime.signed import find_button, sign
 from bot.slack.ids import INPUT_ACTION_ID, input_block_id
+from storage.audit import list_audit
+from storage.migrate import upgrade_database
 from storage.models import RequestState
 from storage.requests import list_requests
+from tests.reliability.replicas import replica
 from tests.reliability.results import record
-from tests.slack.conftest import ALICE, BOB, CHANNEL, DAVE, RIGHT_EPP, SIGNING_SECRET, Bot
+from tests.slack.conftest import (
+    ALICE,
+    BOB,
+    CAROL,
+    CHANNEL,
+    DAVE,
+    RIGHT_EPP,
+    SIGNING_SECRET,
+    Bot,
+)
 
 logger = logging.getLogger(__name__)
 
 FIGURE = "Slack requests: forged, stale, replayed, malformed, oversized, unknown, unauthorised"
 ABORT = "abort_transfer_session"
+PAUSE = "pause_transfer_session"
+START = "start_transfer_session"
 # what a provider is asked that changes nothing there (the bot may look before refusing)
 READS = re.compile(r"get|check|list|fetch|info|status|count", re.IGNORECASE)
 
@@ -201,6 +215,49 @@ async def test_a_replayed_click_or_command_runs_nothing_twice(bot: Bot, door: Do
     await door.send(body, timestamp=stamp)
     await door.assert_nothing_ran()
     assert "done a moment ago" in bot.last_answer(ALICE).text
+
+
+async def test_a_command_replayed_to_another_replica_or_after_a_restart_runs_once(
+    bot: Bot, database_url: str
+) -> None:
+    """A captured ``/transfer pause``, re-sent to a second replica on the same database after
+    the session was resumed (24 s on: past a double click), and then to a replica started
+    since, pauses nothing more in its sender's name."""
+    await upgrade_database(database_url)
+    cpanel = bot.sims["cpanel"]
+    stamp = int(time.time())
+    async with (
+        replica(bot, database_url, name="replica-a") as first,
+        replica(bot, database_url, name="replica-b") as second,
+    ):
+        short_id = await first.watch("whm-east", cpanel.add_session("RUNNING"))
+        pause = first.slack.command_body(f"pause {short_id}", user=ALICE, channel=CHANNEL)
+        signature = sign(SIGNING_SECRET, stamp, pause)
+        assert (await first.slack.post(pause, timestamp=stamp, signature=signature)).is_success
+        await first.settle()
+        assert cpanel.faults.calls[PAUSE] == 1
+        cpanel.clock.advance(600)  # paused by now
+        await first.command(f"resume {short_id}", user=CAROL)
+        assert cpanel.faults.calls[START] == 1
+
+        second.now.advance(seconds=24)
+        assert (await second.slack.post(pause, timestamp=stamp, signature=signature)).is_success
+        await second.settle()
+        assert cpanel.faults.calls[PAUSE] == 1
+    async with replica(bot, database_url, name="replica-a") as restarted:
+        restarted.now.advance(seconds=60)
+        replayed = await restarted.slack.post(pause, timestamp=stamp, signature=signature)
+        assert replayed.is_success
+        await restarted.settle()
+        async with restarted.services.db.session() as session:
+            entries = await list_audit(session, limit=100)
+    assert cpanel.faults.calls[PAUSE] == 1
+    assert sorted((e.actor, e.verb) for e in entries if e.verb in ("requested", "ran")) == [
+        (ALICE, "ran"),
+        (ALICE, "requested"),
+        (CAROL, "ran"),
+        (CAROL, "requested"),
+    ]
 
 
 # -- malformed, oversized, unknown -------------------------------------------------------------

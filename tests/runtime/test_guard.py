@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
+import pytest
 from slack_bolt.request.async_request import AsyncBoltRequest
 from starlette.requests import Request
 
 from bot.runtime.guard import RequestGuard
 from bot.runtime.signed import sign
+from storage.database import Database
+from storage.signatures import count_signatures
 
 SECRET = "signing-secret-for-guard-tests-0123"
 WINDOW = 5 * 60  # Slack's: a signature is good for five minutes
@@ -91,3 +95,41 @@ async def test_a_replay_among_100001_young_signatures_is_caught_and_each_check_s
     for n in range(count + 1, count + 1001):  # and the next checks are cheap again
         assert not await marked_as_retry(guard, command(n), timestamp=int(clock.now))
     assert guard.memory.looked_at - before <= count + 1 + 2 * 1000
+
+
+async def test_the_database_forgets_signatures_once_they_are_past_five_minutes(
+    db: Database,
+) -> None:
+    clock = SteppedClock(time.time())
+    guard = RequestGuard(SECRET, db=db, clock=clock)
+    for n in range(3):
+        assert not await marked_as_retry(guard, command(n), timestamp=int(clock.now))
+    async with db.session() as session:
+        assert await count_signatures(session) == 3
+    restarted = RequestGuard(SECRET, db=db, clock=clock)  # a new process: its memory empty
+    assert await marked_as_retry(restarted, command(0), timestamp=int(clock.now))
+
+    clock.step(WINDOW + 2 * 60)  # past the five minutes, and the minute kept for clocks
+    assert not await marked_as_retry(guard, command(3), timestamp=int(clock.now))
+    async with db.session() as session:
+        assert await count_signatures(session) == 1  # only the newest is kept
+
+
+async def test_requests_get_in_while_the_database_cannot_record_signatures(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    down = Database("postgresql+psycopg://bot:not-shown-pw@127.0.0.1:1/transferbot")
+    clock = SteppedClock(time.time())
+    guard = RequestGuard(SECRET, db=down, clock=clock)
+    try:
+        assert not await marked_as_retry(guard, command(1), timestamp=int(clock.now))
+        assert await marked_as_retry(guard, command(1), timestamp=int(clock.now))  # memory
+        for n in range(2, 5):
+            clock.step(10)  # past the pause after a failure: the database is tried again
+            assert not await marked_as_retry(guard, command(n), timestamp=int(clock.now))
+    finally:
+        await down.dispose()
+    warnings = [r for r in caplog.records if r.name == "bot.runtime.replays"]
+    assert [r.levelno for r in warnings] == [logging.WARNING]  # one, not one a request
+    assert "not-shown-pw" not in caplog.text

@@ -24,6 +24,7 @@ TABLES = {
     "alerts",
     "account_health",
     "audit_log",
+    "seen_signatures",
 }
 
 
