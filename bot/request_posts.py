@@ -67,6 +67,8 @@ def request_card(request: ActionRequest, row: TrackedTransfer) -> RequestCard:
         dry_run=request.dry_run,
         expires_at=request.expires_at,
         requested_at=request.created_at,
+        approved_before_expiry=request.state == RequestState.EXPIRED.value
+        and request.decided_at is not None,
     )
 
 

@@ -6,6 +6,7 @@ retried. Secret inputs are erased as soon as the provider has answered (or faile
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterable
@@ -15,12 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.provider_lanes import LANE_STUCK_SECONDS
 from bot.request_posts import (
     already_decided,
     outcome_line,
     provider_label,
     refresh_request_message,
 )
+from bot.slack.mrkdwn import md
 from bot.tracking import Fresh, refresh_transfer
 from providers.base import Action, ActionResult
 from providers.errors import ProviderError
@@ -52,8 +55,34 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-RUN_TIMEOUT = timedelta(minutes=10)  # longer than any action takes: still running = crashed
+RUN_TIMEOUT = timedelta(minutes=10)  # the bound when no account is configured (tests)
 STALLED_APPROVAL = timedelta(minutes=1)  # approved but not started: its runner crashed
+_RUN_MARGIN = timedelta(seconds=30)  # database writes and Slack posts around the provider call
+STALE_APPROVAL = (
+    "It was approved, but the bot stopped before running it and it is now past its expiry, "
+    "so nothing was done; ask again if it is still needed."
+)
+RAN_TOO_LONG = (
+    "The action did not finish in time, so its outcome is unknown; check the transfer "
+    "before asking again."
+)
+
+
+def run_bound(services: Services) -> timedelta:
+    """How long one run can take at most: its provider call is bounded by the account's
+    timeout (actions are sent once, never retried) and its lane's wait; a request still
+    ``running`` after this long was left by a process that stopped, whichever replica."""
+    timeouts = [float(account.timeout) for account in services.registry]
+    if not timeouts:
+        return RUN_TIMEOUT
+    return timedelta(seconds=2 * max(timeouts) + LANE_STUCK_SECONDS) + _RUN_MARGIN
+
+
+def _call_bound(services: Services) -> float:
+    """The in-process deadline of one provider call for an action (inside run_bound)."""
+    return (run_bound(services) - _RUN_MARGIN).total_seconds()
+
+
 CRASHED = (
     "Something went wrong on our side while the action was running, so its outcome is "
     "unknown; check the transfer before asking again."
@@ -177,8 +206,14 @@ async def _perform(
         return None, RequestState.FAILED, exc.message
     try:
         provider = services.registry.get(row.account)
-        async with services.lanes.call(row.account, row.provider, purpose="actions"):
+        async with (
+            asyncio.timeout(_call_bound(services)),
+            services.lanes.call(row.account, row.provider, purpose="actions"),
+        ):
             result = await provider.perform(row.ref, action, inputs)
+    except TimeoutError:
+        logger.warning("request %s: the %s of %s ran too long", request.id, action, row.short_id)
+        return None, RequestState.UNKNOWN, RAN_TOO_LONG
     except ProviderError as exc:
         state = RequestState.UNKNOWN if exc.maybe_applied else RequestState.FAILED
         logger.info("request %s: %s of %s: %s", request.id, action.value, row.short_id, exc.kind)
@@ -259,11 +294,14 @@ async def _finish(
 
 
 # -- after a crash -------------------------------------------------------------------------
-async def recover_requests(services: Services, *, run_timeout: timedelta = RUN_TIMEOUT) -> None:
-    """After a crash: runs left ``running`` become ``unknown`` (never re-run), and approvals
-    whose run never started are run now (the ``approved → running`` transition keeps that
-    to one replica). Secrets of finished requests are erased."""
+async def recover_requests(services: Services, *, run_timeout: timedelta | None = None) -> None:
+    """After a crash: runs left ``running`` longer than a run can take (:func:`run_bound`)
+    become ``unknown`` (never re-run); approvals whose run never started are run now if
+    they are still within their expiry (the ``approved → running`` transition keeps that to
+    one replica), and are expired, and said so, if not. Secrets of finished requests are
+    erased."""
     now = services.now()
+    run_timeout = run_timeout if run_timeout is not None else run_bound(services)
     async with services.db.session() as session:
         interrupted = await mark_interrupted_requests_unknown(
             session, started_before=now - run_timeout, now=now
@@ -291,8 +329,44 @@ async def recover_requests(services: Services, *, run_timeout: timedelta = RUN_T
         line = outcome_line(request, row, who=True) if row is not None else None
         await refresh_request_message(services, request.id or 0, reply=line)
     for request in approved:
+        if request.expires_at <= now:
+            await _expire_stale_approval(services, request)
+            continue
         logger.warning("request %s was approved but never started; running it now", request.id)
         await run_request(services, request_id=request.id or 0, actor=request.decided_by or "")
+
+
+async def _expire_stale_approval(services: Services, request: ActionRequest) -> None:
+    """An approval whose run never started and whose expiry has passed: never run it."""
+    now = services.now()
+    async with services.db.session() as session:
+        won = await move_request(
+            services,
+            session,
+            request_id=request.id or 0,
+            from_states=(RequestState.APPROVED,),
+            to_state=RequestState.EXPIRED,
+            result_message=STALE_APPROVAL,
+            finished_at=now,
+            now=now,
+        )
+        if not won:
+            return  # another replica took it
+        await erase_secret(session, request_id=request.id or 0)
+        await record_audit(
+            session,
+            actor="system",
+            verb="expired",
+            transfer_id=request.transfer_id,
+            request_id=request.id,
+            detail="approved but never run, and past its expiry",
+            now=now,
+        )
+    logger.warning("request %s was approved but never run and is past its expiry", request.id)
+    row = await _transfer_of(services, request)
+    line = md(":alarm_clock: {} of `{}`: {}", request.action.capitalize(),
+              row.short_id if row else "?", STALE_APPROVAL)  # fmt: skip
+    await refresh_request_message(services, request.id or 0, reply=line)
 
 
 async def _transfer_of(services: Services, request: ActionRequest) -> TrackedTransfer | None:

@@ -76,7 +76,8 @@ REQUEST_TRANSITIONS: dict[RequestState, frozenset[RequestState]] = {
             RequestState.RUNNING,  # actions that need no approval
         }
     ),
-    RequestState.APPROVED: frozenset({RequestState.RUNNING}),
+    # an approval whose run never started (the bot stopped) and whose expiry passed
+    RequestState.APPROVED: frozenset({RequestState.RUNNING, RequestState.EXPIRED}),
     RequestState.RUNNING: frozenset({RequestState.DONE, RequestState.FAILED, RequestState.UNKNOWN}),
 }
 

@@ -93,6 +93,7 @@ class RequestCard:
     dry_run: bool = False
     expires_at: datetime | None = None
     requested_at: datetime | None = None
+    approved_before_expiry: bool = False  # expired after an approval whose run never started
 
 
 def request_message(card: RequestCard) -> Message:
@@ -176,7 +177,13 @@ def _state_sentence(card: RequestCard) -> Mrkdwn:
         RequestState.WITHDRAWN: md(
             ":leftwards_arrow_with_hook: Withdrawn by {}; nothing was done.", by
         ),
-        RequestState.EXPIRED: md(":alarm_clock: Expired without a decision; nothing was done."),
+        RequestState.EXPIRED: md(
+            ":alarm_clock: Approved by {}, but the bot stopped before running it and it "
+            "expired; nothing was done.",
+            by,
+        )
+        if card.approved_before_expiry
+        else md(":alarm_clock: Expired without a decision; nothing was done."),
         RequestState.RUNNING: md(":gear: Approved by {}; running now{}.", by, dry),
         RequestState.DONE: md(":white_check_mark: Done{}. {}", dry, result).rstrip(),
         RequestState.FAILED: md(":x: Failed: {}", result or "the provider did not say why."),

@@ -289,3 +289,50 @@ async def test_an_approval_whose_run_never_started_is_run_once_at_recovery(bot: 
     assert aborts(bot) == 1
     assert [r.state for r in await requests(bot)] == [RequestState.DONE.value]
     assert "Done" in bot.text_of(bot.request_message())
+
+
+async def test_a_run_left_by_a_crash_is_unknown_once_no_run_could_still_be_going(
+    bot: Bot,
+) -> None:
+    """A run is bounded by its account's timeout (2 s here) and lane: a minute after a
+    kill -9 the request says its outcome is unknown, not "running now" for ten minutes."""
+    bot.sims["cpanel"].faults.add("hang", operation=ABORT, seconds=5)
+    _, message = await ask_to_cancel(bot)
+    await bot.slack.click("Approve", user=BOB, message=message, channel=CHANNEL)
+    await _until(bot, lambda: aborts(bot) == 1)
+    await bot.services.drain(wait_seconds=0.1)  # the process dies mid-call
+
+    bot.now.advance(minutes=1)
+    await expire_due_requests(bot.services)
+
+    assert [r.state for r in await requests(bot)] == [RequestState.UNKNOWN.value]
+    assert "check the transfer" in bot.text_of(bot.request_message())
+    assert aborts(bot) == 1
+
+
+async def test_an_approval_past_its_expiry_is_never_run_at_recovery(bot: Bot) -> None:
+    short_id, _ = await ask_to_cancel(bot)
+    (request,) = await requests(bot)
+    async with bot.services.db.session() as session:  # approved, then the process died
+        await transition_request(
+            session,
+            request_id=request.id or 0,
+            from_states=(RequestState.PENDING,),
+            to_state=RequestState.APPROVED,
+            decided_by=BOB,
+            decided_at=bot.now(),
+        )
+    bot.now.advance(days=2)  # the bot comes back two days later
+
+    await expire_due_requests(bot.services)
+    await expire_due_requests(bot.services)
+
+    assert aborts(bot) == 0
+    assert [r.state for r in await requests(bot)] == [RequestState.EXPIRED.value]
+    [reply] = bot.request_message().replies
+    assert f"Cancel of `{short_id}`" in reply.text and "past its expiry" in reply.text
+    assert "nothing was done" in reply.text
+    assert "Approved by @U0BOB, but the bot stopped before running it" in bot.text_of(
+        bot.request_message()
+    )
+    assert ("system", "expired") in await bot.audit()
