@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import inspect
-import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any
 
+from bot.runtime.logs import LOG_LEVELS, configure_logging, installed_masker
 from bot.settings import ConfigError, Settings, load_settings
-from providers.base import Action, mask_secret
+from providers.base import Action
 from providers.settings import PROVIDER_TYPES
 
 __all__ = [
@@ -22,17 +21,13 @@ __all__ = [
     "LOG_LEVELS",
     "SIMULATOR_PORTS",
     "SIMULATOR_SECRET",
-    "SecretMasker",
     "add_command",
-    "configure_logging",
     "describe_settings",
     "main",
-    "secret_masker",
 ]
 
 logger = logging.getLogger(__name__)
 
-LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 # The secret a simulator accepts when no --secret-env is given: for simulators only, never
 # for a real provider account.
 SIMULATOR_SECRET = "simulator-only-secret-not-for-real-accounts"
@@ -40,109 +35,6 @@ SIMULATOR_SECRET = "simulator-only-secret-not-for-real-accounts"
 SIMULATOR_PORTS = {"cpanel": 2087, "hostway": 8081, "opensrs": 55443, "gandi": 8082}
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
-
-
-# -- logging -------------------------------------------------------------------------------
-
-
-class SecretMasker(logging.Filter):
-    """Replaces every registered secret value in log records with a mask.
-
-    Register tokens, API keys and passwords as soon as they are known
-    (``secret_masker.register(value)``); the filter sits on the handlers that
-    :func:`configure_logging` installs, so it sees records from every logger.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._values: tuple[str, ...] = ()
-
-    def register(self, *values: str | None) -> None:
-        """Mask these values from now on; values under 4 characters are ignored."""
-        known = set(self._values) | {v for v in values if v and len(v) >= 4}
-        self._values = tuple(sorted(known, key=len, reverse=True))  # longest first
-
-    def mask(self, text: str) -> str:
-        for value in self._values:
-            if value in text:
-                text = text.replace(value, mask_secret(value))
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self._values:
-            return True
-        try:
-            message = record.getMessage()
-        except Exception:  # a bad format string: let the handler report it
-            return True
-        record.msg, record.args = self.mask(message), ()
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = self.mask(record.exc_text)
-        if record.stack_info:
-            record.stack_info = self.mask(record.stack_info)
-        return True
-
-
-secret_masker = SecretMasker()
-
-
-class _JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message and any exception."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info and not record.exc_text:
-            record.exc_text = self.formatException(record.exc_info)
-        if record.exc_text:
-            entry["exception"] = record.exc_text
-        return json.dumps(entry, ensure_ascii=False)
-
-
-def configure_logging(
-    level: str = "info",
-    fmt: str = "text",
-    *,
-    masker: SecretMasker | None = None,
-    stream: TextIO | None = None,
-) -> None:
-    """Send every logger's records to stderr as text or JSON, with secrets masked.
-
-    Args:
-        level: debug, info, warning, error or critical.
-        fmt: "text" or "json".
-        masker: the SecretMasker to apply; the module's ``secret_masker`` by default.
-        stream: where to write; sys.stderr by default.
-    """
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if getattr(h, "_transferbot", False)]:
-        root.removeHandler(handler)
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler._transferbot = True  # type: ignore[attr-defined]
-    handler.addFilter(masker or secret_masker)
-    handler.setFormatter(
-        _JsonFormatter()
-        if fmt == "json"
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    )
-    root.addHandler(handler)
-    root.setLevel(level.upper())
-    quiet = logging.DEBUG if level == "debug" else logging.WARNING
-    for noisy in (
-        "httpx",  # one line per HTTP call
-        "httpcore",
-        "uvicorn.access",
-        "apscheduler.executors",  # two lines per watcher tick; failed jobs are still logged
-        "apscheduler.scheduler",  # "Adding job tentatively", once per job at start
-        "alembic.runtime.plugins",  # one line per alembic plugin at every migration
-    ):
-        logging.getLogger(noisy).setLevel(quiet)
 
 
 # -- commands ------------------------------------------------------------------------------
@@ -180,8 +72,11 @@ def _global_options(default: Any) -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> Settings:
     """Load the configuration, register its secrets with the masker, set up logging."""
     settings = load_settings(args.config)
-    secret_masker.register(*settings.secret_values())
-    configure_logging(args.log_level or settings.server.log_level, settings.server.log_format)
+    masker = installed_masker()
+    masker.register(*settings.secret_values())
+    configure_logging(
+        args.log_level or settings.server.log_level, settings.server.log_format, masker=masker
+    )
     return settings
 
 
@@ -214,7 +109,7 @@ def run_simulate(args: argparse.Namespace) -> int:
                 f"transferbot: --secret-env: variable {args.secret_env} is not set", file=sys.stderr
             )
             return EXIT_CONFIG
-        secret_masker.register(secret)
+        installed_masker().register(secret)
     if args.speed <= 0:
         print("transferbot: --speed: must be more than 0", file=sys.stderr)
         return EXIT_CONFIG
@@ -304,7 +199,8 @@ def run_db_upgrade(args: argparse.Namespace) -> int:
         logger.debug("database upgrade failed", exc_info=True)
         reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {_first_line(exc)}"
         print(
-            f"transferbot: could not upgrade the database at {where}: {secret_masker.mask(reason)}",
+            f"transferbot: could not upgrade the database at {where}: "
+            f"{installed_masker().mask(reason)}",
             file=sys.stderr,
         )
         return EXIT_FAILED
@@ -355,7 +251,7 @@ def run_serve(args: argparse.Namespace) -> int:
         else:
             asyncio.run(serve(settings))
     except StorageError as exc:
-        print(f"transferbot: {secret_masker.mask(exc.message)}", file=sys.stderr)
+        print(f"transferbot: {installed_masker().mask(exc.message)}", file=sys.stderr)
         return EXIT_FAILED
     except OSError as exc:
         print(f"transferbot: cannot serve: {exc.strerror or exc}", file=sys.stderr)
@@ -452,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         logger.debug("command failed", exc_info=True)
         print(
-            f"transferbot: {type(exc).__name__}: {secret_masker.mask(_first_line(exc))} "
+            f"transferbot: {type(exc).__name__}: {installed_masker().mask(_first_line(exc))} "
             "(run with --log-level debug for details)",
             file=sys.stderr,
         )

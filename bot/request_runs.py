@@ -201,9 +201,20 @@ async def _perform(
             f"{provider_label(row.provider)}.",
         )
     try:
-        inputs = {**request.inputs, **(await _secret_inputs(services, request))}
+        secrets = await _secret_inputs(services, request)
     except StorageError as exc:
         return None, RequestState.FAILED, exc.message
+    with services.masker.masking(*secrets.values()):  # while the provider call holds them
+        return await _send(services, request, row, action, {**request.inputs, **secrets})
+
+
+async def _send(
+    services: Services,
+    request: ActionRequest,
+    row: TrackedTransfer,
+    action: Action,
+    inputs: dict[str, str],
+) -> tuple[ActionResult | None, RequestState, str]:
     try:
         provider = services.registry.get(row.account)
         async with (

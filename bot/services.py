@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.provider_lanes import ProviderLanes
+from bot.runtime.logs import SecretMasker, installed_masker
 from bot.settings import Settings
 from bot.watcher.transport import provider_transport
 from providers.registry import ProviderRegistry
@@ -44,7 +45,8 @@ class Services:
     ``instance`` names this process in leases and logs; ``spawn`` runs work after an ack
     and keeps a reference so the task is neither lost nor garbage-collected; ``metrics``
     is where requests and actions are counted (None: not counted); ``lanes`` bound the
-    provider calls made for people, per account (``bot.provider_lanes``).
+    provider calls made for people, per account (``bot.provider_lanes``); ``masker`` hides
+    the secrets a piece of work holds from the logs while it runs.
     """
 
     settings: Settings
@@ -56,6 +58,7 @@ class Services:
     now: Callable[[], datetime] = utcnow
     metrics: Metrics | None = None
     lanes: ProviderLanes = field(default_factory=ProviderLanes)
+    masker: SecretMasker = field(default_factory=installed_masker)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set, repr=False)
 
     @classmethod

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.cli import secret_masker
+from bot.runtime.logs import installed_masker
 from providers.settings import PROVIDER_TYPES, ProviderAccount
 from providers.simulators import make_simulator
 from providers.simulators.base import LoopbackServer, SimClock
@@ -109,7 +109,7 @@ async def serve_simulated(
     from bot.runtime.serve import serve
 
     secret = secrets.token_urlsafe(24)
-    secret_masker.register(secret)
+    installed_masker().register(secret)
     async with simulated_providers(secret=secret, sample=True) as providers:
         for provider, account in providers.accounts.items():
             refs = ", ".join(providers.samples.get(provider, []))

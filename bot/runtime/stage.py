@@ -15,7 +15,7 @@ from typing import Any, TextIO
 from pydantic import SecretStr
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.cli import secret_masker
+from bot.runtime.logs import installed_masker
 from bot.runtime.serve import EVENTS_PATH, RunningBot, start_bot
 from bot.runtime.signed import SignedSlack, find_button
 from bot.runtime.simulated import SimulatedProviders, simulated_providers
@@ -243,7 +243,7 @@ async def open_stage(
     """Start the simulators, the stand-in and the bot (HTTP mode, SQLite in ``workdir``)."""
     provider_secret = secrets.token_urlsafe(24)
     token, signing_secret = f"xoxb-demo-{secrets.token_hex(8)}", secrets.token_hex(16)
-    secret_masker.register(provider_secret, token, signing_secret)
+    installed_masker().register(provider_secret, token, signing_secret)
     clock = SimClock(frozen=True)
     standin = SlackStandIn(
         token=token,

@@ -18,7 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.cli import SIMULATOR_SECRET, SecretMasker, configure_logging, main
+from bot.cli import SIMULATOR_SECRET, main
+from bot.runtime.logs import SecretMasker, configure_logging
 from tests.bot.test_settings import CPANEL, EXAMPLE, EXAMPLE_ENV
 
 SCRIPT = Path(sys.executable).with_name("transferbot")
@@ -320,6 +321,23 @@ def test_registered_secrets_are_masked_in_every_log_record() -> None:
     assert "tok-PLANTED-123" not in text
     assert "calling with ••••••\n" in text
     assert "RuntimeError: rejected ••••••\n" in text
+
+
+def test_a_secret_held_by_work_is_masked_until_the_last_holder_lets_go() -> None:
+    masker, stream = SecretMasker(), io.StringIO()
+    masker.register("tok-PLANTED-123")  # the configuration's: for the life of the process
+    configure_logging("info", "text", masker=masker, stream=stream)
+    log = logging.getLogger("bot.somewhere")
+
+    with masker.masking("epp-TYPED-789", "ab"):  # "ab": too short to mask safely
+        with masker.masking("epp-TYPED-789"):  # the same value held twice (two requests)
+            pass
+        log.info("still held: %s", "epp-TYPED-789")
+    log.info("let go: %s; kept: %s", "epp-TYPED-789", "tok-PLANTED-123")
+
+    lines = [line.split(": ", 1)[1] for line in stream.getvalue().splitlines()]
+    assert lines == ["still held: ••••••", "let go: epp-TYPED-789; kept: ••••••"]
+    assert masker.size == 1
 
 
 def test_info_logs_leave_out_the_per_tick_chatter_of_libraries_but_not_their_failures() -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.cli import configure_logging
+from bot.runtime.logs import configure_logging
 from bot.runtime.serve import serve
 from bot.services import Services
 from bot.settings import Settings

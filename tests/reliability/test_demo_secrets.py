@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import configure_logging
 from bot.runtime.demo import GANDI_NEW_AUTHINFO, NEW_AUTH_INFO, play
+from bot.runtime.logs import configure_logging
 from bot.runtime.stage import open_stage
 from tests.reliability.results import record
 

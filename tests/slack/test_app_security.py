@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import logging
 import time
 from pathlib import Path
@@ -9,8 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from bot.runtime.logs import configure_logging
 from bot.slack.ids import INPUT_ACTION_ID, input_block_id
-from tests.slack.conftest import ALICE, BOB, CHANNEL, RIGHT_EPP, Bot
+from tests.slack.conftest import ALICE, BOB, CHANNEL, DAVE, RIGHT_EPP, Bot
 
 AUTH_INFO = "authInfo"  # the Hostway reset's input name
 
@@ -127,3 +130,35 @@ def _database_files(db_path: Path) -> list[Path]:
     files = [p for p in db_path.parent.iterdir() if p.name.startswith(db_path.name)]
     assert db_path in files
     return files
+
+
+async def test_what_a_form_carries_is_masked_only_for_its_secret_inputs_and_only_while_held(
+    bot: Bot,
+) -> None:
+    """A value typed by someone who may not act is never registered (the word "request"
+    used to vanish from every log line); an operator's authInfo is masked while the bot
+    holds it, and forgotten by the masker once the action has run and it is erased."""
+    masker = bot.services.masker
+    stream = io.StringIO()
+    configure_logging("info", "text", masker=masker, stream=stream)  # removed after the test
+    _, view = await _open_retry_form(bot)
+    response = await bot.slack.submit(values=_typed("request"), user=DAVE, view=view)
+    await bot.settle()
+    assert response.status_code == 200 and masker.size == 0
+    hostway = bot.sims["hostway"]
+    hostway.faults.add("latency", operation="reset_transfer", seconds=1.0)
+    await bot.slack.submit(values=_typed(RIGHT_EPP), user=ALICE, view=view)
+    await bot.settle()
+    request = bot.as_seen(bot.request_message())
+    await bot.slack.click("Approve", user=BOB, message=request, channel=CHANNEL)
+    for _ in range(500):  # until the reset is on its way to Hostway
+        if hostway.faults.calls["reset_transfer"]:
+            break
+        await asyncio.sleep(0.01)
+    assert masker.mask(f"sent {RIGHT_EPP}") != f"sent {RIGHT_EPP}"  # masked mid-call
+    await bot.settle()
+
+    assert hostway.transfers["wrong-epp.example"].auth_info == RIGHT_EPP
+    assert masker.size == 0  # and no longer kept once the action ran
+    logging.getLogger("bot.somewhere").info("a request was made")
+    assert "a request was made" in stream.getvalue()

@@ -145,7 +145,9 @@ async def submit_inputs(
         first = next(iter(problems.values()))
         await asker.answer.send(f"{first} Nothing was done; try again.")
         return
-    await _request(asker, fresh, spec, values)
+    secrets = (values.get(item.name) for item in spec.inputs if item.secret)
+    with asker.services.masker.masking(*secrets):  # until it is stored encrypted, or run
+        await _request(asker, fresh, spec, values)
 
 
 async def _available(asker: Asker, fresh: Fresh, action: Action) -> ActionSpec | None:

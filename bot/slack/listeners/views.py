@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
-from bot.cli import secret_masker
 from bot.permissions import Roster, not_an_operator
 from bot.slack.ids import CallbackId, ModalContext, input_name
 from bot.slack.listeners.acting import Asker, submit_inputs
@@ -40,11 +39,11 @@ async def on_action_inputs(
 ) -> None:
     """Validate against the form as it was opened (no I/O), then close it and carry on.
 
-    Every typed value is registered with the log masker the moment it arrives: the form
-    asks only for what a provider needs, such as a new authInfo.
+    Nothing typed is logged here; the secret inputs (a new authInfo) are masked in the logs
+    once the action that takes them is known and its sender may ask for it
+    (``bot.slack.listeners.acting.submit_inputs``), for as long as that work runs.
     """
     values = modal_values(view.get("state"))
-    secret_masker.register(*(value for value in values.values() if value))
     inputs = inputs_of_view(view)
     problems = _problems(inputs, values)
     if not problems and after_ack.is_busy(Pool.DECISIONS) and inputs:  # stays open, as typed
