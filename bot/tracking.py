@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.slack.blocks import Row
+from bot.watcher.intervals import PollPolicy, first_poll_delay
 from providers.base import Phase, Transfer
 from providers.errors import ProviderError
 from storage.audit import record_audit
@@ -162,12 +163,16 @@ async def watch(services: Services, *, account: str, ref: str, actor: str) -> Wa
     async with services.lanes.call(account, provider.account.type):
         snapshot = await provider.get_transfer(ref, detailed=True)
     now = services.now()
+    policy = PollPolicy.from_settings(services.settings.watcher)
+    delay = first_poll_delay(snapshot, now=now, policy=policy)  # as a poll would set it
     async with services.db.session() as session:
         result = await watch_transfer(
             session,
             transfer=snapshot,
             watched_by=actor,
             now=now,
+            poll_interval_seconds=delay,
+            next_poll_at=now + timedelta(seconds=delay),
             message=f"Watched by {actor}.",
         )
         row = result.transfer

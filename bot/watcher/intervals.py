@@ -26,9 +26,10 @@ import logging
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from providers.base import Phase
+from providers.base import Phase, Transfer
 
 if TYPE_CHECKING:
     from bot.settings import WatcherSettings
@@ -160,6 +161,20 @@ def next_poll_delay(
     if stall_in is not None:
         delay = min(delay, max(policy.min_interval, stall_in + 1.0))
     return delay
+
+
+def first_poll_delay(transfer: Transfer, *, now: datetime, policy: PollPolicy) -> float:
+    """Seconds until a transfer just watched or imported is polled again: the same adaptive
+    interval a poll would give it now (a finished one waits the longest interval)."""
+    changed = transfer.changed_at if transfer.changed_at and transfer.changed_at <= now else now
+    delay = next_poll_delay(
+        provider=transfer.provider,
+        phase=transfer.phase,
+        raw_code=transfer.raw_code,
+        unchanged_for=(now - changed).total_seconds(),
+        policy=policy,
+    )
+    return delay if delay is not None else policy.max_interval
 
 
 def error_delay(

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.watcher.decisions import status_alert_key
-from bot.watcher.intervals import PollPolicy, next_poll_delay
+from bot.watcher.intervals import PollPolicy, first_poll_delay
 from bot.watcher.observe import SUPERSEDED_DETAIL
 from providers.base import Phase, Transfer
 from providers.errors import ProviderError
@@ -180,12 +180,5 @@ async def _import(services: Services, transfer: Transfer, actor: str, result: Ac
 
 
 def _first_poll_delay(services: Services, transfer: Transfer, now: datetime) -> float:
-    changed = transfer.changed_at if transfer.changed_at and transfer.changed_at <= now else now
-    delay = next_poll_delay(
-        provider=transfer.provider,
-        phase=transfer.phase,
-        raw_code=transfer.raw_code,
-        unchanged_for=(now - changed).total_seconds(),
-        policy=PollPolicy.from_settings(services.settings.watcher),
-    )
-    return delay if delay is not None else float(services.settings.watcher.max_interval_seconds)
+    policy = PollPolicy.from_settings(services.settings.watcher)
+    return first_poll_delay(transfer, now=now, policy=policy)

@@ -242,3 +242,31 @@ async def test_a_home_click_acts_and_publishes_the_home_again(bot: Bot) -> None:
     assert bot.standin.home[ALICE]["id"] != view["id"]  # published again
     dm = bot.standin.channel(ALICE)  # no response_url in a view: a direct message
     assert dm and "Pause of" in dm[-1].text
+
+
+async def _first_poll_in(bot: Bot, account: str, ref: str) -> float:
+    from storage.transfers import get_transfer_by_ref
+
+    async with bot.services.db.session() as session:
+        row = await get_transfer_by_ref(session, account=account, ref=ref)
+    assert row is not None and row.next_poll_at is not None
+    return (row.next_poll_at - bot.now()).total_seconds()
+
+
+async def test_a_newly_watched_transfer_is_polled_when_the_watcher_settings_say(bot: Bot) -> None:
+    """The first poll follows the same adaptive interval as every later one: a moving
+    transfer is looked at again after min_interval, within max_detection_delay (it was
+    300 s whatever the configuration said)."""
+    from bot.settings import WatcherSettings
+
+    moving = bot.sims["hostway"].add_transfer("moving.example", script="moving", age=60)
+    await bot.watch("hostway-main", moving)
+    assert await _first_poll_in(bot, "hostway-main", moving) <= 15  # the default min_interval
+
+    quick = WatcherSettings(
+        min_interval_seconds=1, max_interval_seconds=10, max_detection_delay_seconds=5
+    )
+    bot.services.settings = bot.services.settings.model_copy(update={"watcher": quick})
+    waiting = bot.sims["hostway"].add_transfer("waiting.example", script="bad_auth", age=3600)
+    await bot.watch("hostway-main", waiting)
+    assert await _first_poll_in(bot, "hostway-main", waiting) <= 10  # max_interval
