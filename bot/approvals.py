@@ -221,7 +221,7 @@ async def _decidable(
         return request, Outcome(already_decided(request), request_id)
     if request.requested_by == user_id:
         return request, Outcome(own, request_id)
-    if not (await roster.roles_of(user_id)).approver:
+    if not (await roster.roles_of(user_id, fresh=True)).approver:
         return request, Outcome(not_an_approver(), request_id)
     return request, None
 

@@ -86,7 +86,8 @@ class Roster:
     """The configured operators and approvers; user-group members are fetched and cached.
 
     Users named in the settings are known without any call. Membership of the configured
-    user groups comes from ``usergroups.users.list``, kept for ``ttl_seconds``;
+    user groups comes from ``usergroups.users.list``, kept for ``ttl_seconds`` (read
+    afresh for every decision on a request);
     concurrent lookups of one group share a single call. A group that can't be read
     counts as empty (and is asked again next time), so a Slack hiccup refuses rather than
     grants.
@@ -115,11 +116,21 @@ class Roster:
             return None
         return Roles(user_id, operator=operator, approver=approver)
 
-    async def roles_of(self, user_id: str) -> Roles:
-        """The user's roles, asking Slack for user-group members when the cache is cold."""
-        known = self.known_roles(user_id)
+    async def roles_of(self, user_id: str, *, fresh: bool = False) -> Roles:
+        """The user's roles, asking Slack for user-group members when the cache is cold, or
+        always with ``fresh`` (a decision on a request: someone just removed from the
+        approvers' group must not approve on the strength of a minute-old list)."""
+        known = None if fresh else self.known_roles(user_id)
         if known is not None:
             return known
+        if fresh:
+            operator = await self._is_in(
+                user_id, self.settings.operators, self.settings.operator_groups
+            )
+            approver = await self._is_in(
+                user_id, self.settings.approvers, self.settings.approver_groups, fresh=True
+            )
+            return Roles(user_id, operator=operator, approver=approver)
         operator = await self._is_in(
             user_id, self.settings.operators, self.settings.operator_groups
         )
@@ -145,17 +156,20 @@ class Roster:
                 return True
         return False
 
-    async def _is_in(self, user_id: str, users: Iterable[str], groups: Iterable[str]) -> bool:
+    async def _is_in(
+        self, user_id: str, users: Iterable[str], groups: Iterable[str], *, fresh: bool = False
+    ) -> bool:
         if user_id in users:
             return True
         for group in groups:
-            if user_id in await self._members(group):
+            if user_id in await self._members(group, fresh=fresh):
                 return True
         return False
 
-    async def _members(self, group: str) -> frozenset[str]:
+    async def _members(self, group: str, *, fresh: bool = False) -> frozenset[str]:
         cached = self._groups.get(group)
-        if cached is not None and self._clock() - cached.fetched_at <= self.ttl_seconds:
+        young = cached is not None and self._clock() - cached.fetched_at <= self.ttl_seconds
+        if cached is not None and young and not fresh:
             return cached.users
         running = self._lookups.get(group)
         if running is None:

@@ -11,7 +11,17 @@ from bot.approvals import expire_due_requests
 from storage.models import ActionRequest, RequestState, TrackedTransfer
 from storage.requests import list_requests, transition_request
 from storage.transfers import get_transfer_by_ref
-from tests.slack.conftest import ALICE, BOB, CAROL, CHANNEL, DAVE, Bot, button_labels
+from tests.slack.conftest import (
+    ALICE,
+    APPROVERS_GROUP,
+    BOB,
+    CAROL,
+    CHANNEL,
+    DAVE,
+    ERIN,
+    Bot,
+    button_labels,
+)
 
 ABORT = "abort_transfer_session"
 
@@ -336,3 +346,19 @@ async def test_an_approval_past_its_expiry_is_never_run_at_recovery(bot: Bot) ->
         bot.request_message()
     )
     assert ("system", "expired") in await bot.audit()
+
+
+async def test_someone_just_removed_from_the_approvers_group_can_no_longer_approve(
+    bot: Bot,
+) -> None:
+    """Group members are cached for a minute for reading, but every decision asks Slack
+    afresh: a removal bites at the next click, on every replica."""
+    _, message = await ask_to_cancel(bot)
+    await bot.command("help", user=CAROL)  # Carol's roles are cached as an approver
+    bot.standin.user_groups[APPROVERS_GROUP] = [ERIN]  # then she leaves the group
+
+    await bot.click("Approve", user=CAROL, message=message)
+
+    assert aborts(bot) == 0
+    assert "approver" in bot.text_of(bot.last_answer(CAROL))
+    assert [r.state for r in await requests(bot)] == [RequestState.PENDING.value]
