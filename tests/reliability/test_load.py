@@ -22,9 +22,10 @@ from typing import Any
 import pytest
 
 from bot.slack.listeners.answers import OUR_FAULT
+from providers.registry import ProviderRegistry
 from tests.reliability.loadgen import percentiles
 from tests.reliability.results import record
-from tests.slack.conftest import ALICE, CHANNEL, SIGNING_SECRET, Bot
+from tests.slack.conftest import ALICE, BOB, CHANNEL, SIGNING_SECRET, Bot
 
 logger = logging.getLogger(__name__)
 
@@ -127,3 +128,133 @@ async def test_two_hundred_concurrent_commands_are_acked_fast_and_all_answered(
     assert sum("load.example" in text for text in shown) >= taken_on
     problems = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert problems == []
+
+
+@pytest.mark.parametrize(
+    "seconds", [5, pytest.param(60, marks=pytest.mark.slow)], ids=["5s", "60s"]
+)
+async def test_a_realistic_mix_under_provider_rate_limits_is_answered_in_full(
+    bot: Bot, seconds: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The accounts keep their default limits (5 calls/s, 4 at once): status commands at
+    three providers far beyond what those limits allow are each answered, in their account's
+    lane or at once with a sentence naming the account, and nothing else waits behind them."""
+    caplog.set_level(logging.WARNING)
+    await bot.services.registry.aclose()
+    accounts = [
+        account.model_copy(update={"rate_limit": 5.0, "concurrency": 4})
+        for account in bot.services.registry
+    ]
+    bot.services.registry = ProviderRegistry(accounts)
+    refs = {
+        "hostway-main": bot.sims["hostway"].add_transfer("mix.example", script="moving", age=60),
+        "opensrs-main": bot.sims["opensrs"].add_order("mix2.example", script="waits_for_owner"),
+        "whm-east": bot.sims["cpanel"].add_session("RUNNING", accounts=["mix"]),
+    }
+    short_ids = [await bot.watch(account, ref) for account, ref in refs.items()]
+    texts = ["help", "list", *(f"status {short_id}" for short_id in short_ids)]
+    replies_before = len(bot.standin.responses)
+
+    result = await run_load(bot, texts, seconds)
+    ended = time.perf_counter()
+    await bot.services.drain(wait_seconds=300)
+    backlog = time.perf_counter() - ended
+
+    replies = [json.dumps(body) for _, body in bot.standin.responses[replies_before:]]
+    answered_urls = {rid for rid, _ in bot.standin.responses[replies_before:]}
+    later = ["list", *(f"status {short_id}" for short_id in short_ids)]
+    busy = sum(result["answered"].get(text, 0) for text in later)
+    answered_later = sum(result["acked"][text] for text in later) - busy
+    in_lane = sum("is busy with other requests" in r or "is not answering" in r for r in replies)
+    figures = percentiles(result["latencies"])
+    name = f"realistic mix under provider rate limits, 200 concurrent for {seconds} s"
+    note = (
+        "help, list and status of a Hostway, an OpenSRS and a cPanel transfer, from 200 "
+        "workers, against accounts at their default limits (5 calls/s, 4 at once)."
+    )
+    record("load held", f"{name}: requests", sum(result["acked"].values()), "requests", note=note)
+    record("load held", f"{name}: p99 ack", round(figures["p99"] * 1000, 1), "ms", note=note)
+    record("load held", f"{name}: refused at once as busy", busy, "requests", note=note)
+    record(
+        "load held",
+        f"{name}: refused at once by a provider account's lane",
+        in_lane,
+        "requests",
+        note="A status command beyond its account's lane (4 running, 8 waiting) is answered "
+        "at once: '<provider> account `<name>` is busy with other requests; try again in a "
+        "minute.'",
+    )
+    record("load held", f"{name}: last reply, after the load ended", round(backlog, 1), "s")
+    record("load held", f"{name}: replies lost after the ack", answered_later - len(answered_urls),
+           "replies")  # fmt: skip
+
+    assert result["errors"] == []
+    assert figures["p99"] < P99_TARGET_SECONDS, figures
+    assert answered_later == len(answered_urls)  # every command taken on was answered
+    assert in_lane > 0  # the limits were reached, and said so
+    assert not [r for r in replies if OUR_FAULT in r]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_a_hanging_provider_during_a_load_holds_up_neither_approvals_nor_others(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every Hostway read hangs past its timeout while 200 workers send status commands to
+    it and list commands; in the middle, an approver approves an unrelated cPanel cancel.
+    The approval runs at once, the Hostway commands are answered in its lane or at once
+    with a sentence naming the account, and every command gets its answer."""
+    caplog.set_level(logging.WARNING)
+    hostway, cpanel = bot.sims["hostway"], bot.sims["cpanel"]
+    hanging = await bot.watch(
+        "hostway-main", hostway.add_transfer("hang.example", script="moving", age=60)
+    )
+    session_id = cpanel.add_session("RUNNING", accounts=["shop"])
+    cancel = await bot.watch("whm-east", session_id)
+    await bot.command(f"cancel {cancel}", user=ALICE)
+    request = bot.as_seen(bot.request_message())
+    hostway.faults.add("hang", operation="get_transfer_status", seconds=30, times=None)
+    replies_before = len(bot.standin.responses)
+    seconds = 5
+
+    load = asyncio.create_task(run_load(bot, [f"status {hanging}", "list"], seconds))
+    await asyncio.sleep(seconds / 2)
+    clicked = time.perf_counter()
+    await bot.slack.click("Approve", user=BOB, message=request, channel=CHANNEL)
+    while not cpanel.faults.calls["abort_transfer_session"] and not load.done():
+        await asyncio.sleep(0.01)
+    approval_ran_after = time.perf_counter() - clicked
+    ran_during_the_load = not load.done()
+    result = await load
+    ended = time.perf_counter()
+    await bot.services.drain(wait_seconds=300)
+    backlog = time.perf_counter() - ended
+
+    replies = [json.dumps(body) for _, body in bot.standin.responses[replies_before:]]
+    answered_urls = {rid for rid, _ in bot.standin.responses[replies_before:]}
+    later = [f"status {hanging}", "list"]
+    busy = sum(result["answered"].get(text, 0) for text in later)
+    answered_later = sum(result["acked"][text] for text in later) - busy
+    named = sum("Hostway account `hostway-main` is" in r for r in replies)
+    figures = percentiles(result["latencies"])
+    name = f"Hostway hanging during {CONCURRENCY} concurrent commands for {seconds} s"
+    note = (
+        "Every Hostway status read hangs past the client's timeout; 200 workers send status "
+        "of a Hostway transfer and list; halfway, an unrelated cPanel cancel is approved."
+    )
+    record("load held", f"{name}: requests", sum(result["acked"].values()), "requests", note=note)
+    record("load held", f"{name}: p99 ack", round(figures["p99"] * 1000, 1), "ms", note=note)
+    record("load held", f"{name}: cPanel approval run after the click",
+           round(approval_ran_after, 2), "s", note=note)  # fmt: skip
+    record("load held", f"{name}: answered at once, naming the account", named, "commands",
+           note=note)  # fmt: skip
+    record("load held", f"{name}: refused at once as busy", busy, "requests", note=note)
+    record("load held", f"{name}: last reply, after the load ended", round(backlog, 1), "s")
+    record("load held", f"{name}: replies lost after the ack", answered_later - len(answered_urls),
+           "replies")  # fmt: skip
+
+    assert ran_during_the_load  # the approval did not wait for the load, or for Hostway
+    assert cpanel.faults.calls["abort_transfer_session"] == 1
+    assert result["errors"] == [] and figures["p99"] < P99_TARGET_SECONDS
+    assert answered_later == len(answered_urls)  # every command taken on was answered
+    assert named > 0
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
