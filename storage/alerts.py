@@ -18,6 +18,7 @@ from storage.types import utc_now
 __all__ = [
     "claim_alert",
     "get_alert",
+    "get_alert_by_key",
     "mark_alert_posted",
     "pending_alerts",
     "reserve_alert",
@@ -83,6 +84,10 @@ async def reserve_alert(
 
 async def get_alert(session: AsyncSession, *, alert_id: int) -> Alert | None:
     return await session.get(Alert, alert_id, populate_existing=True)
+
+
+async def get_alert_by_key(session: AsyncSession, *, key: str) -> Alert | None:
+    return (await session.scalars(select(Alert).where(col(Alert.key) == key))).first()
 
 
 async def count_alerts_by_kind(session: AsyncSession) -> dict[str, int]:

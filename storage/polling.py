@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -21,9 +21,15 @@ __all__ = [
     "ClaimedTransfer",
     "Observation",
     "claim_due_transfers",
+    "last_status_at",
+    "last_statuses_at",
+    "leased_ids",
+    "quiet_poll",
     "record_observation",
     "record_poll_error",
+    "release_quiet_polls",
     "release_transfer",
+    "reschedule_poll",
     "schedule_poll_now",
 ]
 
@@ -270,3 +276,116 @@ async def schedule_poll_now(
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+# -- the poll pass's bulk writes and status times (bot.watcher.recorder, bot.watcher.observe)
+_STATUS_EVENTS = (EventKind.OBSERVED.value, EventKind.WATCHED.value)
+
+
+async def last_status_at(session: AsyncSession, *, transfer_id: int) -> datetime | None:
+    """When the transfer's last status event (observed or watched) was recorded."""
+    stmt = (
+        select(col(TransferEvent.at))
+        .where(
+            col(TransferEvent.transfer_id) == transfer_id,
+            col(TransferEvent.kind).in_(_STATUS_EVENTS),
+        )
+        .order_by(col(TransferEvent.id).desc())
+        .limit(1)
+    )
+    return await session.scalar(stmt)
+
+
+async def last_statuses_at(
+    session: AsyncSession, *, transfer_ids: list[int]
+) -> dict[int, datetime]:
+    """For each transfer, when its last status event (observed or watched) was recorded."""
+    transfer_id, event_id = col(TransferEvent.transfer_id), col(TransferEvent.id)
+    latest = (
+        select(func.max(event_id))
+        .where(transfer_id.in_(transfer_ids), col(TransferEvent.kind).in_(_STATUS_EVENTS))
+        .group_by(transfer_id)
+    )
+    stmt = select(transfer_id, col(TransferEvent.at)).where(event_id.in_(latest.scalar_subquery()))
+    return {row_id: at for row_id, at in (await session.execute(stmt)).all()}
+
+
+def quiet_poll(
+    row: ClaimedTransfer, owner: str, now: datetime, next_at: datetime | None, interval: Any
+) -> dict[str, Any]:
+    """One row of :func:`release_quiet_polls`: a poll that changed nothing but times."""
+    return {
+        "b_id": row.id,
+        "b_version": row.version,
+        "b_owner": owner,
+        "b_now": now,
+        "b_next": next_at,
+        "b_interval": interval if interval is not None else row.poll_interval_seconds,
+    }
+
+
+_QUIET_UPDATE = (
+    update(_TABLE)
+    .where(
+        _TABLE.c.id == bindparam("b_id"),
+        _TABLE.c.version == bindparam("b_version"),
+        _TABLE.c.lease_owner == bindparam("b_owner"),
+    )
+    .values(
+        last_polled_at=bindparam("b_now"),
+        updated_at=bindparam("b_now"),
+        consecutive_errors=0,
+        last_error=None,
+        next_poll_at=bindparam("b_next"),
+        poll_interval_seconds=bindparam("b_interval"),
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+)
+
+
+async def release_quiet_polls(session: AsyncSession, *, polls: list[dict[str, Any]]) -> bool:
+    """Record many quiet polls in one executemany, each guarded by its version and lease;
+    True when the driver says every one went through (else ask :func:`leased_ids`)."""
+    if not polls:
+        return True
+    updated = await session.execute(_QUIET_UPDATE, polls)
+    return bool(
+        updated.supports_sane_multi_rowcount()  # type: ignore[attr-defined]
+        and updated.rowcount == len(polls)  # type: ignore[attr-defined]
+    )
+
+
+async def leased_ids(session: AsyncSession, *, transfer_ids: list[int], owner: str) -> set[int]:
+    """Which of these transfers ``owner`` still holds."""
+    still = await session.scalars(
+        select(col(TrackedTransfer.id)).where(
+            col(TrackedTransfer.id).in_(transfer_ids),
+            col(TrackedTransfer.lease_owner) == owner,
+        )
+    )
+    return set(still)
+
+
+async def reschedule_poll(
+    session: AsyncSession,
+    *,
+    transfer_id: int,
+    next_poll_at: datetime,
+    interval: float | None,
+    now: datetime,
+) -> None:
+    """Set the next poll unless a poll pass holds the transfer (its release sets it)."""
+    await session.execute(
+        update(TrackedTransfer)
+        .where(
+            col(TrackedTransfer.id) == transfer_id,
+            col(TrackedTransfer.watching).is_(True),
+            or_(
+                col(TrackedTransfer.lease_owner).is_(None),
+                col(TrackedTransfer.lease_expires_at) <= now,
+            ),
+        )
+        .values(next_poll_at=next_poll_at, poll_interval_seconds=interval)
+        .execution_options(synchronize_session=False)
+    )

@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from providers.base import Phase, Transfer
+from providers.base import FINISHED_PHASES, Phase, Transfer
 from storage._dialect import dialect_insert
 from storage.models import EventKind, TrackedTransfer, TransferEvent
 from storage.snapshots import SNAPSHOT_COLUMNS, transfer_columns
@@ -28,6 +28,7 @@ __all__ = [
     "get_transfer_by_ref",
     "get_transfer_by_short_id",
     "list_events",
+    "list_in_flight_transfers",
     "list_transfers",
     "mark_stall_alerted",
     "new_short_id",
@@ -168,6 +169,22 @@ async def count_transfers_by_phase(
     if watching is not None:
         stmt = stmt.where(col(TrackedTransfer.watching) == watching)
     return {str(phase): int(count) for phase, count in (await session.execute(stmt)).all()}
+
+
+async def list_in_flight_transfers(
+    session: AsyncSession, *, limit: int = 500
+) -> list[TrackedTransfer]:
+    """Watched transfers not finished yet, most recently updated first."""
+    stmt = (
+        select(TrackedTransfer)
+        .where(
+            col(TrackedTransfer.watching).is_(True),
+            col(TrackedTransfer.phase).not_in([p.value for p in FINISHED_PHASES]),
+        )
+        .order_by(col(TrackedTransfer.updated_at).desc())
+        .limit(limit)
+    )
+    return list(await session.scalars(stmt))
 
 
 async def add_event(

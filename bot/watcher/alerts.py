@@ -38,7 +38,13 @@ from bot.watcher.slackcalls import (
 )
 from bot.watcher.summary import post_details
 from bot.watcher.threads import Posting, open_thread, update_header
-from storage.alerts import claim_alert, mark_alert_posted, pending_alerts, return_alert
+from storage.alerts import (
+    claim_alert,
+    get_alert_by_key,
+    mark_alert_posted,
+    pending_alerts,
+    return_alert,
+)
 from storage.errors import StorageError
 from storage.models import Alert, AlertState, TrackedTransfer
 
@@ -289,10 +295,8 @@ class _Poster:
         key = (alert.payload or {}).get("outage_key")
         if not key:
             return None
-        from sqlalchemy import select
-
         async with self.services.db.session() as session:
-            outage = (await session.scalars(select(Alert).where(Alert.key == key))).first()
+            outage = await get_alert_by_key(session, key=key)
         if outage is None or outage.state != AlertState.POSTED.value or not outage.ts:
             return None
         return outage.ts if outage.channel == self.channel else None

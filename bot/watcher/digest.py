@@ -8,17 +8,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from slack_sdk.models.blocks import Block
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from bot.slack.blocks import MAX_SECTION_TEXT, Message, Row, context, finish, section, transfer_line
 from bot.slack.mrkdwn import Mrkdwn
 from bot.watcher.decisions import DIGEST, digest_key
-from providers.base import FINISHED_PHASES, Phase
+from providers.base import Phase
 from storage.alerts import reserve_alert
-from storage.models import TrackedTransfer
 from storage.snapshots import transfer_from_row
+from storage.transfers import count_transfers_by_phase, list_in_flight_transfers
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -48,23 +46,11 @@ async def reserve_digest(services: Services) -> bool:
 async def digest_message(session: AsyncSession) -> Message:
     """Today's digest from the database: counts by phase, then the transfers that need
     people (blocked, stalled), then the others."""
-    watched = col(TrackedTransfer.watching).is_(True)
-    unfinished = col(TrackedTransfer.phase).not_in([p.value for p in FINISHED_PHASES])
-    counts_stmt = (
-        select(col(TrackedTransfer.phase), func.count())
-        .where(watched, unfinished)
-        .group_by(col(TrackedTransfer.phase))
-    )
-    counts = Counter({Phase(phase): n for phase, n in (await session.execute(counts_stmt)).all()})
-    stmt = (
-        select(TrackedTransfer)
-        .where(watched, unfinished)
-        .order_by(col(TrackedTransfer.updated_at).desc())
-        .limit(500)
-    )
+    by_phase = await count_transfers_by_phase(session, watching=True)
+    counts = Counter({Phase(p): n for p, n in by_phase.items() if not Phase(p).finished})
     rows = [
         Row(row.short_id, transfer_from_row(row), row.stalled_alerted_for == row.raw_code)
-        for row in await session.scalars(stmt)
+        for row in await list_in_flight_transfers(session, limit=500)
     ]
     return digest_blocks(rows, counts)
 

@@ -8,9 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from bot.watcher.decisions import header_key, status_alert_key, status_alert_kind
 from bot.watcher.intervals import PollPolicy, next_poll_delay
@@ -18,8 +16,14 @@ from bot.watcher.stalls import flag_stall, stall_in
 from providers.base import Phase, Transfer
 from storage.alerts import reserve_alert
 from storage.audit import record_audit
-from storage.models import EventKind, TrackedTransfer, TransferEvent
-from storage.polling import ClaimedTransfer, record_observation, release_transfer
+from storage.models import TrackedTransfer, TransferEvent
+from storage.polling import (
+    ClaimedTransfer,
+    last_status_at,
+    record_observation,
+    release_transfer,
+    reschedule_poll,
+)
 from storage.transfers import record_superseded
 
 if TYPE_CHECKING:
@@ -37,7 +41,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SUPERSEDED_DETAIL = "superseded by"  # a snapshot detail naming the order that replaced it
-_STATUS_EVENTS = (EventKind.OBSERVED.value, EventKind.WATCHED.value)
 _rng = random.Random()
 
 
@@ -160,16 +163,8 @@ async def status_since(
     if changed_now:
         ours = now
     else:
-        stmt = (
-            select(col(TransferEvent.at))
-            .where(
-                col(TransferEvent.transfer_id) == row.id,
-                col(TransferEvent.kind).in_(_STATUS_EVENTS),
-            )
-            .order_by(col(TransferEvent.id).desc())
-            .limit(1)
-        )
-        ours = (await session.scalar(stmt)) or row.first_seen_at
+        last = await last_status_at(session, transfer_id=row.id or 0)
+        ours = last or row.first_seen_at
     theirs = row.changed_at
     if theirs is not None and theirs <= now:
         return min(ours, theirs)
@@ -274,18 +269,8 @@ async def _reschedule(
     """Set the next poll unless a poll pass holds the transfer (its release sets it)."""
     if next_poll_at is None:
         return
-    await session.execute(
-        update(TrackedTransfer)
-        .where(
-            col(TrackedTransfer.id) == transfer_id,
-            col(TrackedTransfer.watching).is_(True),
-            or_(
-                col(TrackedTransfer.lease_owner).is_(None),
-                col(TrackedTransfer.lease_expires_at) <= now,
-            ),
-        )
-        .values(next_poll_at=next_poll_at, poll_interval_seconds=interval)
-        .execution_options(synchronize_session=False)
+    await reschedule_poll(
+        session, transfer_id=transfer_id, next_poll_at=next_poll_at, interval=interval, now=now
     )
 
 

@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from bot.watcher.intervals import PollPolicy, error_delay
 from bot.watcher.observe import next_poll, record_snapshot
@@ -27,8 +25,15 @@ from bot.watcher.stalls import stall_in
 from providers.base import Transfer
 from providers.errors import ProviderError, RateLimited
 from storage.errors import StorageError
-from storage.models import EventKind, TrackedTransfer, TransferEvent
-from storage.polling import ClaimedTransfer, record_poll_error, release_transfer
+from storage.polling import (
+    ClaimedTransfer,
+    last_statuses_at,
+    leased_ids,
+    quiet_poll,
+    record_poll_error,
+    release_quiet_polls,
+    release_transfer,
+)
 from storage.snapshots import SNAPSHOT_COLUMNS, transfer_columns
 
 if TYPE_CHECKING:
@@ -41,8 +46,6 @@ logger = logging.getLogger(__name__)
 
 BATCH = 250
 SLOW_CHUNK = 20  # changed snapshots and errors per transaction
-_TABLE = TrackedTransfer.__table__  # type: ignore[attr-defined]
-_STATUS_EVENTS = (EventKind.OBSERVED.value, EventKind.WATCHED.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,18 +62,6 @@ def unchanged(row: ClaimedTransfer, snapshot: Transfer) -> bool:
     """The snapshot is exactly what the row holds: the poll changes nothing but times."""
     columns = transfer_columns(snapshot)
     return all(getattr(row, name) == columns[name] for name in SNAPSHOT_COLUMNS)
-
-
-async def statuses_since(session: AsyncSession, ids: list[int]) -> dict[int, datetime]:
-    """For each transfer, when its last status event (observed or watched) was recorded."""
-    transfer_id, event_id = col(TransferEvent.transfer_id), col(TransferEvent.id)
-    latest = (
-        select(func.max(event_id))
-        .where(transfer_id.in_(ids), col(TransferEvent.kind).in_(_STATUS_EVENTS))
-        .group_by(transfer_id)
-    )
-    stmt = select(transfer_id, col(TransferEvent.at)).where(event_id.in_(latest.scalar_subquery()))
-    return {row_id: at for row_id, at in (await session.execute(stmt)).all()}
 
 
 class Recorder:
@@ -170,7 +161,7 @@ class Recorder:
         if not results:
             return set()
         ids = [r.row.id for r in results]
-        seen = await statuses_since(session, ids)
+        seen = await last_statuses_at(session, transfer_ids=ids)
         params = []
         for result in results:
             row = result.row
@@ -182,22 +173,11 @@ class Recorder:
             next_at, interval = next_poll(
                 self.services, row, since, now, threshold, None, self.policy
             )
-            params.append(_quiet_params(row, self.owner, now, next_at, interval))
-        updated = await session.execute(_QUIET_UPDATE, params) if params else None
-        if (
-            updated is not None
-            and updated.supports_sane_multi_rowcount()  # type: ignore[attr-defined]
-            and updated.rowcount == len(params)  # type: ignore[attr-defined]
-        ):
+            params.append(quiet_poll(row, self.owner, now, next_at, interval))
+        if await release_quiet_polls(session, polls=params):
             written = {p["b_id"] for p in params}  # every guarded update went through
         else:  # some did not (changed meanwhile, or no longer ours): ask which are left
-            still = await session.scalars(
-                select(col(TrackedTransfer.id)).where(
-                    col(TrackedTransfer.id).in_(ids),
-                    col(TrackedTransfer.lease_owner) == self.owner,
-                )
-            )
-            left = set(still)
+            left = await leased_ids(session, transfer_ids=ids, owner=self.owner)
             written = {i for i in ids if i not in left}
         self.report.polled += len(written)
         for account in {r.row.account for r in results if r.row.id in written}:
@@ -259,36 +239,3 @@ class Recorder:
 def _provider_since(row: ClaimedTransfer, now: datetime) -> datetime:
     changed = row.changed_at
     return changed if changed is not None and changed <= now else now
-
-
-def _quiet_params(
-    row: ClaimedTransfer, owner: str, now: datetime, next_at: datetime | None, interval: Any
-) -> dict[str, Any]:
-    return {
-        "b_id": row.id,
-        "b_version": row.version,
-        "b_owner": owner,
-        "b_now": now,
-        "b_next": next_at,
-        "b_interval": interval if interval is not None else row.poll_interval_seconds,
-    }
-
-
-_QUIET_UPDATE = (
-    update(_TABLE)
-    .where(
-        _TABLE.c.id == bindparam("b_id"),
-        _TABLE.c.version == bindparam("b_version"),
-        _TABLE.c.lease_owner == bindparam("b_owner"),
-    )
-    .values(
-        last_polled_at=bindparam("b_now"),
-        updated_at=bindparam("b_now"),
-        consecutive_errors=0,
-        last_error=None,
-        next_poll_at=bindparam("b_next"),
-        poll_interval_seconds=bindparam("b_interval"),
-        lease_owner=None,
-        lease_expires_at=None,
-    )
-)
