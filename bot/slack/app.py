@@ -37,10 +37,28 @@ class _Unless(logging.Filter):
         return record.getMessage() != self.message
 
 
+class _WithoutBody(logging.Filter):
+    """Bolt's unhandled-request warnings, without the parts of the request they quote (a
+    typed value among them: ``block_suggestion``'s, a dialog's submission)."""
+
+    INSTEAD = {
+        "Unhandled request (": "Unhandled request: nothing here listens for it",
+        "A global middleware (": "Unhandled request: a middleware let it through unanswered",
+    }
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            for prefix, instead in self.INSTEAD.items():
+                if record.msg.startswith(prefix):
+                    record.msg, record.args = instead, None
+        return True
+
+
 # Bolt reads SLACK_BOT_TOKEN itself and, as it is handed our client (built from that same
 # token), warned at every start that the token would be unused.
 BOLT_LOGGER = logging.getLogger("slack_bolt.transferbot")
 BOLT_LOGGER.addFilter(_Unless(warning_client_prioritized_and_token_skipped()))
+BOLT_LOGGER.addFilter(_WithoutBody())
 
 RETRY_HEADER = "x-slack-retry-num"
 _SURFACES = {"block_actions": "click", "view_submission": "submission"}
