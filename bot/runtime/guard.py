@@ -4,8 +4,9 @@ Bolt parses a body before it checks the signature, and its parsers assume Slack'
 an unsigned ``payload=not-json`` would reach them and end as an HTTP 500 with a traceback
 in the log. Here a body is read only up to :data:`MAX_EVENT_BYTES` (413 beyond), refused
 unless signed with the signing secret in the last five minutes (401), and refused unless
-it is text in one of Slack's shapes (400). Bolt then checks the signature again and
-dispatches as usual.
+it is text in one of Slack's shapes (400, ``bot.runtime.shapes``); a payload of a kind
+the bot does not serve is answered 200 and goes no further. Bolt then checks the
+signature again and dispatches as usual.
 
 A request whose signature was seen before (the same body re-sent, within the five
 minutes a signature lasts) reaches the listeners as a redelivery (``X-Slack-Retry-Num``),
@@ -20,15 +21,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.request.internals import parse_body
 from slack_sdk.signature import Clock, SignatureVerifier
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bot.runtime.replays import SIGNATURE_SECONDS, RecentSignatures, SharedSignatures
+from bot.runtime.shapes import Malformed, check_payload, payload_kind
 
 if TYPE_CHECKING:
     from storage.database import Database
@@ -39,7 +40,6 @@ logger = logging.getLogger(__name__)
 
 RETRY_HEADER = "x-slack-retry-num"
 MAX_EVENT_BYTES = 1024 * 1024  # Slack's largest payloads (a view with 100 blocks) are far less
-_OBJECTS = ("user", "team", "channel", "container", "view", "message", "event", "enterprise")
 
 
 class Refused(Exception):
@@ -77,23 +77,22 @@ class RequestGuard:
         try:
             body = await _read_capped(request, MAX_EVENT_BYTES)
             timestamp, signature = _verify(body, request.headers, self._verifier)
-            text = _text(body)
-            _check_shape(parse_body(text, request.headers.get("content-type")))
+            bolt_request = _bolt_request(_text(body), request)
+            kind = payload_kind(check_payload(bolt_request.body))
         except Refused as refused:
             logger.info("refused a request to the events endpoint: %s", refused.error)
             return refused.response()
-        except (ValueError, TypeError, AttributeError, KeyError, IndexError):
-            logger.info("refused a request to the events endpoint: not in Slack's shape")
+        except Malformed as malformed:
+            logger.info("refused a request to the events endpoint: %s", malformed)
             return Refused(400, "malformed request").response()
-        headers: dict[str, str | list[str]] = dict(request.headers)
+        if kind is not None:
+            logger.info("ignored a request of a kind the bot does not serve: %s", kind)
+            return Response(status_code=200)
+        headers = bolt_request.headers
         if await self._replayed(signature, timestamp) and RETRY_HEADER not in headers:
             logger.info("a request was sent again with the same signature: handled as a retry")
-            headers[RETRY_HEADER] = "1"
-        return AsyncBoltRequest(
-            body=text,
-            query=request.query_params,  # type: ignore[arg-type]
-            headers=headers,  # type: ignore[arg-type]
-        )
+            headers[RETRY_HEADER] = ["1"]
+        return bolt_request
 
     async def _replayed(self, signature: str, timestamp: int) -> bool:
         """Seen before: by this process (memory, checked first), or by any (the database)."""
@@ -133,9 +132,28 @@ def _verify(
     signature = headers.get("x-slack-signature", "")
     if not (timestamp.isascii() and timestamp.isdigit()) or not signature:
         raise Refused(401, "invalid request")
-    if not verifier.is_valid(body, timestamp, signature):
+    try:
+        valid = verifier.is_valid(body, timestamp, signature)
+    except UnicodeDecodeError:  # Slack's bodies are UTF-8 text
+        raise Refused(400, "malformed request") from None
+    if not valid:
         raise Refused(401, "invalid request")
     return int(timestamp), signature
+
+
+def _bolt_request(text: str, request: Request) -> AsyncBoltRequest:
+    """Bolt's request: the body parsed once, by Bolt, which then reads ids from it; a body
+    it can't read (not JSON, nested past Python's recursion limit, not an object) is 400."""
+    try:
+        return AsyncBoltRequest(
+            body=text,
+            query=request.query_params,  # type: ignore[arg-type]
+            headers=dict(request.headers),
+        )
+    except RecursionError:
+        raise Malformed("nested too deep") from None
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError):
+        raise Malformed("not in Slack's shape") from None
 
 
 def _text(body: bytes) -> str:
@@ -143,22 +161,3 @@ def _text(body: bytes) -> str:
         return body.decode("utf-8")
     except UnicodeDecodeError:
         raise Refused(400, "malformed request") from None
-
-
-def _check_shape(body: Any) -> None:
-    """Slack's top level is an object whose known parts are objects (actions: a list of them)."""
-    if not isinstance(body, dict):
-        raise Refused(400, "malformed request")
-    for key in _OBJECTS:
-        if body.get(key) is not None and not isinstance(body[key], dict):
-            raise Refused(400, "malformed request")
-    actions = body.get("actions")
-    if actions is not None and not (
-        isinstance(actions, list) and all(isinstance(a, dict) for a in actions)
-    ):
-        raise Refused(400, "malformed request")
-    view = body.get("view") or {}
-    for key in ("state", "private_metadata", "callback_id"):
-        expected = dict if key == "state" else str
-        if view.get(key) is not None and not isinstance(view[key], expected):
-            raise Refused(400, "malformed request")

@@ -21,6 +21,8 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.approvals import expire_due_requests
 from bot.runtime.guard import MAX_EVENT_BYTES
@@ -316,6 +318,150 @@ async def test_a_malformed_request_is_refused(
     content_type = "application/json" if kind == "json" else "application/x-www-form-urlencoded"
     response = await door.send(body, content_type=content_type)
     assert response.status_code == status, (what, response.text)
+    await door.assert_nothing_ran()
+
+
+TYPED = "PLANTED-typed-value-7d1e"  # what someone typed; it must reach no log
+HOME = {"type": "app_home_opened", "user": ALICE}
+
+
+def nested(depth: int, kind: str = "block_actions") -> str:
+    """A payload whose ``x`` is a list in a list ... ``depth`` deep."""
+    return f'{{"type": "{kind}", "x": {"[" * depth + "]" * depth}}}'
+
+
+def inputs(callback_id: str, **view: Any) -> dict[str, Any]:
+    """A view_submission with ``TYPED`` in its state."""
+    state = {"values": {"b": {"a": {"type": "plain_text_input", "value": TYPED}}}}
+    return {
+        "type": "view_submission",
+        "user": {"id": ALICE},
+        "view": {"callback_id": callback_id, "state": state, **view},
+    }
+
+
+def clicked(*actions: dict[str, Any]) -> bytes:
+    return payload({"type": "block_actions", "user": {"id": BOB}, "actions": list(actions)})
+
+
+def kind(name: str, **fields: Any) -> bytes:
+    return payload({"type": name, "callback_id": "x", "user": {"id": BOB}, **fields})
+
+
+def event(**fields: Any) -> bytes:
+    return json.dumps({"type": "event_callback", **fields}).encode()
+
+
+ODD: list[tuple[str, bytes, str, int]] = [
+    # (what, body, content type, status): signed, and not what Slack sends the bot
+    ("nested 1,000 deep", payload(nested(1000)), "form", 400),
+    ("JSON nested 1,000 deep", nested(1000, "event_callback").encode(), "json", 400),
+    ("nested 40 deep", payload(nested(40)), "form", 400),
+    ("a view without a type", payload(inputs("transfer.action_inputs")), "form", 400),
+    ("a view's type a number", payload(inputs("transfer.action_inputs", type=3)), "form", 400),
+    ("a type that is an object", payload({"type": {"typed": TYPED}}), "form", 400),
+    ("an action without an action_id", clicked({"value": TYPED}), "form", 400),
+    ("an action_id that is a number", clicked({"action_id": 7}), "form", 400),
+    ("an empty list of actions", clicked(), "form", 400),
+    ("a team_id that is an object", event(team_id={"a": 1}, event=HOME), "json", 400),
+    ("authorizations a string", event(authorizations="x", event=HOME), "json", 400),
+    ("an event without a type", event(event={"user": ALICE}), "json", 400),
+    ("an event's user an object", event(event={**HOME, "user": {"id": 1}}), "json", 400),
+    ("a command in JSON, its text a number", b'{"command": "/transfer", "text": 5}', "json", 400),
+    ("interactive_message", kind("interactive_message", actions=[{"value": TYPED}]), "form", 200),
+    ("workflow_step_edit", kind("workflow_step_edit", workflow_step={"x": TYPED}), "form", 200),
+    ("block_suggestion", kind("block_suggestion", action_id="x", value=TYPED), "form", 200),
+    ("dialog_submission", kind("dialog_submission", submission={"a": TYPED}), "form", 200),
+    ("a kind Slack has no name for", kind(TYPED), "form", 200),
+    ("a form nobody listens for", payload(inputs(TYPED, type="modal")), "form", 404),
+    ("an event nobody listens for", event(event={"type": TYPED, "text": TYPED}), "json", 404),
+    ("a command nobody listens for", urlencode({"command": f"/{TYPED}"}).encode(), "form", 404),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("what", "body", "kind", "status"), ODD, ids=[case[0] for case in ODD])
+async def test_an_odd_signed_payload_is_refused_or_set_aside_and_logs_nothing_of_it(
+    bot: Bot,
+    door: Door,
+    caplog: pytest.LogCaptureFixture,
+    what: str,
+    body: bytes,
+    kind: str,
+    status: int,
+) -> None:
+    await pending_cancel(bot)
+    await door.snapshot()
+    caplog.set_level(logging.DEBUG)
+    content_type = "application/json" if kind == "json" else "application/x-www-form-urlencoded"
+    response = await door.send(body, content_type=content_type)
+    assert response.status_code == status, (what, response.text)
+    if status == 200:
+        assert not response.content  # set aside: nothing to show, nothing done
+    await door.assert_nothing_ran()
+    assert TYPED not in caplog.text
+    assert "Traceback" not in caplog.text
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+
+
+_KEYS = [
+    *("type", "user", "team", "channel", "container", "view", "message", "event", "enterprise"),
+    *("actions", "authorizations", "response_urls", "response_url", "trigger_id", "team_id"),
+    *("user_id", "channel_id", "api_app_id", "callback_id", "action_id", "block_id", "value"),
+    *("state", "values", "private_metadata", "id", "blocks", "elements", "text", "command"),
+    *("is_enterprise_install", "enterprise_id", "tab", "is_ext_shared_channel", "user_team"),
+]
+_WORDS = [
+    *("block_actions", "view_submission", "event_callback", "app_home_opened", "modal"),
+    *("home", "button", "plain_text_input", "message", "workflow_step", "/transfer"),
+    *("transfer.act:t-2222:pause", "request.approve:1", "transfer.action_inputs", ALICE),
+]
+
+
+def _shapes() -> st.SearchStrategy[dict[str, Any]]:
+    """Objects built from Slack's own keys and words, with values of any JSON type."""
+    scalar = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-3, 3),
+        st.text(max_size=4),
+        st.sampled_from(_WORDS),
+    )
+    value = st.recursive(
+        scalar,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(_KEYS), inner, max_size=4)
+        ),
+        max_leaves=20,
+    )
+    top = st.dictionaries(st.sampled_from(_KEYS), value, max_size=7)
+    kinds = st.sampled_from(["block_actions", "view_submission", "event_callback"])
+    return st.one_of(top, st.builds(lambda d, k: {**d, "type": k}, top, kinds))
+
+
+async def test_signed_payloads_of_any_shape_get_no_500_and_log_no_traceback(
+    bot: Bot, door: Door, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Hypothesis builds payloads from Slack's keys with values of every type; each is
+    signed and sent as a form's payload or a JSON body: refused, set aside or handled."""
+    drawn: list[tuple[dict[str, Any], bool]] = []
+
+    @settings(max_examples=400, derandomize=True, database=None, deadline=None)
+    @given(_shapes(), st.booleans())
+    def draw(shape: dict[str, Any], as_json: bool) -> None:
+        drawn.append((shape, as_json))
+
+    draw()
+    await pending_cancel(bot)
+    await door.snapshot()
+    answered = []
+    for shape, as_json in drawn:
+        body = json.dumps(shape).encode() if as_json else payload(shape)
+        kind = "application/json" if as_json else "application/x-www-form-urlencoded"
+        door.tried += 1
+        answered.append(((await bot.slack.post(body, content_type=kind)).status_code, shape))
+    await bot.settle()
+    assert [(status, shape) for status, shape in answered if status >= 500] == []
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
     await door.assert_nothing_ran()
 
 
