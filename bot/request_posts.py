@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
-
-import aiohttp
-from slack_sdk.errors import SlackApiError, SlackClientError
+from typing import TYPE_CHECKING
 
 from bot.slack.blocks import provider_name
 from bot.slack.mrkdwn import Mrkdwn, as_mrkdwn, md, mention
@@ -28,7 +25,6 @@ __all__ = [
     "provider_label",
     "refresh_request_message",
     "request_card",
-    "slack_call",
 ]
 
 logger = logging.getLogger(__name__)
@@ -125,27 +121,14 @@ def _who(request: ActionRequest) -> Mrkdwn:
     return md("by {}", asked)
 
 
-async def slack_call(services: Services, method: str, **kwargs: Any) -> dict[str, Any] | None:
-    """Call a Web API method; a failure is logged (by its error code) and answered with None."""
-    try:
-        response = await services.slack.api_call(method, json=kwargs)
-    except SlackApiError as exc:
-        logger.warning("Slack %s failed: %s", method, exc.response.get("error", "error"))
-        return None
-    except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-        logger.warning("Slack %s failed: %s", method, type(exc).__name__)
-        return None
-    return dict(response.data) if isinstance(response.data, dict) else {}
-
-
 async def post_request(services: Services, *, request_id: int, channel: str) -> bool:
     """Post the request message in ``channel`` and remember where; False if Slack refused."""
     request, row = await _load(services, request_id)
     if request is None or row is None:
         return False
     text, blocks = request_message(request_card(request, row))
-    posted = await slack_call(
-        services, "chat.postMessage", channel=channel, text=text, blocks=blocks
+    posted = await services.calls.answer(
+        "chat.postMessage", channel=channel, text=text, blocks=blocks
     )
     if posted is None or not posted.get("ts"):
         return False
@@ -170,8 +153,7 @@ async def refresh_request_message(
         return
     if request.channel and request.message_ts:
         text, blocks = request_message(request_card(request, row))
-        await slack_call(
-            services,
+        await services.calls.answer(
             "chat.update",
             channel=request.channel,
             ts=request.message_ts,
@@ -188,8 +170,8 @@ async def refresh_request_message(
 
 async def _reply(services: Services, channel: str, thread_ts: str, text: str) -> None:
     """A reply in a thread: ``text`` is escaped unless it is markup (:class:`Mrkdwn`)."""
-    await slack_call(
-        services, "chat.postMessage", channel=channel, thread_ts=thread_ts, text=as_mrkdwn(text)
+    await services.calls.answer(
+        "chat.postMessage", channel=channel, thread_ts=thread_ts, text=as_mrkdwn(text)
     )
 
 

@@ -16,6 +16,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.provider_lanes import ProviderLanes
 from bot.runtime.logs import SecretMasker, installed_masker
 from bot.settings import Settings
+from bot.slack.calls import SlackCalls
+from bot.watcher.alerts import AlertPosting
 from bot.watcher.transport import provider_transport
 from providers.registry import ProviderRegistry
 from storage.database import Database
@@ -46,7 +48,9 @@ class Services:
     and keeps a reference so the task is neither lost nor garbage-collected; ``metrics``
     is where requests and actions are counted (None: not counted); ``lanes`` bound the
     provider calls made for people, per account (``bot.provider_lanes``); ``masker`` hides
-    the secrets a piece of work holds from the logs while it runs.
+    the secrets a piece of work holds from the logs while it runs; ``calls`` makes every
+    Slack Web API call (``bot.slack.calls``); ``alert_posting`` posts pending alerts when
+    kicked.
     """
 
     settings: Settings
@@ -59,7 +63,13 @@ class Services:
     metrics: Metrics | None = None
     lanes: ProviderLanes = field(default_factory=ProviderLanes)
     masker: SecretMasker = field(default_factory=installed_masker)
+    calls: SlackCalls = field(init=False, repr=False)
+    alert_posting: AlertPosting = field(init=False, repr=False)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set, repr=False)
+
+    def __post_init__(self) -> None:
+        self.calls = SlackCalls(lambda: self.slack)
+        self.alert_posting = AlertPosting(self)
 
     @classmethod
     def from_settings(

@@ -1,6 +1,13 @@
-"""Slack calls for alerts: the channel's pace, 429 Retry-After, and finding what was posted.
+"""Every Slack Web API call the bot makes, with one error story.
 
-Every post carries message metadata naming what it delivers (``transferbot_alert`` with
+A call either returns Slack's answer, or raises :class:`SlackRefused` (Slack answered and
+did not do it: safe to try again) or :class:`SlackOutcomeUnknown` (no answer: it may or may
+not be done). :class:`SlackCalls`, held by ``Services``, makes them: :meth:`SlackCalls.paced`
+for the watcher's posts (the channel's pace, 429 Retry-After waited out, a client that
+never retries by itself), :meth:`SlackCalls.answer` for answers to people (best effort: a
+failure is logged by its error code and answered with None).
+
+Every watcher post carries message metadata naming what it delivers (``transferbot_alert`` with
 the alert id, ``transferbot_summary`` with the alert ids, ``transferbot_thread`` with the
 transfer id), so a poster that takes over an alert whose earlier poster died mid-post can
 look in the thread or the channel (``conversations.replies`` / ``.history``) and adopt
@@ -27,13 +34,13 @@ __all__ = [
     "SUMMARY_EVENT",
     "THREAD_EVENT",
     "ChannelPace",
+    "SlackCalls",
     "SlackOutcomeUnknown",
     "SlackRefused",
     "alert_metadata",
-    "call_slack",
     "find_posted",
     "find_thread",
-    "poster_client",
+    "refusal",
     "summary_metadata",
     "thread_metadata",
 ]
@@ -80,26 +87,6 @@ class ChannelPace:
         self._next[channel] = max(self._next.get(channel, 0.0), time.monotonic() + seconds)
 
 
-_PACE = ChannelPace()
-_CLIENTS: dict[int, AsyncWebClient] = {}
-
-
-def poster_client(slack: AsyncWebClient) -> AsyncWebClient:
-    """A client like ``slack`` that never retries a call by itself: a post retried after
-    a dropped connection could appear twice, so retries are decided here."""
-    client = _CLIENTS.get(id(slack))
-    if client is None or client.token != slack.token or client.base_url != slack.base_url:
-        client = AsyncWebClient(
-            token=slack.token,
-            base_url=slack.base_url,
-            timeout=slack.timeout,
-            headers=dict(slack.headers or {}),
-            retry_handlers=[],
-        )
-        _CLIENTS[id(slack)] = client
-    return client
-
-
 def _retry_after(error: SlackApiError) -> float | None:
     response = error.response
     if getattr(response, "status_code", None) != 429:
@@ -112,38 +99,96 @@ def _retry_after(error: SlackApiError) -> float | None:
         return 1.0
 
 
-async def call_slack(
-    call: Callable[[], Awaitable[AsyncSlackResponse]],
-    *,
-    channel: str,
-    pace: float | None = None,
-) -> AsyncSlackResponse:
-    """Make one Web API call, keeping the channel's pace (``pace`` seconds; None: no
-    pacing) and waiting out 429 Retry-After a few times (a 429 means nothing was done).
+def refusal(exc: BaseException) -> SlackRefused | SlackOutcomeUnknown | None:
+    """What a failed call means, or None when ``exc`` is not a failed Slack call."""
+    if isinstance(exc, SlackApiError):
+        status = getattr(exc.response, "status_code", 200)
+        if status >= 500:
+            return SlackOutcomeUnknown(f"Slack answered HTTP {status}")
+        return SlackRefused(str(exc.response.get("error") or "unknown_error"))
+    if isinstance(exc, (aiohttp.ClientError, TimeoutError, SlackClientError, OSError)):
+        return SlackOutcomeUnknown(f"{type(exc).__name__}: {exc}")
+    return None
 
-    Raises SlackRefused when Slack said no, SlackOutcomeUnknown when no answer came.
-    """
-    for attempt in range(1, RATE_LIMIT_TRIES + 1):
-        if pace is not None:
-            await _PACE.wait(channel, pace)
-        try:
-            return await call()
-        except SlackApiError as exc:
-            wait = _retry_after(exc)
-            status = getattr(exc.response, "status_code", 200)
-            if wait is None and status >= 500:
-                raise SlackOutcomeUnknown(f"Slack answered HTTP {status}") from None
-            if wait is None:
-                raise SlackRefused(str(exc.response.get("error") or "unknown_error")) from None
-            _PACE.pause(channel, wait)
-            logger.info(
-                "Slack rate limited %s (attempt %d); waiting %.0f s", channel, attempt, wait
+
+class SlackCalls:
+    """The bot's Web API calls; one per ``Services`` (its pace and its no-retry client)."""
+
+    def __init__(self, client_of: Callable[[], AsyncWebClient]) -> None:
+        self._client_of = client_of
+        self.pace = ChannelPace()
+        self._poster: AsyncWebClient | None = None
+
+    @property
+    def client(self) -> AsyncWebClient:
+        """The bot's client: it waits out 429s (``serve`` adds that retry handler)."""
+        return self._client_of()
+
+    @property
+    def poster(self) -> AsyncWebClient:
+        """A client like :attr:`client` that never retries a call by itself: a post retried
+        after a dropped connection could appear twice, so retries are decided here."""
+        slack, client = self.client, self._poster
+        if client is None or client.token != slack.token or client.base_url != slack.base_url:
+            client = self._poster = AsyncWebClient(
+                token=slack.token,
+                base_url=slack.base_url,
+                timeout=slack.timeout,
+                headers=dict(slack.headers or {}),
+                retry_handlers=[],
             )
-            if pace is None:
-                await asyncio.sleep(wait)
-        except (aiohttp.ClientError, TimeoutError, SlackClientError) as exc:
-            raise SlackOutcomeUnknown(f"{type(exc).__name__}: {exc}") from None
-    raise SlackRefused("ratelimited")
+        return client
+
+    async def paced(
+        self,
+        call: Callable[[], Awaitable[AsyncSlackResponse]],
+        *,
+        channel: str,
+        pace: float | None = None,
+    ) -> AsyncSlackResponse:
+        """Make one Web API call, keeping the channel's pace (``pace`` seconds; None: no
+        pacing) and waiting out 429 Retry-After a few times (a 429 means nothing was done).
+
+        Raises SlackRefused when Slack said no, SlackOutcomeUnknown when no answer came.
+        """
+        for attempt in range(1, RATE_LIMIT_TRIES + 1):
+            if pace is not None:
+                await self.pace.wait(channel, pace)
+            try:
+                return await call()
+            except Exception as exc:
+                failed = refusal(exc)
+                if failed is None:
+                    raise
+                wait = _retry_after(exc) if isinstance(exc, SlackApiError) else None
+                if wait is None:
+                    raise failed from None
+                self.pace.pause(channel, wait)
+                logger.info(
+                    "Slack rate limited %s (attempt %d); waiting %.0f s", channel, attempt, wait
+                )
+                if pace is None:
+                    await asyncio.sleep(wait)
+        raise SlackRefused("ratelimited")
+
+    async def answer(self, method: str, **kwargs: Any) -> dict[str, Any] | None:
+        """Call ``method`` for a person's answer; a failure is logged (by its error code)
+        and answered with None, so the caller can try another way to reach them."""
+        try:
+            response = await self.client.api_call(method, json=kwargs)
+        except Exception as exc:
+            failed = refusal(exc)
+            if failed is None:
+                raise
+            logger.warning("Slack %s failed: %s", method, _why(failed))
+            return None
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+
+def _why(failed: SlackRefused | SlackOutcomeUnknown) -> str:
+    if isinstance(failed, SlackRefused):
+        return failed.error
+    return str(failed).split(":", 1)[0]  # the exception's type, not its text
 
 
 def alert_metadata(alert_id: int) -> dict[str, Any]:

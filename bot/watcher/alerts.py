@@ -15,26 +15,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.slack.alerts import summary_message
-from bot.watcher.decisions import ACCOUNT_KINDS, DIGEST, HEADER, TRANSFER_KINDS
-from bot.watcher.messages import (
-    account_alert_message,
-    transfer_alert_message,
-    transfer_at_alert,
-)
-from bot.watcher.slackcalls import (
+from bot.slack.calls import (
     CHANNEL_PACE_SECONDS,
     SlackOutcomeUnknown,
     SlackRefused,
     alert_metadata,
-    call_slack,
     find_posted,
-    poster_client,
     summary_metadata,
+)
+from bot.watcher.decisions import ACCOUNT_KINDS, DIGEST, HEADER, TRANSFER_KINDS
+from bot.watcher.digest import digest_message
+from bot.watcher.messages import (
+    account_alert_message,
+    transfer_alert_message,
+    transfer_at_alert,
 )
 from bot.watcher.summary import post_details
 from bot.watcher.threads import Posting, open_thread, update_header
@@ -51,7 +49,7 @@ from storage.models import Alert, AlertState, TrackedTransfer
 if TYPE_CHECKING:
     from bot.services import Services
 
-__all__ = ["SUMMARY_AFTER", "kick_alert_posting", "post_pending_alerts"]
+__all__ = ["SUMMARY_AFTER", "AlertPosting", "post_pending_alerts"]
 
 logger = logging.getLogger(__name__)
 
@@ -85,31 +83,28 @@ async def post_pending_alerts(services: Services, *, pace: float = CHANNEL_PACE_
         return 0
 
 
-@dataclass
-class _Kick:
-    again: bool = False
-    task: asyncio.Task[Any] | None = None
+class AlertPosting:
+    """Posts pending alerts in the background when kicked: one poster per ``Services`` at
+    a time, asked to go round again when kicked while busy. Held by ``Services``."""
 
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._again = False
+        self._task: asyncio.Task[Any] | None = None
 
-_KICKS: dict[int, _Kick] = {}
-
-
-def kick_alert_posting(services: Services) -> None:
-    """Post pending alerts in the background; one poster per process, asked again if busy."""
-    kick = _KICKS.get(id(services))
-    if kick is not None and kick.task is not None and not kick.task.done():
-        kick.again = True
-        return
-    kick = _KICKS[id(services)] = _Kick()
-    kick.task = services.spawn(_post_while_asked(services, kick), name="post-alerts")
-
-
-async def _post_while_asked(services: Services, kick: _Kick) -> None:
-    while True:
-        kick.again = False
-        await post_pending_alerts(services)
-        if not kick.again:
+    def kick(self) -> None:
+        """Post pending alerts soon (the watcher, a sync or a command found something)."""
+        if self._task is not None and not self._task.done():
+            self._again = True
             return
+        self._task = self.services.spawn(self._post_while_asked(), name="post-alerts")
+
+    async def _post_while_asked(self) -> None:
+        while True:
+            self._again = False
+            await post_pending_alerts(self.services)
+            if not self._again:
+                return
 
 
 class _Poster:
@@ -117,7 +112,7 @@ class _Poster:
         self.services = services
         self.channel = channel
         self.stale_before = stale_before
-        self.client = poster_client(services.slack)
+        self.client = services.calls.poster
         self.pace = pace
         self.posting = Posting(services, self.client, channel, pace)
 
@@ -248,7 +243,7 @@ class _Poster:
         async with self.services.db.session() as session:
             text, blocks = await transfer_alert_message(session, alert, row)
         assert alert.id is not None
-        response = await call_slack(
+        response = await self.services.calls.paced(
             lambda: self.client.chat_postMessage(
                 channel=thread.channel,
                 text=text,
@@ -269,14 +264,12 @@ class _Poster:
             if adopted is not None:
                 return adopted
         if alert.kind == DIGEST:
-            from bot.watcher.digest import digest_message
-
             async with self.services.db.session() as session:
                 text, blocks = await digest_message(session)
         else:
             text, blocks = account_alert_message(alert)
         thread_ts = await self._outage_thread(alert)
-        response = await call_slack(
+        response = await self.services.calls.paced(
             lambda: self.client.chat_postMessage(
                 channel=self.channel,
                 text=text,
@@ -316,7 +309,7 @@ class _Poster:
         ids = [a.id for a in won if a.id is not None]
         try:
             text, blocks = summary_message(items)
-            response = await call_slack(
+            response = await self.services.calls.paced(
                 lambda: self.client.chat_postMessage(
                     channel=self.channel, text=text, blocks=blocks, metadata=summary_metadata(ids)
                 ),

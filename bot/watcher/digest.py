@@ -37,9 +37,7 @@ async def reserve_digest(services: Services) -> bool:
             session, key=digest_key(now), kind=DIGEST, account="*", message="Daily digest", now=now
         )
     if alert is not None:
-        from bot.watcher.alerts import kick_alert_posting
-
-        kick_alert_posting(services)
+        services.alert_posting.kick()
     return alert is not None
 
 

@@ -99,9 +99,7 @@ async def observe_transfer(
             now=now,
         )
     if seen is not None and seen.alerts and kick:
-        from bot.watcher.alerts import kick_alert_posting
-
-        kick_alert_posting(services)
+        services.alert_posting.kick()
     return seen
 
 

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.runtime.health import read_unreachable_accounts
-from bot.watcher.alerts import kick_alert_posting
 from bot.watcher.digest import reserve_digest
 from bot.watcher.poll import PassReport, run_poll_pass
 from bot.watcher.sync import sync_accounts
@@ -99,7 +98,7 @@ class Watcher:
         if report is not None:
             self.last_pass = report
             await self._guarded("gauges", self._refresh_gauges)
-        kick_alert_posting(self.services)
+        self.services.alert_posting.kick()
         self.last_tick_at = self.services.now()
         return report
 
@@ -117,7 +116,7 @@ class Watcher:
         metrics.set_unreachable(down)
 
     async def post_alerts(self) -> None:
-        kick_alert_posting(self.services)
+        self.services.alert_posting.kick()
 
     async def sync(self) -> None:
         await self._guarded("sync", lambda: sync_accounts(self.services, actor="watcher"))

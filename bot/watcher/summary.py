@@ -8,8 +8,8 @@ from functools import partial
 from typing import Any
 
 from bot.slack.blocks import MAX_BLOCKS, Message
+from bot.slack.calls import SlackOutcomeUnknown, SlackRefused
 from bot.watcher.messages import transfer_alert_message
-from bot.watcher.slackcalls import SlackOutcomeUnknown, SlackRefused, call_slack
 from bot.watcher.threads import Posting
 from storage.models import Alert, TrackedTransfer
 
@@ -64,7 +64,7 @@ async def post_details(
             thread_ts=summary_ts,
         )
         try:
-            await call_slack(reply, channel=posting.channel, pace=posting.pace)
+            await posting.services.calls.paced(reply, channel=posting.channel, pace=posting.pace)
         except (SlackRefused, SlackOutcomeUnknown) as exc:
             logger.warning("a summary's details were not all posted (%s)", exc)
             return

@@ -97,9 +97,7 @@ async def sync_accounts(
     results = await asyncio.gather(*(_sync_one(services, name, actor) for name in names))
     report = SyncReport(list(results))
     if report.imported:
-        from bot.watcher.alerts import kick_alert_posting
-
-        kick_alert_posting(services)  # transfers found blocked are told about
+        services.alert_posting.kick()  # transfers found blocked are told about
     logger.info("sync by %s: %s", actor, " ".join(report.sentences()))
     return report
 

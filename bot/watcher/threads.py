@@ -9,14 +9,13 @@ from typing import TYPE_CHECKING
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.watcher.messages import header_message
-from bot.watcher.slackcalls import (
+from bot.slack.calls import (
     SlackOutcomeUnknown,
     SlackRefused,
-    call_slack,
     find_thread,
     thread_metadata,
 )
+from bot.watcher.messages import header_message
 from storage.models import TrackedTransfer
 from storage.transfers import get_transfer, set_alert_thread
 
@@ -70,7 +69,7 @@ async def open_thread(
             return await _record(posting, row.id, found, created=False)
     async with posting.services.db.session() as session:
         text, blocks = await header_message(session, row, posting.services.now())
-    response = await call_slack(
+    response = await posting.services.calls.paced(
         lambda: posting.client.chat_postMessage(
             channel=posting.channel,
             text=text,
@@ -94,7 +93,7 @@ async def _record(posting: Posting, transfer_id: int, ts: str, *, created: bool)
     assert row is not None and row.alert_ts and row.alert_channel
     if created and row.alert_ts != ts:  # another poster's header won: ours goes
         try:
-            await call_slack(
+            await posting.services.calls.paced(
                 lambda: posting.client.chat_delete(channel=posting.channel, ts=ts),
                 channel=posting.channel,
             )
@@ -112,7 +111,7 @@ async def update_header(posting: Posting, transfer_id: int | None) -> None:
     async with posting.services.db.session() as session:
         text, blocks = await header_message(session, row, posting.services.now())
     try:
-        await call_slack(
+        await posting.services.calls.paced(
             lambda: posting.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks),
             channel=channel,
         )

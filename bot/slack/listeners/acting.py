@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.approvals import Outcome, request_action
-from bot.request_posts import slack_call
 from bot.slack.blocks import MAX_BLOCKS, Message, finish, provider_name, section
 from bot.slack.cards import transfer_card
 from bot.slack.ids import ModalContext, is_token
@@ -177,8 +176,8 @@ async def _ask_inputs(
     )
     opened = None
     if asker.trigger_id:
-        opened = await slack_call(
-            asker.services, "views.open", trigger_id=asker.trigger_id, view=view
+        opened = await asker.services.calls.answer(
+            "views.open", trigger_id=asker.trigger_id, view=view
         )
     if opened is None:
         await asker.answer.send(

@@ -13,7 +13,6 @@ import aiohttp
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.provider_lanes import LaneRefused, pool_slot
-from bot.request_posts import slack_call
 from bot.slack.blocks import Message, finish, section
 from bot.slack.parsing import CommandError
 from providers.errors import ProviderError
@@ -72,8 +71,7 @@ class Answer:
         if self.respond is not None and await self._respond(text, blocks, replace):
             return
         if self.channel_id and self.channel_id[:1] in "CG":
-            sent = await slack_call(
-                self.services,
+            sent = await self.services.calls.answer(
                 "chat.postEphemeral",
                 channel=self.channel_id,
                 user=self.user_id,
@@ -82,8 +80,8 @@ class Answer:
             )
             if sent is not None:
                 return
-        await slack_call(
-            self.services, "chat.postMessage", channel=self.user_id, text=text, blocks=blocks
+        await self.services.calls.answer(
+            "chat.postMessage", channel=self.user_id, text=text, blocks=blocks
         )
 
     async def _respond(self, text: str, blocks: Sequence[dict[str, Any]], replace: bool) -> bool:

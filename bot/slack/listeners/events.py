@@ -9,7 +9,6 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.models.views import View
 
 from bot.permissions import Roster, not_an_operator
-from bot.request_posts import slack_call
 from bot.slack.blocks import section
 from bot.slack.home import app_home
 from bot.tracking import home_rows
@@ -42,4 +41,4 @@ async def publish_home(services: Services, roster: Roster, user_id: str) -> None
     else:
         text = not_an_operator(services.settings.slack.command)
         view = View(type="home", blocks=[section(text)]).to_dict()
-    await slack_call(services, "views.publish", user_id=user_id, view=view)
+    await services.calls.answer("views.publish", user_id=user_id, view=view)
