@@ -98,8 +98,8 @@ def add_check_config(commands: Subcommands) -> None:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
-    from providers.simulators import make_simulator
-    from providers.simulators.base import SimClock
+    from providers.simulators import make_simulator  # lazy: only this command loads it
+    from providers.simulators.base import SimClock  # lazy: only this command loads it
 
     secret = SIMULATOR_SECRET
     if args.secret_env:
@@ -131,8 +131,8 @@ def run_simulate(args: argparse.Namespace) -> int:
 
 
 async def _serve_simulator(simulator: Any, args: argparse.Namespace) -> None:
-    from bot.runtime.signals import stop_signals
-    from providers.simulators.base import LoopbackServer
+    from bot.runtime.signals import stop_signals  # lazy: only this command loads it
+    from providers.simulators.base import LoopbackServer  # lazy: only this command loads it
 
     refs: list[str] = []
     if args.sample:
@@ -187,7 +187,7 @@ def run_db_upgrade(args: argparse.Namespace) -> int:
     settings = _settings(args)
     where = settings.database.masked_url
     try:
-        from storage.migrate import upgrade_database
+        from storage.migrate import upgrade_database  # lazy: only this command loads it
     except ModuleNotFoundError as exc:
         if exc.name not in ("storage.migrate", "storage"):
             raise
@@ -229,8 +229,8 @@ def _needs_subcommand(args: argparse.Namespace) -> int:
 def run_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     settings.require_serve()
-    from bot.runtime.serve import serve
-    from storage.errors import StorageError
+    from bot.runtime.serve import serve  # lazy: only this command loads it
+    from storage.errors import StorageError  # lazy: only this command loads it
 
     if args.host is not None or args.port is not None:
         server = settings.server.model_copy(
@@ -240,12 +240,12 @@ def run_serve(args: argparse.Namespace) -> int:
             }
         )
         settings = settings.model_copy(update={"server": server})
-    from bot.runtime.tuning import tune_gc
+    from bot.runtime.tuning import tune_gc  # lazy: only this command loads it
 
     tune_gc()  # what start-up made lives as long as the process
     try:
         if args.simulate:
-            from bot.runtime.simulated import serve_simulated
+            from bot.runtime.simulated import serve_simulated  # lazy: only this command loads it
 
             asyncio.run(serve_simulated(settings, out=sys.stdout))
         else:
@@ -283,7 +283,7 @@ def run_demo(args: argparse.Namespace) -> int:
         print("transferbot: --speed: must be more than 0", file=sys.stderr)
         return EXIT_CONFIG
     configure_logging(args.log_level or "warning")
-    from bot.runtime.demo import run_demo as play
+    from bot.runtime.demo import run_demo as play  # lazy: only this command loads it
 
     return play(speed=args.speed, keep=args.keep)
 

@@ -144,8 +144,8 @@ def _database_url(value: str) -> str:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
-    from storage.database import database_url
-    from storage.errors import DatabaseUnavailable
+    from storage.database import database_url  # lazy: storage loads alembic (0.2 s)
+    from storage.errors import DatabaseUnavailable  # lazy: as above
 
     scheme, sep, _ = value.partition("://")
     if not sep or not scheme:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from bot.slack.blocks import Row
 from bot.watcher.intervals import PollPolicy, first_poll_delay
+from bot.watcher.observe import observe_transfer
 from providers.base import Phase, Transfer
 from providers.errors import ProviderError
 from storage.audit import record_audit
@@ -125,8 +126,6 @@ async def refresh_transfer(services: Services, row: TrackedTransfer, *, actor: s
 
     A provider that can't answer leaves the stored snapshot, with its sentence as ``error``.
     """
-    from bot.watcher.observe import observe_transfer
-
     assert row.id is not None
     stalled_since = None
     try:

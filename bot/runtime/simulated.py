@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.runtime.logs import installed_masker
+from bot.runtime.serve import serve
 from providers.settings import PROVIDER_TYPES, ProviderAccount
 from providers.simulators import make_simulator
 from providers.simulators.base import LoopbackServer, SimClock
@@ -106,8 +107,6 @@ async def serve_simulated(
 ) -> None:
     """``transferbot serve --simulate``: the bot, for real Slack, against the four simulators
     (each started with its sample of transfers) instead of the configured accounts."""
-    from bot.runtime.serve import serve
-
     secret = secrets.token_urlsafe(24)
     installed_masker().register(secret)
     async with simulated_providers(secret=secret, sample=True) as providers:

@@ -26,6 +26,7 @@ from bot.tracking import (
     unwatch,
     watch,
 )
+from bot.watcher.sync import sync_accounts
 from providers.base import Action
 from providers.registry import capabilities_of
 from storage.models import TrackedTransfer
@@ -196,8 +197,6 @@ async def _watch(asker: Asker, account: str, ref: str) -> None:
 
 
 async def _sync(asker: Asker, account: str | None) -> None:
-    from bot.watcher.sync import sync_accounts
-
     report = await sync_accounts(asker.services, account=account, actor=asker.user_id)
     lines = report.sentences() or ["There are no provider accounts to sync."]
     text = "*Sync*\n" + "\n".join(f"• {line}" for line in lines)
