@@ -2,7 +2,9 @@
 
 Bolt parses a body before it checks the signature, and its parsers assume Slack's shapes:
 an unsigned ``payload=not-json`` would reach them and end as an HTTP 500 with a traceback
-in the log. Here a body is read only up to :data:`MAX_EVENT_BYTES` (413 beyond), refused
+in the log. Here a body is read only up to :data:`MAX_EVENT_BYTES` (413 beyond) and for
+:data:`BODY_SECONDS` at most (408, and the connection closed: a slow client would
+otherwise hold it open as long as it liked), refused
 unless signed with the signing secret in the last five minutes (401), and refused unless
 it is text in one of Slack's shapes (400, ``bot.runtime.shapes``); a payload of a kind
 the bot does not serve is answered 200 and goes no further. Bolt then checks the
@@ -18,6 +20,7 @@ the database can't record them, each replica goes by its own memory.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -25,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import Clock, SignatureVerifier
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from bot.runtime.replays import SIGNATURE_SECONDS, RecentSignatures, SharedSignatures
@@ -34,12 +37,16 @@ from bot.runtime.shapes import Malformed, check_payload, payload_kind
 if TYPE_CHECKING:
     from storage.database import Database
 
-__all__ = ["MAX_EVENT_BYTES", "SIGNATURE_SECONDS", "RequestGuard"]
+__all__ = ["BODY_SECONDS", "MAX_EVENT_BYTES", "SIGNATURE_SECONDS", "RequestGuard"]
 
 logger = logging.getLogger(__name__)
 
 RETRY_HEADER = "x-slack-retry-num"
 MAX_EVENT_BYTES = 1024 * 1024  # Slack's largest payloads (a view with 100 blocks) are far less
+# The whole body's time to arrive. Slack sends a few kilobytes at once and waits 3 s for
+# the answer; a client still sending after this holds a connection for nothing.
+BODY_SECONDS = 10.0
+_UNREAD = frozenset({408, 413})  # refused with the body not read to its end
 
 
 class Refused(Exception):
@@ -51,7 +58,9 @@ class Refused(Exception):
         self.error = error
 
     def response(self) -> Response:
-        return JSONResponse({"error": self.error}, status_code=self.status)
+        # the rest of an unread body would be read as the next request: close instead
+        headers = {"Connection": "close"} if self.status in _UNREAD else None
+        return JSONResponse({"error": self.error}, status_code=self.status, headers=headers)
 
 
 class RequestGuard:
@@ -62,11 +71,13 @@ class RequestGuard:
         signing_secret: str,
         *,
         db: Database | None = None,
+        body_seconds: float = BODY_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not signing_secret.strip():
             raise ValueError("the events endpoint needs the signing secret")
         self.signing_secret = signing_secret
+        self.body_seconds = body_seconds
         self.clock = clock
         self.memory = RecentSignatures(clock=clock)  # signatures let in, for five minutes
         self.shared = SharedSignatures(db, clock=clock) if db is not None else None
@@ -75,7 +86,7 @@ class RequestGuard:
     async def check(self, request: Request) -> AsyncBoltRequest | Response:
         """The request as Bolt reads it, or the response refusing it."""
         try:
-            body = await _read_capped(request, MAX_EVENT_BYTES)
+            body = await _read_capped(request, MAX_EVENT_BYTES, self.body_seconds)
             timestamp, signature = _verify(body, request.headers, self._verifier)
             bolt_request = _bolt_request(_text(body), request)
             kind = payload_kind(check_payload(bolt_request.body))
@@ -101,16 +112,23 @@ class RequestGuard:
         return self.shared is not None and not await self.shared.add(signature, timestamp)
 
 
-async def _read_capped(request: Request, limit: int) -> bytes:
+async def _read_capped(request: Request, limit: int, seconds: float) -> bytes:
+    """The body, up to ``limit`` bytes (413 beyond) and within ``seconds`` in all (408)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise Refused(413, "request too large")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Refused(413, "request too large")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise Refused(413, "request too large")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise Refused(408, "request body too slow") from None
+    except ClientDisconnect:
+        raise Refused(400, "the client went away before sending it all") from None
     return b"".join(chunks)
 
 

@@ -18,12 +18,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bot.approvals import expire_due_requests
-from bot.runtime.guard import RequestGuard
+from bot.runtime.guard import BODY_SECONDS, RequestGuard
 from bot.runtime.health import HealthInputs, health_route, read_unreachable_accounts
 from bot.runtime.metrics import Metrics, metrics_route
 from bot.runtime.signals import stop_signals
 from bot.services import Services
 from bot.slack.app import build_app
+from bot.watcher.schedule import Watcher
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -53,8 +54,13 @@ def http_app(
     *,
     watcher: Any | None = None,
     metrics: Metrics | None = None,
+    body_seconds: float = BODY_SECONDS,
 ) -> Starlette:
-    """Starlette routes: Slack's events endpoint (HTTP mode only), `/healthz` and `/metrics`."""
+    """Starlette routes: Slack's events endpoint (HTTP mode only), `/healthz` and `/metrics`.
+
+    A request to the events endpoint whose body has not all arrived within
+    ``body_seconds`` is answered 408 and its connection closed.
+    """
     started_at = services.now()
     settings = services.settings.watcher
 
@@ -76,7 +82,11 @@ def http_app(
         routes.append(metrics_route(metrics, METRICS_PATH))
     if bolt_app is not None:
         signing = services.settings.slack.signing_secret
-        guard = RequestGuard(signing.get_secret_value() if signing else "", db=services.db)
+        guard = RequestGuard(
+            signing.get_secret_value() if signing else "",
+            db=services.db,
+            body_seconds=body_seconds,
+        )
 
         async def events(request: Request) -> Response:
             checked = await guard.check(request)
@@ -89,12 +99,7 @@ def http_app(
 
 
 def start_watcher(services: Services) -> Any | None:
-    """Start ``bot.watcher.schedule.Watcher`` when that module is there; None otherwise."""
-    try:
-        from bot.watcher.schedule import Watcher
-    except ImportError:
-        logger.warning("the watcher is not available; transfers will not be polled")
-        return None
+    """Start the watcher (``bot.watcher.schedule.Watcher``)."""
     watcher = Watcher(services)
     watcher.start()
     return watcher

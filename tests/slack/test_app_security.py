@@ -7,13 +7,18 @@ import io
 import logging
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import text
 
 from bot.runtime.logs import configure_logging
+from bot.runtime.serve import EVENTS_PATH, http_app
+from bot.runtime.signed import sign
+from bot.slack.app import build_app
 from bot.slack.ids import INPUT_ACTION_ID, input_block_id
-from tests.slack.conftest import ALICE, BOB, CHANNEL, DAVE, RIGHT_EPP, Bot
+from providers.simulators.base import LoopbackServer
+from tests.slack.conftest import ALICE, BOB, CHANNEL, DAVE, RIGHT_EPP, SIGNING_SECRET, Bot
 
 AUTH_INFO = "authInfo"  # the Hostway reset's input name
 
@@ -162,3 +167,54 @@ async def test_what_a_form_carries_is_masked_only_for_its_secret_inputs_and_only
     assert masker.size == 0  # and no longer kept once the action ran
     logging.getLogger("bot.somewhere").info("a request was made")
     assert "a request was made" in stream.getvalue()
+
+
+BODY_SECONDS = 0.5  # the deadline for a whole body, short for the test (10 s in service)
+
+
+async def _slow_post(url: str, body: bytes, *, pace: float | None) -> tuple[bytes, float]:
+    """POST ``body`` to the events endpoint on a raw connection, sending only its first
+    bytes and then nothing (``pace`` None) or one byte every ``pace`` seconds; what came
+    back before the server closed the connection, and when it closed."""
+    parts = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    stamp = str(int(time.time()))
+    head = (
+        f"POST {EVENTS_PATH} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(body)}\r\nX-Slack-Request-Timestamp: {stamp}\r\n"
+        f"X-Slack-Signature: {sign(SIGNING_SECRET, stamp, body)}\r\n\r\n"
+    )
+    started = time.monotonic()
+    writer.write(head.encode() + body[:10])
+
+    async def trickle() -> None:
+        for byte in body[10:-1]:  # never the last one
+            await asyncio.sleep(pace or 0)
+            writer.write(bytes([byte]))
+
+    sending = asyncio.create_task(trickle() if pace else asyncio.sleep(3600))
+    try:
+        answer = await asyncio.wait_for(reader.read(), timeout=BODY_SECONDS + 5)
+        return answer, time.monotonic() - started
+    finally:
+        sending.cancel()
+        writer.close()
+
+
+@pytest.mark.parametrize("pace", [None, 0.01], ids=["held back", "trickled"])
+async def test_a_body_sent_too_slowly_gets_408_and_its_connection_closed(
+    bot: Bot, pace: float | None
+) -> None:
+    short_id = await _running_session(bot)
+    body = bot.slack.command_body(f"pause {short_id}", user=ALICE, channel=CHANNEL)
+    app = http_app(build_app(bot.services), bot.services, body_seconds=BODY_SECONDS)
+    async with LoopbackServer(app) as url:
+        slow = [_slow_post(url, body, pace=pace) for _ in range(20)]
+        answers = await asyncio.gather(*slow)
+        await bot.settle()
+    for answer, took in answers:
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:60]
+        assert b"connection: close" in answer.lower()
+        assert BODY_SECONDS <= took < BODY_SECONDS + 3  # closed by the server, at the deadline
+    assert bot.sims["cpanel"].faults.calls["pause_transfer_session"] == 0
