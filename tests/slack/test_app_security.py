@@ -218,3 +218,25 @@ async def test_a_body_sent_too_slowly_gets_408_and_its_connection_closed(
         assert b"connection: close" in answer.lower()
         assert BODY_SECONDS <= took < BODY_SECONDS + 3  # closed by the server, at the deadline
     assert bot.sims["cpanel"].faults.calls["pause_transfer_session"] == 0
+
+
+async def test_a_client_that_goes_away_mid_body_leaves_no_traceback(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    parts = urlsplit(bot.url)
+    _, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    writer.write(
+        f"POST {EVENTS_PATH} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 800\r\n\r\n"
+        "command=%2Ftransfer".encode()
+    )
+    await writer.drain()
+    await asyncio.sleep(0.2)
+    writer.close()
+    for _ in range(50):  # until the server has noticed
+        if "went away" in caplog.text:
+            break
+        await asyncio.sleep(0.05)
+    assert "went away" in caplog.text
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
