@@ -219,6 +219,27 @@ async def test_a_replayed_click_or_command_runs_nothing_twice(bot: Bot, door: Do
     assert "done a moment ago" in bot.last_answer(ALICE).text
 
 
+async def test_a_command_delivered_three_times_is_answered_once(bot: Bot) -> None:
+    """Slack's redeliveries (``X-Slack-Retry-Num``, signed anew) of a command already taken
+    on read nothing from the provider and post nothing more."""
+    cpanel = bot.sims["cpanel"]
+    short_id = await bot.watch("whm-east", cpanel.add_session("RUNNING"))
+    pause = bot.slack.command_body(f"pause {short_id}", user=ALICE, channel=CHANNEL)
+    stamp = int(time.time())
+    await bot.slack.post(pause, timestamp=stamp)
+    await bot.settle()
+    assert cpanel.faults.calls[PAUSE] == 1
+    answers, asked = len(bot.answers_to(ALICE)), sum(cpanel.faults.calls.values())
+    for retry in (1, 2):
+        bot.now.advance(seconds=30)
+        response = await bot.slack.post(pause, timestamp=stamp + retry, retry_num=retry)
+        await bot.settle()
+        assert response.status_code == 200 and not response.content
+    assert cpanel.faults.calls[PAUSE] == 1
+    assert sum(cpanel.faults.calls.values()) == asked  # not even a read
+    assert len(bot.answers_to(ALICE)) == answers  # one answer in all, the first delivery's
+
+
 async def test_a_command_replayed_to_another_replica_or_after_a_restart_runs_once(
     bot: Bot, database_url: str
 ) -> None:

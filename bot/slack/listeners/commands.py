@@ -54,7 +54,16 @@ async def on_command(
     retried: bool,
     after_ack: AfterAck,
 ) -> None:
-    """Answer in the ack when that needs no I/O (help, misuse, refusal); else ack and go on."""
+    """Answer in the ack when that needs no I/O (help, misuse, refusal); else ack and go on.
+
+    A redelivery (``retried``) is acknowledged and nothing more: Slack never sends a slash
+    command again, so one marked as sent again is a replay the events endpoint caught or
+    a re-send by something in between, and its first delivery was taken on and answered.
+    """
+    if retried:
+        logger.info("a slash command delivered again: acknowledged, nothing done or answered")
+        await ack()
+        return
     name = services.settings.slack.command
     user = str(command.get("user_id") or "")
     try:
