@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from providers.cpanel.client import CpanelProvider
-from providers.cpanel.snapshot import SessionContents, build_transfer, parse_contents, parse_log
-from providers.cpanel.states import CAPABILITIES, STATE_NUMBERS, STATES, rule_for
+from providers.cpanel.parse import SessionContents, build_transfer, parse_contents, parse_log
+from providers.cpanel.statuses import CAPABILITIES, STATE_NUMBERS, STATES, rule_for
 
 __all__ = [
     "CAPABILITIES",

@@ -12,14 +12,14 @@ import httpx
 
 from providers._common import ascii_digits, scrub_error
 from providers.base import Action, ActionResult, HistoryEntry, Phase, Transfer
-from providers.cpanel.snapshot import (
+from providers.cpanel.parse import (
     SessionContents,
     build_transfer,
     parse_contents,
     parse_log,
     subject_of,
 )
-from providers.cpanel.states import ACTION_FUNCTIONS, CAPABILITIES
+from providers.cpanel.statuses import ACTION_FUNCTIONS, CAPABILITIES
 from providers.cpanel.wire import (
     SESSION_ID,
     build_request,

@@ -12,7 +12,7 @@ from typing import Any
 
 from providers._common import one_line
 from providers.base import HistoryEntry, Phase, Transfer
-from providers.cpanel.states import STATES, rule_for, state_name_of
+from providers.cpanel.statuses import STATES, rule_for, state_name_of
 
 __all__ = [
     "HISTORY_LIMIT",

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from providers.gandi.provider import GandiProvider
+from providers.gandi.client import GandiProvider
 
 __all__ = ["GandiProvider"]

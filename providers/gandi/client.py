@@ -9,8 +9,8 @@ import httpx
 
 from providers.base import Action, ActionResult, Capabilities, Transfer
 from providers.errors import BadReply, InvalidInput, NotAllowedNow, ProviderError, Unsupported
-from providers.gandi.operations import AUTHINFO_INPUT, transfer_from_operation
-from providers.gandi.v3 import GandiV3, list_options, operation_id, relaunch_params
+from providers.gandi.parse import AUTHINFO_INPUT, transfer_from_operation
+from providers.gandi.wire import GandiV3, list_options, operation_id, relaunch_params
 from providers.gandi.xmlrpc import XmlRpcEndpoint
 from providers.http import ProviderHTTP
 from providers.settings import ProviderAccount

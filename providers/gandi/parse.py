@@ -17,7 +17,7 @@ from providers.base import (
     mask_secret,
 )
 from providers.errors import BadReply
-from providers.gandi.v3 import RELAUNCHABLE_TYPES
+from providers.gandi.wire import RELAUNCHABLE_TYPES
 
 __all__ = [
     "AUTHINFO_INPUT",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from providers.hostway.client import HostwayProvider
-from providers.hostway.codes import STATUS_CODES, StatusCode, phase_of
-from providers.hostway.replies import parse_transfer
+from providers.hostway.parse import parse_transfer
+from providers.hostway.statuses import STATUS_CODES, StatusCode, phase_of
 
 __all__ = ["STATUS_CODES", "HostwayProvider", "StatusCode", "parse_transfer", "phase_of"]

@@ -12,7 +12,7 @@ import httpx
 from providers._common import scrub_error
 from providers.base import Action, ActionResult, Capabilities, Transfer
 from providers.errors import BadReply, InvalidInput, NotAllowedNow, ProviderError, Unsupported
-from providers.hostway.replies import (
+from providers.hostway.parse import (
     AUTH_INFO_INPUT,
     ReplyShapeError,
     auth_info_problem,

@@ -28,7 +28,7 @@ from providers.errors import (
     Unavailable,
     WrongAccount,
 )
-from providers.hostway.codes import phase_of, status_code
+from providers.hostway.statuses import phase_of, status_code
 
 __all__ = [
     "AUTH_INFO_INPUT",

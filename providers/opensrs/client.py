@@ -25,8 +25,7 @@ from providers.errors import (
 )
 from providers.http import ProviderHTTP, unknown_outcome
 from providers.opensrs.codes import error_from_reply
-from providers.opensrs.envelope import Reply, build_request, parse_reply, sign
-from providers.opensrs.orders import (
+from providers.opensrs.parse import (
     LiveStatus,
     Order,
     continues,
@@ -36,6 +35,7 @@ from providers.opensrs.orders import (
     transfer_from,
     with_live,
 )
+from providers.opensrs.wire import Reply, build_request, parse_reply, sign
 from providers.settings import ProviderAccount
 from providers.xmlsafe import MAX_XML_BYTES
 

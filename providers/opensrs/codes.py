@@ -14,7 +14,7 @@ from providers.errors import (
     TransferNotFound,
     Unavailable,
 )
-from providers.opensrs.envelope import Reply
+from providers.opensrs.wire import Reply
 
 __all__ = ["CODE_ERRORS", "clean_text", "error_from_reply"]
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from providers.errors import BadReply
-from providers.opensrs.envelope import build_reply, parse_request, sign
+from providers.opensrs.wire import build_reply, parse_request, sign
 from providers.simulators.base import Faults, Scope, SimClock, Simulator
 
 __all__ = ["SCRIPTS", "OpenSRSSimulator", "SimOrder"]

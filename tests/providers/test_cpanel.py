@@ -13,14 +13,14 @@ import pytest
 
 from providers.base import Action, Phase
 from providers.cpanel import CpanelProvider
-from providers.cpanel.snapshot import (
+from providers.cpanel.parse import (
     SessionContents,
     build_transfer,
     parse_contents,
     parse_log,
     subject_of,
 )
-from providers.cpanel.states import STATE_NUMBERS, STATES, rule_for
+from providers.cpanel.statuses import STATE_NUMBERS, STATES, rule_for
 from providers.cpanel.wire import SESSION_ID, build_request, error_for_reason, read_envelope
 from providers.errors import (
     AuthenticationFailed,

@@ -25,7 +25,7 @@ from providers.errors import (
     WrongAccount,
 )
 from providers.hostway import STATUS_CODES, HostwayProvider, parse_transfer
-from providers.hostway.replies import (
+from providers.hostway.parse import (
     ReplyShapeError,
     normalize_domain,
     reset_body,

@@ -31,15 +31,7 @@ from providers.errors import (
 )
 from providers.opensrs import OpenSRSProvider
 from providers.opensrs.codes import error_from_reply
-from providers.opensrs.envelope import (
-    build_envelope,
-    build_reply,
-    parse_envelope,
-    parse_reply,
-    parse_request,
-    sign,
-)
-from providers.opensrs.orders import (
+from providers.opensrs.parse import (
     LiveStatus,
     Order,
     continues,
@@ -47,6 +39,14 @@ from providers.opensrs.orders import (
     orders_from_listing,
     parse_time,
     transfer_from,
+)
+from providers.opensrs.wire import (
+    build_envelope,
+    build_reply,
+    parse_envelope,
+    parse_reply,
+    parse_request,
+    sign,
 )
 from providers.settings import ProviderAccount
 from providers.simulators.base import LoopbackServer, SimClock

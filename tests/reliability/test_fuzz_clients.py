@@ -20,11 +20,11 @@ import pytest
 from hypothesis import strategies as st
 
 from providers.base import Transfer
-from providers.cpanel.states import STATE_NUMBERS, STATES
+from providers.cpanel.statuses import STATE_NUMBERS, STATES
 from providers.errors import ProviderError
-from providers.gandi.operations import ERROR_IDENTIFIERS, STEP_PHASES
-from providers.hostway.codes import STATUS_CODES
-from providers.opensrs.envelope import build_reply
+from providers.gandi.parse import ERROR_IDENTIFIERS, STEP_PHASES
+from providers.hostway.statuses import STATUS_CODES
+from providers.opensrs.wire import build_reply
 from providers.registry import build_provider
 from providers.settings import ProviderAccount
 

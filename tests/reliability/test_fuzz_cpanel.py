@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from providers.base import Phase, Transfer
-from providers.cpanel.snapshot import build_transfer, parse_contents, parse_log, subject_of
-from providers.cpanel.states import STATE_NUMBERS, STATES
+from providers.cpanel.parse import build_transfer, parse_contents, parse_log, subject_of
+from providers.cpanel.statuses import STATE_NUMBERS, STATES
 from providers.cpanel.wire import error_for_reason, read_envelope, read_state
 from providers.errors import BadReply, ProviderError
 

@@ -10,14 +10,14 @@ from hypothesis import strategies as st
 
 from providers.base import Phase, Transfer
 from providers.errors import BadReply, ProviderError
-from providers.gandi.operations import (
+from providers.gandi.parse import (
     ERROR_IDENTIFIERS,
     ERROR_PHASES,
     STEP_PHASES,
     phase_of,
     transfer_from_operation,
 )
-from providers.gandi.v3 import error_for_fault
+from providers.gandi.wire import error_for_fault
 from providers.gandi.xmlrpc import XmlRpcFault, build_call, parse_call, parse_response
 
 CODEC = "Gandi XML-RPC parser (parse_response, parse_call)"

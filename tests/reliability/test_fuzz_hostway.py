@@ -9,8 +9,7 @@ from hypothesis import strategies as st
 
 from providers.base import Phase, Transfer
 from providers.errors import ProviderError
-from providers.hostway.codes import STATUS_CODES, phase_of
-from providers.hostway.replies import (
+from providers.hostway.parse import (
     ReplyShapeError,
     auth_info_problem,
     error_words,
@@ -19,6 +18,7 @@ from providers.hostway.replies import (
     read_error,
     reset_error,
 )
+from providers.hostway.statuses import STATUS_CODES, phase_of
 
 TARGET = "Hostway reply mappers (parse_transfer, error_words, read_error, reset_error)"
 WHO = "hostway account 'hostway'"

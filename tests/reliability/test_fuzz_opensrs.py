@@ -7,7 +7,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from providers.errors import BadReply, InvalidInput
-from providers.opensrs.envelope import (
+from providers.opensrs.parse import live_from_check, order_from_row, orders_from_listing
+from providers.opensrs.wire import (
     build_envelope,
     build_reply,
     build_request,
@@ -15,7 +16,6 @@ from providers.opensrs.envelope import (
     parse_reply,
     parse_request,
 )
-from providers.opensrs.orders import live_from_check, order_from_row, orders_from_listing
 
 TARGET = "OpenSRS envelope parser (parse_envelope, parse_reply, parse_request)"
 MAPPER = "OpenSRS order mapper (orders_from_listing, order_from_row, live_from_check)"

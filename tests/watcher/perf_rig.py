@@ -27,9 +27,9 @@ from bot.watcher.transport import provider_transport
 from providers.base import Phase
 from providers.cpanel.wire import build_request as cpanel_request
 from providers.gandi.xmlrpc import build_call
-from providers.hostway.replies import transfer_path
-from providers.opensrs.envelope import build_request as opensrs_request
-from providers.opensrs.envelope import sign
+from providers.hostway.parse import transfer_path
+from providers.opensrs.wire import build_request as opensrs_request
+from providers.opensrs.wire import sign
 from providers.registry import ProviderRegistry
 from providers.settings import ProviderAccount
 from storage.database import Database
