@@ -12,7 +12,7 @@ signature again and dispatches as usual.
 
 A request whose signature was seen before (the same body re-sent, within the five
 minutes a signature lasts) reaches the listeners as a redelivery (``X-Slack-Retry-Num``),
-whatever its headers say: they then do nothing twice (see ``bot.approvals``). Signatures
+whatever its headers say: they then do nothing twice (see ``bot.actions.approvals``). Signatures
 are remembered in this process and recorded in the database (``bot.runtime.replays``),
 so a request re-sent to another replica, or after a restart, is a redelivery too; while
 the database can't record them, each replica goes by its own memory.

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bot.approvals import expire_due_requests
+from bot.actions import expire_due_requests
 from bot.runtime.guard import BODY_SECONDS, RequestGuard
 from bot.runtime.health import HealthInputs, health_route, read_unreachable_accounts
 from bot.runtime.metrics import Metrics, metrics_route

@@ -13,10 +13,10 @@ from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from bot.permissions import Roster
 from bot.runtime.metrics import Metrics
 from bot.slack.listeners import register_listeners
 from bot.slack.listeners.answers import AfterAck
+from bot.slack.permissions import Roster
 
 if TYPE_CHECKING:
     from bot.services import Services

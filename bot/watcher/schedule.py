@@ -2,14 +2,13 @@
 
 Jobs: the tick (a poll pass, then alert posting), alert posting on its own every tick
 (so a long pass does not hold alerts back), the periodic sync, the expiry of approval
-requests (``bot.approvals.expire_due_requests``, when that module exists) and the
+requests (``bot.actions.expire_due_requests``) and the
 optional daily digest. A restart or a second replica changes nothing: leases, unique
 alert keys and request states in the database decide who does what.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.actions import expire_due_requests
 from bot.runtime.health import read_unreachable_accounts
 from bot.watcher.digest import reserve_digest
 from bot.watcher.poll import PassReport, run_poll_pass
@@ -45,7 +45,6 @@ class Watcher:
         self.last_tick_at: datetime | None = None
         self.last_pass: PassReport | None = None
         self._scheduler: AsyncIOScheduler | None = None
-        self._expiry_missing = False
         self._running: set[str] = set()
 
     @property
@@ -125,21 +124,8 @@ class Watcher:
         await self._guarded("digest", lambda: reserve_digest(self.services))
 
     async def expire_requests(self) -> None:
-        """Expire approval requests past their time, with the bot's own function."""
-        expire = self._expiry_function()
-        if expire is not None:
-            await self._guarded("request expiry", lambda: expire(self.services))
-
-    def _expiry_function(self) -> Callable[[Services], Awaitable[Any]] | None:
-        try:
-            module = importlib.import_module("bot.approvals")
-            function: Callable[[Services], Awaitable[Any]] = module.expire_due_requests
-        except (ImportError, AttributeError):
-            if not self._expiry_missing:
-                logger.info("bot.approvals.expire_due_requests is not there yet; not expiring")
-                self._expiry_missing = True
-            return None
-        return function
+        """Expire approval requests past their time and recover interrupted runs."""
+        await self._guarded("request expiry", lambda: expire_due_requests(self.services))
 
     async def _guarded(self, what: str, job: Callable[[], Awaitable[Any]]) -> Any:
         """Run a job unless the same one is still running; its failure is logged, never

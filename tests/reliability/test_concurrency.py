@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from bot.approvals import expire_due_requests
+from bot.actions.approvals import expire_due_requests
 from bot.runtime.signed import find_button
 from storage.audit import list_audit
 from storage.migrate import upgrade_database

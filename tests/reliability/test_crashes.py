@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.request_runs import RUN_TIMEOUT
+from bot.actions.running import RUN_TIMEOUT
 from storage.models import AlertState, RequestState, TrackedTransfer
 from tests.reliability.crash_bot import BOB, BotProcess
 from tests.reliability.processes import alerts, all_posted, wait_for

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.approvals import expire_due_requests
+from bot.actions.approvals import expire_due_requests
 from bot.runtime.guard import MAX_EVENT_BYTES
 from bot.runtime.signed import find_button, sign
 from bot.slack.ids import INPUT_ACTION_ID, input_block_id

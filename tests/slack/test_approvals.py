@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.approvals import expire_due_requests
+from bot.actions.approvals import expire_due_requests
 from storage.models import ActionRequest, RequestState, TrackedTransfer
 from storage.requests import list_requests, transition_request
 from storage.transfers import get_transfer_by_ref

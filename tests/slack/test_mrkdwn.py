@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from bot.approvals import _duplicate
-from bot.request_posts import already_decided, outcome_line
+from bot.actions.approvals import _duplicate
+from bot.actions.posting import already_decided, outcome_line
 from bot.slack.alerts import (
     AlertKind,
     alert_message,

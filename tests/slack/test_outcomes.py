@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bot.approvals import expire_due_requests
+from bot.actions.approvals import expire_due_requests
 from bot.watcher.alerts import post_pending_alerts
 from bot.watcher.poll import run_poll_pass
 from tests.runtime.test_metrics import value

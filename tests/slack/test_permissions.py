@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.permissions import Roles, Roster, allowed_words
 from bot.runtime.standin import SlackStandIn
+from bot.slack.permissions import Roles, Roster, allowed_words
 from providers.base import Action
 from tests.slack.conftest import (
     ALICE,

@@ -49,7 +49,7 @@ async def test_request_expiry_waits_for_the_bots_function(
         await watcher.expire_requests()
         await watcher.expire_requests()
     try:
-        import bot.approvals  # noqa: F401
+        import bot.actions.approvals  # noqa: F401
     except ImportError:
         assert caplog.text.count("expire_due_requests is not there yet") == 1
 

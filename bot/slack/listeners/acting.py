@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.approvals import Outcome, request_action
+from bot.actions import Outcome, request_action
 from bot.slack.blocks import MAX_BLOCKS, Message, finish, provider_name, section
 from bot.slack.cards import transfer_card
 from bot.slack.ids import ModalContext, is_token

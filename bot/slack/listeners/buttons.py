@@ -9,8 +9,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
-from bot.approvals import approve_request, reject_request, withdraw_request
-from bot.permissions import Roster, not_an_operator
+from bot.actions import approve_request, reject_request, withdraw_request
 from bot.slack.cards import transfer_list
 from bot.slack.ids import (
     ActionKind,
@@ -25,6 +24,7 @@ from bot.slack.listeners.acting import Asker, answer_outcome, card_message, star
 from bot.slack.listeners.answers import AfterAck, Answer, Pool
 from bot.slack.listeners.commands import carry_on
 from bot.slack.listeners.events import publish_home
+from bot.slack.permissions import Roster, not_an_operator
 from bot.tracking import list_page, refresh_transfer, transfer_by_short_id
 
 if TYPE_CHECKING:

@@ -10,12 +10,12 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
-from bot.permissions import Roles, Roster, allowed_words, not_an_operator
 from bot.slack.blocks import Message
 from bot.slack.cards import choice_message, help_message, transfer_list
 from bot.slack.listeners.acting import Asker, card_message, start_action
 from bot.slack.listeners.answers import BUSY, AfterAck, Answer, sentence
 from bot.slack.parsing import Command, CommandError, Verb, parse_command
+from bot.slack.permissions import Roles, Roster, allowed_words, not_an_operator
 from bot.tracking import (
     Fresh,
     list_page,

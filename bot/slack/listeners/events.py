@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.models.views import View
 
-from bot.permissions import Roster, not_an_operator
 from bot.slack.blocks import section
 from bot.slack.home import app_home
+from bot.slack.permissions import Roster, not_an_operator
 from bot.tracking import home_rows
 
 if TYPE_CHECKING:

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
-from bot.permissions import Roster, not_an_operator
 from bot.slack.ids import CallbackId, ModalContext, input_name
 from bot.slack.listeners.acting import Asker, submit_inputs
 from bot.slack.listeners.answers import BUSY, AfterAck, Answer, Pool
+from bot.slack.permissions import Roster, not_an_operator
 from bot.slack.requests import modal_errors, modal_values
 from providers.base import ActionInput
 

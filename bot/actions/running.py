@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.provider_lanes import LANE_STUCK_SECONDS
-from bot.request_posts import (
+from bot.actions.posting import (
     already_decided,
     outcome_line,
     provider_label,
     refresh_request_message,
 )
+from bot.provider_lanes import LANE_STUCK_SECONDS
 from bot.slack.mrkdwn import md
 from bot.tracking import Fresh, refresh_transfer
 from providers.base import Action, ActionResult

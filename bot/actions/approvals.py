@@ -4,8 +4,8 @@ Every step is a compare-and-set state transition in the database (``move_request
 so a double click, a Slack retry or two replicas handling the same click act once: the
 loser of the race is told what happened instead. An action whose outcome is unknown (a
 crash while it ran, or a provider error that may have applied) is marked ``unknown`` and
-never run again by itself. Running is :mod:`bot.request_runs`; the Slack messages are
-:mod:`bot.request_posts`.
+never run again by itself. Running is :mod:`bot.actions.running`; the Slack messages are
+:mod:`bot.actions.posting`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from bot.permissions import Roster, not_an_approver
-from bot.request_posts import already_decided, post_request, refresh_request_message
-from bot.request_runs import (
+from bot.actions.posting import already_decided, post_request, refresh_request_message
+from bot.actions.running import (
     RUN_TIMEOUT,
     Outcome,
     count_requests,
@@ -27,6 +26,7 @@ from bot.request_runs import (
     run_request,
 )
 from bot.slack.mrkdwn import Mrkdwn, channel_link, md, mention
+from bot.slack.permissions import Roster, not_an_approver
 from providers.base import Action, ActionSpec
 from storage.audit import record_audit
 from storage.models import ActionRequest, RequestState, TrackedTransfer
