@@ -240,3 +240,52 @@ async def test_a_client_that_goes_away_mid_body_leaves_no_traceback(
         await asyncio.sleep(0.05)
     assert "went away" in caplog.text
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+_NOT_THE_BOT = ("asyncio", "uvicorn", "selectors", "providers.simulators", "bot.runtime.standin")
+
+
+def _holding(root: object, secret: str, *, limit: int = 500_000) -> list[str]:
+    """Paths to every str/bytes holding ``secret`` among the objects ``root`` reaches.
+
+    Not followed: code (modules, classes, functions), and the event loop's machinery
+    (asyncio, uvicorn), through which an open socket reaches the simulators and the Slack
+    stand-in in this process: they are the provider and Slack, not the bot."""
+    import gc
+    import types
+
+    needle, seen, found = secret.encode(), {id(root)}, []
+    queue: list[tuple[object, str]] = [(root, type(root).__name__)]
+    skip = (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType, types.CodeType)
+    while queue and len(seen) < limit:
+        node, path = queue.pop()
+        if isinstance(node, str):
+            if secret in node:
+                found.append(path)
+            continue
+        if isinstance(node, (bytes, bytearray, memoryview)):
+            if needle in bytes(node):
+                found.append(path)
+            continue
+        for child in gc.get_referents(node):
+            outside = type(child).__module__.startswith(_NOT_THE_BOT)
+            if id(child) not in seen and not isinstance(child, skip) and not outside:
+                seen.add(id(child))
+                queue.append((child, f"{path} > {type(child).__name__}"))
+    return found
+
+
+async def test_after_an_approved_action_ran_nothing_the_bot_keeps_holds_the_authinfo(
+    bot: Bot,
+) -> None:
+    """The services every listener and the watcher share (database, registry and its HTTP
+    clients, the Slack clients, the masker, the provider lanes, background tasks): once the
+    reset has run and the secret was erased, none of them still holds the typed authInfo."""
+    _, view = await _open_retry_form(bot)
+    await bot.slack.submit(values=_typed(RIGHT_EPP), user=ALICE, view=view)
+    await bot.settle()
+    await bot.click("Approve", user=BOB, message=bot.as_seen(bot.request_message()))
+    assert bot.sims["hostway"].transfers["wrong-epp.example"].auth_info == RIGHT_EPP  # it ran
+
+    assert _holding(bot.services, RIGHT_EPP) == []
+    assert await _stored_secrets(bot) == 0
