@@ -269,7 +269,7 @@ class DatabaseSettings(_Section):
     def password(self) -> str | None:
         from sqlalchemy.engine import make_url
 
-        return make_url(self.url).password  # type: ignore[no-any-return]
+        return make_url(self.url).password
 
     def __repr_args__(self) -> Any:
         yield "url", self.masked_url
@@ -609,7 +609,8 @@ class _ConfigReader:
         )
         if needs_user and not data.get("username"):
             self.report(f"{key}.username", _NEEDS_USERNAME[str(kind)])
-        return self.validate(ProviderAccount, data, key)
+        account: ProviderAccount | None = self.validate(ProviderAccount, data, key)
+        return account
 
     def validate(self, model: type[BaseModel], data: dict[str, Any], prefix: str) -> Any:
         try:
@@ -670,5 +671,5 @@ def _message(model: type[BaseModel], error: Any) -> str:
         return (
             f"unknown provider type {error.get('input')!r}; choose from {', '.join(PROVIDER_TYPES)}"
         )
-    msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    return msg.replace("Input should be", "must be")
+    text = str(msg).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return text.replace("Input should be", "must be")

@@ -123,7 +123,7 @@ async def claim_alert(
         .values(state=AlertState.POSTING.value, attempts=col(Alert.attempts) + 1, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def mark_alert_posted(
@@ -151,7 +151,7 @@ async def mark_alert_posted(
         )
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def return_alert(
@@ -165,7 +165,7 @@ async def return_alert(
         .values(state=AlertState.PENDING.value, last_error=error, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def pending_alerts(

@@ -169,7 +169,7 @@ async def release_transfer(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def record_observation(
@@ -275,7 +275,7 @@ async def schedule_poll_now(
         .values(next_poll_at=now)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 # -- the poll pass's bulk writes and status times (bot.watcher.recorder, bot.watcher.observe)
@@ -364,7 +364,7 @@ async def leased_ids(session: AsyncSession, *, transfer_ids: list[int], owner: s
             col(TrackedTransfer.lease_owner) == owner,
         )
     )
-    return set(still)
+    return {transfer_id for transfer_id in still if transfer_id is not None}
 
 
 async def reschedule_poll(

@@ -189,7 +189,7 @@ async def transition_request(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    won = result.rowcount == 1  # type: ignore[attr-defined]
+    won = bool(result.rowcount == 1)  # type: ignore[attr-defined]
     if won:
         logger.info("request %s: now %s", request_id, target.value)
     return won

@@ -296,7 +296,7 @@ async def _insert_new(
             .on_conflict_do_nothing()
             .returning(TrackedTransfer)
         )
-        row = (await session.scalars(stmt)).first()
+        row: TrackedTransfer | None = (await session.scalars(stmt)).first()
         if row is not None:
             return row
         if await get_transfer_by_ref(session, account=transfer.account, ref=transfer.ref):
@@ -398,7 +398,7 @@ async def set_alert_thread(
         .values(alert_channel=channel, alert_ts=ts)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def mark_stall_alerted(session: AsyncSession, *, transfer_id: int, raw_code: str) -> bool:
@@ -413,4 +413,4 @@ async def mark_stall_alerted(session: AsyncSession, *, transfer_id: int, raw_cod
         .values(stalled_alerted_for=raw_code)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]

@@ -211,10 +211,10 @@ async def _serve_socket_mode(
 
     assert settings.slack.app_token is not None
     handler = AsyncSocketModeHandler(bolt_app, settings.slack.app_token.get_secret_value())
-    await handler.connect_async()
+    await handler.connect_async()  # type: ignore[no-untyped-call]
     logger.info("Socket Mode: connected; health check on port %d", settings.server.port)
     try:
         await _serve_http(settings, routes, stop)
     finally:
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(handler.close_async(), timeout=5)
+            await asyncio.wait_for(handler.close_async(), timeout=5)  # type: ignore[no-untyped-call]

@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -70,7 +70,7 @@ MAX_CONTEXT_ELEMENTS = 10
 MAX_FALLBACK_TEXT = 600  # Slack allows 40,000; a notification line should be short
 MAX_RAW_TEXT = 300  # the provider's own words, on a status line
 
-Message = tuple[str, list[dict]]
+Message = tuple[str, list[dict[str, Any]]]
 
 PROVIDER_NAMES = {"cpanel": "cPanel", "hostway": "Hostway", "opensrs": "OpenSRS", "gandi": "Gandi"}
 
@@ -268,7 +268,9 @@ def _recovery(transfer: Transfer) -> ActionSpec | None:
     return None
 
 
-def finish(text: str, blocks: Sequence[Block | dict], *, limit: int = MAX_BLOCKS) -> Message:
+def finish(
+    text: str, blocks: Sequence[Block | dict[str, Any]], *, limit: int = MAX_BLOCKS
+) -> Message:
     # the fallback text is mrkdwn too (notifications, clients without blocks): escaped here
     """The fallback text and block dicts, held to Slack's limits.
 

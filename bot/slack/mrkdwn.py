@@ -51,7 +51,7 @@ class Mrkdwn(str):
     def __radd__(self, other: str) -> Mrkdwn:
         return Mrkdwn(str.__add__(as_mrkdwn(other), self))
 
-    def join(self, parts: Iterable[str]) -> Mrkdwn:  # type: ignore[override]
+    def join(self, parts: Iterable[str]) -> Mrkdwn:
         return Mrkdwn(str.join(self, (as_mrkdwn(part) for part in parts)))
 
     def strip(self, chars: str | None = None) -> Mrkdwn:

@@ -93,7 +93,9 @@ class Watcher:
     # -- the jobs -----------------------------------------------------------------------------
     async def tick(self) -> PassReport | None:
         """One poll pass, then post what it found."""
-        report = await self._guarded("poll pass", lambda: run_poll_pass(self.services))
+        report: PassReport | None = await self._guarded(
+            "poll pass", lambda: run_poll_pass(self.services)
+        )
         if report is not None:
             self.last_pass = report
             await self._guarded("gauges", self._refresh_gauges)

@@ -14,7 +14,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _utc(name: str, *, nullable: bool) -> sa.Column:
+def _utc(name: str, *, nullable: bool) -> sa.Column:  # type: ignore[type-arg]
     # storage.types.UTCDateTime stores through this type; migrations keep plain types.
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
