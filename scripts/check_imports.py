@@ -1,11 +1,13 @@
 """Fail on an import cycle among the bot, providers and storage modules, or a lazy import.
 
 Reads the sources (never imports them) and follows every import of one of our modules
-made when a module loads (importing ``a.b`` from inside package ``a`` while ``a`` loads is
-how packages work, not a cycle: only the modules named are followed): imports under ``if TYPE_CHECKING:`` are left out (they never
-run). An import inside a function is reported too, unless the line says why it is lazy
-with a ``# lazy: <reason>`` comment (an optional or heavy piece loaded only when used):
-a function-local import kept only to break a cycle hides the cycle instead of removing it.
+made when a module loads. Importing ``a.b`` from inside package ``a`` while ``a`` loads
+is how packages work, not a cycle: only the modules named are followed. Imports under
+``if TYPE_CHECKING:`` are left out (they never run).
+
+An import inside a function is reported too, unless its line says why it is lazy with
+a ``# lazy: <reason>`` comment (a heavy piece loaded only when used): a function-local
+import kept only to break a cycle hides the cycle instead of removing it.
 
 Also checks the layers (STYLE.md): ``providers`` imports neither ``bot`` nor ``storage``;
 ``storage`` never imports ``bot``.
