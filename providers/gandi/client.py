@@ -9,7 +9,8 @@ import httpx
 
 from providers.base import Action, ActionResult, Capabilities, Transfer
 from providers.errors import BadReply, InvalidInput, NotAllowedNow, ProviderError, Unsupported
-from providers.gandi.parse import AUTHINFO_INPUT, transfer_from_operation
+from providers.gandi.parse import transfer_from_operation
+from providers.gandi.statuses import AUTHINFO_INPUT
 from providers.gandi.wire import GandiV3, list_options, operation_id, relaunch_params
 from providers.gandi.xmlrpc import XmlRpcEndpoint
 from providers.http import ProviderHTTP

@@ -1,4 +1,4 @@
-"""A Gandi v3 operation struct as a Transfer: phases, actions and words, as pure functions."""
+"""A Gandi v3 operation struct as a Transfer: subject, words, history and details, pure."""
 
 from __future__ import annotations
 
@@ -7,139 +7,16 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from providers._common import ascii_digits, one_line, scrub
-from providers.base import (
-    Action,
-    ActionInput,
-    ActionSpec,
-    HistoryEntry,
-    Phase,
-    Transfer,
-    mask_secret,
-)
+from providers.base import HistoryEntry, Phase, Transfer, mask_secret
 from providers.errors import BadReply
-from providers.gandi.wire import RELAUNCHABLE_TYPES
+from providers.gandi.statuses import STEP_WORDS, actions_for, errortype_of, phase_of, waiting_for
 
-__all__ = [
-    "AUTHINFO_INPUT",
-    "ERROR_IDENTIFIERS",
-    "ERROR_PHASES",
-    "STEP_PHASES",
-    "actions_for",
-    "errortype_of",
-    "phase_of",
-    "transfer_from_operation",
-]
+__all__ = ["transfer_from_operation"]
 
 logger = logging.getLogger(__name__)
 
-STEP_PHASES: Mapping[str, Phase] = {
-    "BILL": Phase.PENDING,
-    "WAIT": Phase.PENDING,
-    "RUN": Phase.ACTIVE,
-    "DONE": Phase.COMPLETED,
-    "CANCEL": Phase.CANCELLED,
-    "SUPPORT": Phase.BLOCKED,  # waiting for Gandi support; nothing we can do from here
-}
-ERROR_PHASES: Mapping[str, Phase] = {
-    "client_recoverable": Phase.BLOCKED,
-    "support_recoverable": Phase.BLOCKED,
-    "temporary": Phase.ACTIVE,  # Gandi retries by itself
-    "fatal": Phase.FAILED,
-    "unknown": Phase.BLOCKED,  # a person must look; we offer no blind relaunch
-}
-# seed 004's "Possible Errors": identifier -> errortype
-ERROR_IDENTIFIERS: Mapping[str, str] = {
-    "authorization_error": "support_recoverable",
-    "duplicate": "fatal",
-    "missing_parameter": "client_recoverable",
-    "ratelimit": "temporary",
-    "timeout": "temporary",
-    "unknown": "unknown",
-}
-RETRYABLE_ERRORS = frozenset({"client_recoverable", "support_recoverable"})
-CANCELLABLE_STEPS = frozenset({"BILL", "WAIT", "ERROR"})
-
-AUTHINFO_INPUT = ActionInput(
-    name="authinfo",
-    label="New authorization code (authinfo)",
-    secret=True,
-    min_length=6,
-    max_length=64,
-    hint="The code from the current registrar; leave empty to relaunch with the one Gandi has.",
-)
-_RETRY = ActionSpec(
-    Action.RETRY,
-    verb="relaunch",
-    inputs=(AUTHINFO_INPUT,),
-    description="Relaunch the operation at Gandi, optionally with a new authinfo.",
-)
-_CANCEL = ActionSpec(
-    Action.CANCEL,
-    verb="cancel",
-    destructive=True,
-    description="Cancel the operation at Gandi; its step becomes CANCEL.",
-)
-
-_STEP_WORDS = {
-    "BILL": "Waiting to be billed",
-    "WAIT": "Waiting for the registry, the current registrar or the owner",
-    "RUN": "Running",
-    "DONE": "Done",
-    "CANCEL": "Cancelled",
-    "SUPPORT": "Waiting for Gandi support",
-    "ERROR": "In error",
-}
-_ERROR_WAITS = {
-    "client_recoverable": "someone to supply the missing information and relaunch it",
-    "support_recoverable": "a valid authorization code (authinfo) and a relaunch",
-    "temporary": "Gandi to retry it by itself",
-    "unknown": "a person to look into the error with Gandi support",
-}
 _SECRET_PARAM_WORDS = ("auth", "pass", "secret", "token", "key")
 _SHOWN_PARAMS = ("duration", "change_owner", "registrar")
-_TYPE_KEYS = ("type", "errortype", "class", "category")
-_NAME_KEYS = ("name", "identifier", "error", "id", "code")
-
-
-def errortype_of(value: object) -> str:
-    """Gandi's errortype as one of seed 004's types; it may come as a string or a struct."""
-    if value is None or value == "":
-        return "unknown"
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in ERROR_PHASES:
-            return word
-        return ERROR_IDENTIFIERS.get(word, "unknown")
-    if isinstance(value, Mapping):
-        for key in (*_TYPE_KEYS, *_NAME_KEYS):
-            found = errortype_of(value.get(key)) if isinstance(value.get(key), str) else None
-            if found and found != "unknown":
-                return found
-        for key, inner in value.items():  # {"authorization_error": "support_recoverable"}
-            for word in (key, inner):
-                found = errortype_of(word) if isinstance(word, str) else "unknown"
-                if found != "unknown":
-                    return found
-    return "unknown"
-
-
-def phase_of(step: str, errortype: str | None = None) -> Phase:
-    """Our phase for a Gandi step (and errortype when the step is ERROR)."""
-    if step == "ERROR":
-        return ERROR_PHASES.get(errortype or "unknown", Phase.BLOCKED)
-    return STEP_PHASES.get(step, Phase.ACTIVE)  # an unknown step: still in Gandi's hands
-
-
-def actions_for(op_type: str, step: str, errortype: str | None = None) -> tuple[ActionSpec, ...]:
-    """What a person can do now: cancel while waiting or in error, relaunch if recoverable."""
-    if phase_of(step, errortype).finished:
-        return ()
-    actions: list[ActionSpec] = []
-    if step == "ERROR" and errortype in RETRYABLE_ERRORS and op_type in RELAUNCHABLE_TYPES:
-        actions.append(_RETRY)
-    if step in CANCELLABLE_STEPS:
-        actions.append(_CANCEL)
-    return tuple(actions)
 
 
 def transfer_from_operation(
@@ -169,27 +46,13 @@ def transfer_from_operation(
         phase=phase,
         raw_code=raw_code,
         raw_text=(last_error if step in ("ERROR", "SUPPORT") else "")
-        or _STEP_WORDS.get(step, f"Step {step}"),
+        or STEP_WORDS.get(step, f"Step {step}"),
         actions=actions_for(op_type, step, errortype),
         changed_at=changed,
         history=_history(op, step, raw_code, phase, last_error),
-        waiting_for=_waiting_for(op_type, step, errortype),
+        waiting_for=waiting_for(op_type, step, errortype),
         details=_details(op, params, op_type, errortype, hidden, last_error),
     )
-
-
-def _waiting_for(op_type: str, step: str, errortype: str | None) -> str | None:
-    if step == "BILL":
-        return "Gandi to bill the operation on the prepaid account"
-    if step == "WAIT":
-        return "the registry, the current registrar or the domain owner to approve"
-    if step == "SUPPORT":
-        return "Gandi support"
-    if step != "ERROR" or errortype == "fatal":
-        return None
-    if errortype in RETRYABLE_ERRORS and op_type not in RELAUNCHABLE_TYPES:
-        return f"Gandi support (a {op_type} operation can't be relaunched)"
-    return _ERROR_WAITS.get(errortype or "unknown")
 
 
 def _subject(op: Mapping[str, object], params: Mapping[str, object], op_id: object) -> str:
@@ -217,7 +80,7 @@ def _history(
     updated = _date(op, "date_updated")
     if updated:
         words = last_error if step in ("ERROR", "SUPPORT") and last_error else ""
-        entries.append(HistoryEntry(updated, raw_code, words or _STEP_WORDS.get(step, step), phase))
+        entries.append(HistoryEntry(updated, raw_code, words or STEP_WORDS.get(step, step), phase))
     return tuple(entries)
 
 

@@ -29,7 +29,6 @@ __all__ = [
     "FAULT_NO_CREDIT",
     "LIST_OPTION_NAMES",
     "MAX_OPERATION_ID",
-    "RELAUNCHABLE_TYPES",
     "GandiV3",
     "error_for_fault",
     "list_options",
@@ -46,16 +45,6 @@ FAULT_NO_CREDIT = 530040
 FAULT_NOT_FOUND = 510042  # Error on object : OBJECT_OPERATION (CAUSE_NOTFOUND) [...]
 FAULT_BAD_STEP = 510044  # Error on object : OBJECT_OPERATION (CAUSE_BADREQUEST) [...]
 FAULT_BAD_PARAMETER = 505100  # Error on object : OBJECT_<TYPE> (CAUSE_BADPARAMETER) [...]
-
-RELAUNCHABLE_TYPES = frozenset(
-    {
-        "domain_create",
-        "domain_transfer_in",
-        "domain_ns_set",
-        "domain_transfer_reseller",
-        "domain_change_owner",
-    }
-)
 
 # OperationListOptions of seed 004
 LIST_OPTION_NAMES = frozenset(

@@ -12,14 +12,12 @@ import httpx
 from providers._common import scrub_error
 from providers.base import Action, ActionResult, Capabilities, Transfer
 from providers.errors import BadReply, InvalidInput, NotAllowedNow, ProviderError, Unsupported
-from providers.hostway.parse import (
-    AUTH_INFO_INPUT,
-    ReplyShapeError,
-    auth_info_problem,
+from providers.hostway.parse import ReplyShapeError, parse_transfer
+from providers.hostway.statuses import AUTH_INFO_INPUT, auth_info_problem
+from providers.hostway.wire import (
     error_words,
     invalid_ref,
     normalize_domain,
-    parse_transfer,
     read_error,
     reset_body,
     reset_error,

@@ -5,9 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from providers.base import Phase
+from providers.base import Action, ActionInput, ActionSpec, Phase
 
-__all__ = ["STATUS_CODES", "StatusCode", "phase_of", "status_code"]
+__all__ = [
+    "AUTH_INFO_INPUT",
+    "STATUS_CODES",
+    "StatusCode",
+    "auth_info_problem",
+    "phase_of",
+    "reset_spec",
+    "status_code",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,3 +252,33 @@ def phase_of(code: int, *, can_be_reset: bool) -> Phase:
     if row is not None:
         return row.phase
     return Phase.BLOCKED if can_be_reset else Phase.ACTIVE
+
+
+AUTH_INFO_INPUT = ActionInput(
+    name="authInfo",
+    label="New authInfo (EPP code)",
+    secret=True,
+    min_length=6,
+    max_length=16,
+    hint="Leave empty to retry with the authInfo Hostway already has.",
+)
+
+
+def reset_spec() -> ActionSpec:
+    """The ``retry`` action as Hostway names it: a reset, optionally with a new authInfo."""
+    return ActionSpec(
+        action=Action.RETRY,
+        verb="reset",
+        inputs=(AUTH_INFO_INPUT,),
+        description="Reset the blocked transfer, optionally with a new authInfo (EPP code).",
+    )
+
+
+def auth_info_problem(value: str | None) -> str | None:
+    """A sentence saying what is wrong with a new authInfo, or None (empty means keep the old)."""
+    problem = AUTH_INFO_INPUT.validate(value)
+    if problem or not value:
+        return problem
+    if any(ch.isspace() or not ch.isprintable() for ch in value):
+        return f"{AUTH_INFO_INPUT.label} must not contain spaces or control characters."
+    return None

@@ -24,7 +24,6 @@ from providers.errors import (
     Unsupported,
 )
 from providers.http import ProviderHTTP, unknown_outcome
-from providers.opensrs.codes import error_from_reply
 from providers.opensrs.parse import (
     LiveStatus,
     Order,
@@ -35,7 +34,7 @@ from providers.opensrs.parse import (
     transfer_from,
     with_live,
 )
-from providers.opensrs.wire import Reply, build_request, parse_reply, sign
+from providers.opensrs.wire import Reply, build_request, error_from_reply, parse_reply, sign
 from providers.settings import ProviderAccount
 from providers.xmlsafe import MAX_XML_BYTES
 

@@ -1,4 +1,4 @@
-"""OpenSRS transfer orders on plain data: reply rows, statuses, phases, actions, Transfer cards."""
+"""OpenSRS transfer orders on plain data: reply rows, phases, actions, Transfer cards."""
 
 from __future__ import annotations
 
@@ -9,14 +9,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from providers._common import ascii_digits
-from providers.base import Action, ActionSpec, HistoryEntry, Phase, Transfer
+from providers.base import ActionSpec, HistoryEntry, Phase, Transfer
 from providers.errors import BadReply
+from providers.opensrs.statuses import FINAL_STATUSES, RETRY, STATUSES
 
 __all__ = [
-    "STATUSES",
     "LiveStatus",
     "Order",
-    "StatusInfo",
     "actions_for",
     "cancelled_on_request",
     "continues",
@@ -30,62 +29,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-RESEND = ActionSpec(
-    Action.RESEND,
-    "send_password",
-    description="Send the registrant the transfer approval e-mail again.",
-)
-CANCEL = ActionSpec(
-    Action.CANCEL,
-    "cancel_transfer",
-    destructive=True,
-    description="Cancel the transfer order at OpenSRS.",
-)
-RETRY = ActionSpec(
-    Action.RETRY,
-    "process_transfer",
-    description="Resubmit the cancelled order as a new order with the same data.",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class StatusInfo:
-    """What one OpenSRS status means for us."""
-
-    phase: Phase
-    text: str  # plain words, shown when OpenSRS gives no reason
-    waiting_for: str | None
-    actions: tuple[ActionSpec, ...]
-    rank: int  # how far along an order is; an order never goes back
-
-
-STATUSES: Mapping[str, StatusInfo] = {
-    "pending_owner": StatusInfo(
-        Phase.PENDING,
-        "Waiting for the registrant to approve the transfer e-mail",
-        "the registrant to approve the transfer e-mail",
-        (RESEND, CANCEL),
-        0,
-    ),
-    "pending_admin": StatusInfo(
-        Phase.PENDING,
-        "Waiting for OpenSRS to review the order",
-        "OpenSRS to review the order",
-        (CANCEL,),
-        1,
-    ),
-    "pending_registry": StatusInfo(
-        Phase.ACTIVE,
-        "Sent to the registry; waiting for the losing registrar to release the domain",
-        "the registry and the losing registrar to release the domain",
-        (CANCEL,),
-        2,
-    ),
-    "completed": StatusInfo(Phase.COMPLETED, "Transfer completed", None, (), 3),
-    "cancelled": StatusInfo(Phase.BLOCKED, "Transfer cancelled", None, (), 3),
-}
-FINAL_STATUSES = frozenset({"completed", "cancelled"})
 
 # words of a `reason` meaning someone asked for the cancellation, so it is not stuck
 _ON_REQUEST = ("by request", "on request", "by reseller", "reseller request", "by the reseller")

@@ -31,7 +31,8 @@ from providers.errors import (
     Unsupported,
 )
 from providers.gandi import GandiProvider
-from providers.gandi.parse import errortype_of, phase_of, transfer_from_operation
+from providers.gandi.parse import transfer_from_operation
+from providers.gandi.statuses import errortype_of, phase_of
 from providers.gandi.wire import LIST_OPTION_NAMES, GandiV3, list_options
 from providers.gandi.xmlrpc import (
     MAX_NESTING,

@@ -25,12 +25,8 @@ from providers.errors import (
     WrongAccount,
 )
 from providers.hostway import STATUS_CODES, HostwayProvider, parse_transfer
-from providers.hostway.parse import (
-    ReplyShapeError,
-    normalize_domain,
-    reset_body,
-    reset_error,
-)
+from providers.hostway.parse import ReplyShapeError
+from providers.hostway.wire import normalize_domain, reset_body, reset_error
 from providers.settings import ProviderAccount
 from providers.simulators.base import LoopbackServer, SimClock
 from providers.simulators.hostway import HostwaySimulator

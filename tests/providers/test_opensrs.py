@@ -30,7 +30,6 @@ from providers.errors import (
     Unsupported,
 )
 from providers.opensrs import OpenSRSProvider
-from providers.opensrs.codes import error_from_reply
 from providers.opensrs.parse import (
     LiveStatus,
     Order,
@@ -43,6 +42,7 @@ from providers.opensrs.parse import (
 from providers.opensrs.wire import (
     build_envelope,
     build_reply,
+    error_from_reply,
     parse_envelope,
     parse_reply,
     parse_request,

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from providers.base import Transfer
 from providers.cpanel.statuses import STATE_NUMBERS, STATES
 from providers.errors import ProviderError
-from providers.gandi.parse import ERROR_IDENTIFIERS, STEP_PHASES
+from providers.gandi.statuses import ERROR_IDENTIFIERS, STEP_PHASES
 from providers.hostway.statuses import STATUS_CODES
 from providers.opensrs.wire import build_reply
 from providers.registry import build_provider

@@ -10,13 +10,8 @@ from hypothesis import strategies as st
 
 from providers.base import Phase, Transfer
 from providers.errors import BadReply, ProviderError
-from providers.gandi.parse import (
-    ERROR_IDENTIFIERS,
-    ERROR_PHASES,
-    STEP_PHASES,
-    phase_of,
-    transfer_from_operation,
-)
+from providers.gandi.parse import transfer_from_operation
+from providers.gandi.statuses import ERROR_IDENTIFIERS, ERROR_PHASES, STEP_PHASES, phase_of
 from providers.gandi.wire import error_for_fault
 from providers.gandi.xmlrpc import XmlRpcFault, build_call, parse_call, parse_response
 

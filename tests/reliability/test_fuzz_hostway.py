@@ -9,16 +9,9 @@ from hypothesis import strategies as st
 
 from providers.base import Phase, Transfer
 from providers.errors import ProviderError
-from providers.hostway.parse import (
-    ReplyShapeError,
-    auth_info_problem,
-    error_words,
-    normalize_domain,
-    parse_transfer,
-    read_error,
-    reset_error,
-)
-from providers.hostway.statuses import STATUS_CODES, phase_of
+from providers.hostway.parse import ReplyShapeError, parse_transfer
+from providers.hostway.statuses import STATUS_CODES, auth_info_problem, phase_of
+from providers.hostway.wire import error_words, normalize_domain, read_error, reset_error
 
 TARGET = "Hostway reply mappers (parse_transfer, error_words, read_error, reset_error)"
 WHO = "hostway account 'hostway'"

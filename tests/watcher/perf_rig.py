@@ -27,7 +27,7 @@ from bot.watcher.transport import provider_transport
 from providers.base import Phase
 from providers.cpanel.wire import build_request as cpanel_request
 from providers.gandi.xmlrpc import build_call
-from providers.hostway.parse import transfer_path
+from providers.hostway.wire import transfer_path
 from providers.opensrs.wire import build_request as opensrs_request
 from providers.opensrs.wire import sign
 from providers.registry import ProviderRegistry

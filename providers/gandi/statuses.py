@@ -1,0 +1,153 @@
+"""Gandi operation steps and error types: what each means as a phase, and the actions offered."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from providers.base import Action, ActionInput, ActionSpec, Phase
+
+__all__ = [
+    "AUTHINFO_INPUT",
+    "CANCELLABLE_STEPS",
+    "ERROR_IDENTIFIERS",
+    "ERROR_PHASES",
+    "RELAUNCHABLE_TYPES",
+    "RETRYABLE_ERRORS",
+    "STEP_PHASES",
+    "STEP_WORDS",
+    "actions_for",
+    "errortype_of",
+    "phase_of",
+    "waiting_for",
+]
+
+STEP_PHASES: Mapping[str, Phase] = {
+    "BILL": Phase.PENDING,
+    "WAIT": Phase.PENDING,
+    "RUN": Phase.ACTIVE,
+    "DONE": Phase.COMPLETED,
+    "CANCEL": Phase.CANCELLED,
+    "SUPPORT": Phase.BLOCKED,  # waiting for Gandi support; nothing we can do from here
+}
+ERROR_PHASES: Mapping[str, Phase] = {
+    "client_recoverable": Phase.BLOCKED,
+    "support_recoverable": Phase.BLOCKED,
+    "temporary": Phase.ACTIVE,  # Gandi retries by itself
+    "fatal": Phase.FAILED,
+    "unknown": Phase.BLOCKED,  # a person must look; we offer no blind relaunch
+}
+# seed 004's "Possible Errors": identifier -> errortype
+ERROR_IDENTIFIERS: Mapping[str, str] = {
+    "authorization_error": "support_recoverable",
+    "duplicate": "fatal",
+    "missing_parameter": "client_recoverable",
+    "ratelimit": "temporary",
+    "timeout": "temporary",
+    "unknown": "unknown",
+}
+RETRYABLE_ERRORS = frozenset({"client_recoverable", "support_recoverable"})
+CANCELLABLE_STEPS = frozenset({"BILL", "WAIT", "ERROR"})
+
+AUTHINFO_INPUT = ActionInput(
+    name="authinfo",
+    label="New authorization code (authinfo)",
+    secret=True,
+    min_length=6,
+    max_length=64,
+    hint="The code from the current registrar; leave empty to relaunch with the one Gandi has.",
+)
+_RETRY = ActionSpec(
+    Action.RETRY,
+    verb="relaunch",
+    inputs=(AUTHINFO_INPUT,),
+    description="Relaunch the operation at Gandi, optionally with a new authinfo.",
+)
+_CANCEL = ActionSpec(
+    Action.CANCEL,
+    verb="cancel",
+    destructive=True,
+    description="Cancel the operation at Gandi; its step becomes CANCEL.",
+)
+
+STEP_WORDS = {
+    "BILL": "Waiting to be billed",
+    "WAIT": "Waiting for the registry, the current registrar or the owner",
+    "RUN": "Running",
+    "DONE": "Done",
+    "CANCEL": "Cancelled",
+    "SUPPORT": "Waiting for Gandi support",
+    "ERROR": "In error",
+}
+ERROR_WAITS = {
+    "client_recoverable": "someone to supply the missing information and relaunch it",
+    "support_recoverable": "a valid authorization code (authinfo) and a relaunch",
+    "temporary": "Gandi to retry it by itself",
+    "unknown": "a person to look into the error with Gandi support",
+}
+RELAUNCHABLE_TYPES = frozenset(
+    {
+        "domain_create",
+        "domain_transfer_in",
+        "domain_ns_set",
+        "domain_transfer_reseller",
+        "domain_change_owner",
+    }
+)
+
+_TYPE_KEYS = ("type", "errortype", "class", "category")
+_NAME_KEYS = ("name", "identifier", "error", "id", "code")
+
+
+def errortype_of(value: object) -> str:
+    """Gandi's errortype as one of seed 004's types; it may come as a string or a struct."""
+    if value is None or value == "":
+        return "unknown"
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in ERROR_PHASES:
+            return word
+        return ERROR_IDENTIFIERS.get(word, "unknown")
+    if isinstance(value, Mapping):
+        for key in (*_TYPE_KEYS, *_NAME_KEYS):
+            found = errortype_of(value.get(key)) if isinstance(value.get(key), str) else None
+            if found and found != "unknown":
+                return found
+        for key, inner in value.items():  # {"authorization_error": "support_recoverable"}
+            for word in (key, inner):
+                found = errortype_of(word) if isinstance(word, str) else "unknown"
+                if found != "unknown":
+                    return found
+    return "unknown"
+
+
+def phase_of(step: str, errortype: str | None = None) -> Phase:
+    """Our phase for a Gandi step (and errortype when the step is ERROR)."""
+    if step == "ERROR":
+        return ERROR_PHASES.get(errortype or "unknown", Phase.BLOCKED)
+    return STEP_PHASES.get(step, Phase.ACTIVE)  # an unknown step: still in Gandi's hands
+
+
+def actions_for(op_type: str, step: str, errortype: str | None = None) -> tuple[ActionSpec, ...]:
+    """What a person can do now: cancel while waiting or in error, relaunch if recoverable."""
+    if phase_of(step, errortype).finished:
+        return ()
+    actions: list[ActionSpec] = []
+    if step == "ERROR" and errortype in RETRYABLE_ERRORS and op_type in RELAUNCHABLE_TYPES:
+        actions.append(_RETRY)
+    if step in CANCELLABLE_STEPS:
+        actions.append(_CANCEL)
+    return tuple(actions)
+
+
+def waiting_for(op_type: str, step: str, errortype: str | None) -> str | None:
+    if step == "BILL":
+        return "Gandi to bill the operation on the prepaid account"
+    if step == "WAIT":
+        return "the registry, the current registrar or the domain owner to approve"
+    if step == "SUPPORT":
+        return "Gandi support"
+    if step != "ERROR" or errortype == "fatal":
+        return None
+    if errortype in RETRYABLE_ERRORS and op_type not in RELAUNCHABLE_TYPES:
+        return f"Gandi support (a {op_type} operation can't be relaunched)"
+    return ERROR_WAITS.get(errortype or "unknown")

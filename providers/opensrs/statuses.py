@@ -1,0 +1,66 @@
+"""OpenSRS transfer order statuses: what each means as a phase, and the actions it offers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from providers.base import Action, ActionSpec, Phase
+
+__all__ = ["CANCEL", "FINAL_STATUSES", "RESEND", "RETRY", "STATUSES", "StatusInfo"]
+
+RESEND = ActionSpec(
+    Action.RESEND,
+    "send_password",
+    description="Send the registrant the transfer approval e-mail again.",
+)
+CANCEL = ActionSpec(
+    Action.CANCEL,
+    "cancel_transfer",
+    destructive=True,
+    description="Cancel the transfer order at OpenSRS.",
+)
+RETRY = ActionSpec(
+    Action.RETRY,
+    "process_transfer",
+    description="Resubmit the cancelled order as a new order with the same data.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusInfo:
+    """What one OpenSRS status means for us."""
+
+    phase: Phase
+    text: str  # plain words, shown when OpenSRS gives no reason
+    waiting_for: str | None
+    actions: tuple[ActionSpec, ...]
+    rank: int  # how far along an order is; an order never goes back
+
+
+STATUSES: Mapping[str, StatusInfo] = {
+    "pending_owner": StatusInfo(
+        Phase.PENDING,
+        "Waiting for the registrant to approve the transfer e-mail",
+        "the registrant to approve the transfer e-mail",
+        (RESEND, CANCEL),
+        0,
+    ),
+    "pending_admin": StatusInfo(
+        Phase.PENDING,
+        "Waiting for OpenSRS to review the order",
+        "OpenSRS to review the order",
+        (CANCEL,),
+        1,
+    ),
+    "pending_registry": StatusInfo(
+        Phase.ACTIVE,
+        "Sent to the registry; waiting for the losing registrar to release the domain",
+        "the registry and the losing registrar to release the domain",
+        (CANCEL,),
+        2,
+    ),
+    "completed": StatusInfo(Phase.COMPLETED, "Transfer completed", None, (), 3),
+    "cancelled": StatusInfo(Phase.BLOCKED, "Transfer cancelled", None, (), 3),
+}
+FINAL_STATUSES = frozenset({"completed", "cancelled"})
