@@ -14,7 +14,7 @@ from typing import Any
 from bot.runtime.logs import LOG_LEVELS, configure_logging, installed_masker
 from bot.settings import ConfigError, Settings, load_settings
 from providers.base import Action
-from providers.settings import PROVIDER_TYPES
+from providers.registry import DESCRIPTORS, PROVIDER_TYPES
 
 __all__ = [
     "COMMANDS",
@@ -31,8 +31,8 @@ logger = logging.getLogger(__name__)
 # The secret a simulator accepts when no --secret-env is given: for simulators only, never
 # for a real provider account.
 SIMULATOR_SECRET = "simulator-only-secret-not-for-real-accounts"
-# Default ports: the real services' own ports where they are unprivileged.
-SIMULATOR_PORTS = {"cpanel": 2087, "hostway": 8081, "opensrs": 55443, "gandi": 8082}
+# Default ports, from each provider's descriptor: the real services' own where unprivileged.
+SIMULATOR_PORTS = {d.type: d.simulator_port for d in DESCRIPTORS}
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -159,6 +159,9 @@ def _simulator_terms(simulator: Any, args: argparse.Namespace) -> str:
     return ", ".join(terms)
 
 
+_DEFAULT_PORTS = ", ".join(f"{kind} {port}" for kind, port in SIMULATOR_PORTS.items())
+
+
 def add_simulate(commands: Subcommands) -> None:
     parser = add_command(
         commands, "simulate", run_simulate, "serve a provider simulator until Ctrl-C"
@@ -169,7 +172,7 @@ def add_simulate(commands: Subcommands) -> None:
         "--port",
         type=int,
         default=None,
-        help="port (default: cpanel 2087, hostway 8081, opensrs 55443, gandi 8082; 0: any)",
+        help=f"port (default: {_DEFAULT_PORTS}; 0: any)",
     )
     parser.add_argument(
         "--speed", type=float, default=1.0, help="simulated seconds per real second"

@@ -26,13 +26,8 @@ from pydantic import (
 
 from bot.config_file import ConfigFileError, read_config_file
 from providers.base import Action, parse_action
-from providers.settings import (
-    PROVIDER_TYPES,
-    Integer,
-    Number,
-    ProviderAccount,
-    checked_http_url,
-)
+from providers.registry import PROVIDER_TYPES, descriptor_of
+from providers.settings import Integer, Number, ProviderAccount, checked_http_url
 
 __all__ = [
     "CONFIG_PATH_ENV",
@@ -602,13 +597,9 @@ class _ConfigReader:
             elif not self.environ.get(variable):  # blank space was reported by secret_in
                 self.report(f"{key}.secret_env", f"variable {_printable(variable)} is not set")
         kind = data.get("type")
-        if kind == "hostway" and not data.get("account_number"):
-            self.report(f"{key}.account_number", "a Hostway account needs its account number")
-        needs_user = kind in ("opensrs", "cpanel") or (
-            kind == "hostway" and data.get("auth_scheme") == "basic"
-        )
-        if needs_user and not data.get("username"):
-            self.report(f"{key}.username", _NEEDS_USERNAME[str(kind)])
+        if isinstance(kind, str) and kind in PROVIDER_TYPES:  # what its descriptor needs
+            for setting, problem in descriptor_of(kind).missing_settings(data):
+                self.report(f"{key}.{setting}", problem)
         account: ProviderAccount | None = self.validate(ProviderAccount, data, key)
         return account
 
@@ -628,11 +619,6 @@ _WHAT_GOES_IN = {
     "app_token": "put the app-level token (xapp-…) in it, or unset it for HTTP mode",
     "secret_key": "put the key in it",
     "secret": "put the account's API token or key in it",
-}
-_NEEDS_USERNAME = {
-    "cpanel": "a cPanel account needs its WHM user",
-    "opensrs": "an OpenSRS account needs its reseller username",
-    "hostway": "a Hostway account with auth_scheme 'basic' needs its basic-auth user",
 }
 
 
@@ -667,9 +653,5 @@ def _message(model: type[BaseModel], error: Any) -> str:
         return "unknown key" + _suggest(str(loc[-1]), known)
     if kind == "missing":
         return "is required"
-    if kind == "literal_error" and loc == ("type",) and model is ProviderAccount:
-        return (
-            f"unknown provider type {error.get('input')!r}; choose from {', '.join(PROVIDER_TYPES)}"
-        )
     text = str(msg).removeprefix("Value error, ").removeprefix("Assertion failed, ")
     return text.replace("Input should be", "must be")

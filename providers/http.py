@@ -10,7 +10,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -23,7 +23,9 @@ from providers.errors import (
     TimedOut,
     Unavailable,
 )
-from providers.settings import ProviderAccount
+
+if TYPE_CHECKING:
+    from providers.settings import ProviderAccount
 
 __all__ = [
     "MAX_BODY_BYTES",

@@ -1,47 +1,67 @@
-"""Build provider clients from account settings, by provider type."""
+"""Which providers exist (one list of descriptors), and provider clients built from accounts.
+
+Adding a provider is one line here (its package's ``DESCRIPTOR`` in ``DESCRIPTORS``) and
+its package: ``client.py`` (the TransferProvider), ``statuses.py`` (its status table and
+capabilities), ``parse.py`` (its replies as Transfers), ``wire.py`` (its wire protocol),
+``__init__.py`` (the descriptor), and a simulator in ``providers/simulators/``.
+"""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 import httpx
 
+from providers import cpanel, gandi, hostway, opensrs
 from providers.base import Capabilities, TransferProvider
+from providers.descriptor import ProviderDescriptor
 from providers.errors import Unsupported
-from providers.settings import ProviderAccount
 
-__all__ = ["PROVIDER_MODULES", "ProviderRegistry", "build_provider", "capabilities_of"]
+if TYPE_CHECKING:
+    from providers.settings import ProviderAccount
 
-# type -> "module:Class"; imported lazily so one broken provider never stops the others
-PROVIDER_MODULES: Mapping[str, str] = {
-    "cpanel": "providers.cpanel:CpanelProvider",
-    "hostway": "providers.hostway:HostwayProvider",
-    "opensrs": "providers.opensrs:OpenSRSProvider",
-    "gandi": "providers.gandi:GandiProvider",
-}
+__all__ = [
+    "DESCRIPTORS",
+    "PROVIDER_LABELS",
+    "PROVIDER_TYPES",
+    "ProviderRegistry",
+    "build_provider",
+    "capabilities_of",
+    "descriptor_of",
+]
 
-TransportFactory = Callable[[ProviderAccount], httpx.AsyncBaseTransport | None]
+DESCRIPTORS: tuple[ProviderDescriptor, ...] = (
+    cpanel.DESCRIPTOR,
+    hostway.DESCRIPTOR,
+    opensrs.DESCRIPTOR,
+    gandi.DESCRIPTOR,
+)
+
+_BY_TYPE: Mapping[str, ProviderDescriptor] = {d.type: d for d in DESCRIPTORS}
+PROVIDER_TYPES: tuple[str, ...] = tuple(_BY_TYPE)
+PROVIDER_LABELS: Mapping[str, str] = {d.type: d.label for d in DESCRIPTORS}  # "cPanel"
+
+TransportFactory = Callable[["ProviderAccount"], httpx.AsyncBaseTransport | None]
 
 
-def _provider_class(provider_type: str) -> type:
+def descriptor_of(provider_type: str) -> ProviderDescriptor:
+    """The descriptor of a provider type; Unsupported for a type no descriptor names."""
     try:
-        module_name, _, class_name = PROVIDER_MODULES[provider_type].partition(":")
-    except KeyError:
+        return _BY_TYPE[provider_type]
+    except (KeyError, TypeError):
         raise Unsupported(f"There is no provider type '{provider_type}'.") from None
-    return getattr(importlib.import_module(module_name), class_name)  # type: ignore[no-any-return]
 
 
 def capabilities_of(provider_type: str) -> Capabilities:
-    return _provider_class(provider_type).capabilities  # type: ignore[attr-defined, no-any-return]
+    return descriptor_of(provider_type).capabilities
 
 
 def build_provider(
     account: ProviderAccount, *, transport: httpx.AsyncBaseTransport | None = None
 ) -> TransferProvider:
     """A client for one account; ``transport`` lets tests point it at a simulator."""
-    cls = _provider_class(account.type)
-    return cls(account, transport=transport)  # type: ignore[no-any-return]
+    return descriptor_of(account.type).client(account, transport=transport)
 
 
 class ProviderRegistry:

@@ -7,9 +7,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
 
+from providers.registry import PROVIDER_TYPES
+
 __all__ = ["PROVIDER_TYPES", "Integer", "Number", "ProviderAccount", "checked_http_url", "mask_url"]
 
-PROVIDER_TYPES = ("cpanel", "hostway", "opensrs", "gandi")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
@@ -82,7 +83,7 @@ class ProviderAccount(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(description="Unique short name used in Slack, e.g. 'whm-east'.")
-    type: Literal["cpanel", "hostway", "opensrs", "gandi"]
+    type: str = Field(description="The provider type: one that providers.registry lists.")
     base_url: str = Field(description="The provider's API base URL.")
     username: str | None = Field(
         default=None,
@@ -106,6 +107,15 @@ class ProviderAccount(BaseModel):
             raise ValueError(
                 "must be 1-40 lower-case letters, digits, '-' or '_', "
                 "starting with a letter or digit"
+            )
+        return value
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _known_type(cls, value: object) -> object:
+        if not isinstance(value, str) or value not in PROVIDER_TYPES:
+            raise ValueError(
+                f"unknown provider type {value!r}; choose from {', '.join(PROVIDER_TYPES)}"
             )
         return value
 

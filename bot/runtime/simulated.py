@@ -1,4 +1,4 @@
-"""The four built-in provider simulators on loopback, with accounts that point the bot at them."""
+"""The built-in provider simulators on loopback, with accounts that point the bot at them."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.runtime.logs import installed_masker
 from bot.runtime.serve import serve
-from providers.settings import PROVIDER_TYPES, ProviderAccount
-from providers.simulators import make_simulator
+from providers.descriptor import SampleAccount
+from providers.registry import DESCRIPTORS
+from providers.settings import ProviderAccount
 from providers.simulators.base import LoopbackServer, SimClock
 
 if TYPE_CHECKING:
@@ -24,14 +25,8 @@ __all__ = ["SIMULATED_ACCOUNTS", "SimulatedProviders", "serve_simulated", "simul
 
 logger = logging.getLogger(__name__)
 
-# provider type -> (account name, the fields its simulator and account share)
-SIMULATED_ACCOUNTS: Mapping[str, tuple[str, Mapping[str, str]]] = {
-    "hostway": ("hostway-sim", {"account_number": "acct12345", "auth_scheme": "bearer"}),
-    "opensrs": ("opensrs-sim", {"username": "sim_reseller"}),
-    "cpanel": ("whm-sim", {"username": "root"}),
-    "gandi": ("gandi-sim", {}),
-}
-_SIMULATOR_FIELDS = ("account_number", "username")  # what a simulator is told it accepts
+# provider type -> the account that points the bot at its simulator, as its descriptor says
+SIMULATED_ACCOUNTS: Mapping[str, SampleAccount] = {d.type: d.sample_account for d in DESCRIPTORS}
 
 
 @dataclass
@@ -55,7 +50,7 @@ async def simulated_providers(
     sample: bool = False,
     request_timeout: float = 5.0,
 ) -> AsyncIterator[SimulatedProviders]:
-    """Serve the four simulators on 127.0.0.1 (any free ports) until the block ends.
+    """Serve every provider's simulator on 127.0.0.1 (any free ports) until the block ends.
 
     Args:
         secret: the API key / token every simulator accepts, and the accounts send.
@@ -65,10 +60,9 @@ async def simulated_providers(
     """
     clock = clock or SimClock()
     sims: dict[str, Any] = {}
-    for provider in PROVIDER_TYPES:
-        _, fields = SIMULATED_ACCOUNTS[provider]
-        options = {k: v for k, v in fields.items() if k in _SIMULATOR_FIELDS}
-        sims[provider] = make_simulator(provider, secret=secret, clock=clock, **options)
+    for descriptor in DESCRIPTORS:
+        options = descriptor.sample_account.simulator_options
+        sims[descriptor.type] = descriptor.make_simulator(secret=secret, clock=clock, **options)
     samples = {p: await _sample(sim) for p, sim in sims.items()} if sample else {}
     servers = {p: LoopbackServer(sim) for p, sim in sims.items()}
     try:
@@ -83,16 +77,16 @@ async def simulated_providers(
 
 
 def _account(provider: str, url: str, secret: str, timeout: float) -> ProviderAccount:
-    name, fields = SIMULATED_ACCOUNTS[provider]
+    sample = SIMULATED_ACCOUNTS[provider]
     return ProviderAccount.model_validate(
         {
-            "name": name,
+            "name": sample.name,
             "type": provider,
             "base_url": url,
             "secret_env": "TRANSFERBOT_SIMULATOR_SECRET",
             "secret": secret,
             "timeout": timeout,
-            **fields,
+            **sample.settings,
         }
     )
 

@@ -29,6 +29,7 @@ from slack_sdk.models.blocks import (
 from bot.slack.ids import BlockId, TransferAct, TransferRef
 from bot.slack.mrkdwn import Mrkdwn, as_mrkdwn, escape, md, mention
 from providers.base import ActionSpec, Phase, Transfer
+from providers.registry import PROVIDER_LABELS
 
 __all__ = [
     "MAX_BLOCKS",
@@ -72,7 +73,7 @@ MAX_RAW_TEXT = 300  # the provider's own words, on a status line
 
 Message = tuple[str, list[dict[str, Any]]]
 
-PROVIDER_NAMES = {"cpanel": "cPanel", "hostway": "Hostway", "opensrs": "OpenSRS", "gandi": "Gandi"}
+PROVIDER_NAMES = PROVIDER_LABELS  # provider type -> "cPanel", from the descriptors
 
 PHASE_EMOJI = {
     Phase.PENDING: ":hourglass_flowing_sand:",

@@ -30,6 +30,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from providers.base import Phase, Transfer
+from providers.descriptor import Speed
+from providers.registry import DESCRIPTORS
 
 if TYPE_CHECKING:
     from bot.settings import WatcherSettings
@@ -48,30 +50,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# provider -> raw codes expected to change within minutes
-MOVING_STATUSES: Mapping[str, frozenset[str]] = {
-    "cpanel": frozenset(
-        {
-            "PENDING",
-            "TRANSFER_PENDING",
-            "RUNNING",
-            "TRANSFER_INPROGRESS",
-            "RESTORE_PENDING",
-            "RESTORE_INPROGRESS",
-            "PAUSING",
-            "ABORTING",
-        }
-    ),
-    "gandi": frozenset({"BILL", "RUN", "ERROR/temporary"}),
-    "opensrs": frozenset({"pending_registry", "pending_admin"}),
-    "hostway": frozenset({"0", "1", "9", "11", "12", "13"}),
-}
+# provider -> raw codes expected to change within minutes, as each descriptor's status table says
+MOVING_STATUSES: Mapping[str, frozenset[str]] = {d.type: d.codes(Speed.MOVING) for d in DESCRIPTORS}
 # provider -> raw codes that wait hours or days for someone outside the bot
 WAITING_STATUSES: Mapping[str, frozenset[str]] = {
-    "cpanel": frozenset({"PAUSED", "REACHEDMAXMEM"}),
-    "gandi": frozenset({"WAIT", "SUPPORT"}),
-    "opensrs": frozenset({"pending_owner"}),
-    "hostway": frozenset({"3", "14", "28", "29", "35"}),
+    d.type: d.codes(Speed.WAITING) for d in DESCRIPTORS
 }
 _WAITING_PHASES = frozenset({Phase.PAUSED, Phase.BLOCKED})
 

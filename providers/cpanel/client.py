@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -37,7 +37,9 @@ from providers.errors import (
     Unsupported,
 )
 from providers.http import ProviderHTTP, unknown_outcome
-from providers.settings import ProviderAccount
+
+if TYPE_CHECKING:
+    from providers.settings import ProviderAccount
 
 __all__ = ["CpanelProvider"]
 

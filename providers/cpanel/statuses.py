@@ -8,11 +8,13 @@ from dataclasses import dataclass
 
 from providers._common import ascii_digits
 from providers.base import Action, ActionSpec, Capabilities, Phase
+from providers.descriptor import Speed
 
 __all__ = [
     "ACTION_FUNCTIONS",
     "ACTION_SPECS",
     "CAPABILITIES",
+    "SPEEDS",
     "STATES",
     "STATE_NUMBERS",
     "StateRule",
@@ -64,6 +66,7 @@ class StateRule:
     actions: tuple[Action, ...]
     text: str  # the state in plain words, shown next to the raw name
     waiting_for: str | None = None
+    speed: Speed | None = None  # how fast it moves (the watcher's pace); None once finished
 
     @property
     def specs(self) -> tuple[ActionSpec, ...]:
@@ -72,34 +75,43 @@ class StateRule:
 
 _PENDING_ACTIONS = (Action.RESUME, Action.CANCEL)
 _RUNNING_ACTIONS = (Action.PAUSE, Action.CANCEL)
+_MOVING, _WAITING = Speed.MOVING, Speed.WAITING
 
 # The union of the state names in cPanel's source and in its published docs.
 STATES: Mapping[str, StateRule] = {
-    "PENDING": StateRule(Phase.PENDING, _PENDING_ACTIONS, "Pending", "the session to be started"),
+    "PENDING": StateRule(
+        Phase.PENDING, _PENDING_ACTIONS, "Pending", "the session to be started", _MOVING
+    ),
     "TRANSFER_PENDING": StateRule(
-        Phase.PENDING, _PENDING_ACTIONS, "Transfer pending", "a free transfer slot"
+        Phase.PENDING, _PENDING_ACTIONS, "Transfer pending", "a free transfer slot", _MOVING
     ),
     "REACHEDMAXMEM": StateRule(
         Phase.BLOCKED,
         _PENDING_ACTIONS,
         "Reached the memory limit",
         "someone to free memory on the server and start the session again",
+        _WAITING,
     ),
-    "RUNNING": StateRule(Phase.ACTIVE, _RUNNING_ACTIONS, "Running"),
-    "TRANSFER_INPROGRESS": StateRule(Phase.ACTIVE, _RUNNING_ACTIONS, "Transferring"),
+    "RUNNING": StateRule(Phase.ACTIVE, _RUNNING_ACTIONS, "Running", speed=_MOVING),
+    "TRANSFER_INPROGRESS": StateRule(Phase.ACTIVE, _RUNNING_ACTIONS, "Transferring", speed=_MOVING),
     "RESTORE_PENDING": StateRule(
-        Phase.ACTIVE, _RUNNING_ACTIONS, "Restore pending", "a free restore slot"
+        Phase.ACTIVE, _RUNNING_ACTIONS, "Restore pending", "a free restore slot", _MOVING
     ),
-    "RESTORE_INPROGRESS": StateRule(Phase.ACTIVE, _RUNNING_ACTIONS, "Restoring"),
+    "RESTORE_INPROGRESS": StateRule(Phase.ACTIVE, _RUNNING_ACTIONS, "Restoring", speed=_MOVING),
     # cPanel lets a session that is pausing be aborted (ABORTING from PAUSING), not restarted
     "PAUSING": StateRule(
-        Phase.ACTIVE, (Action.CANCEL,), "Pausing", "the items in progress to finish"
+        Phase.ACTIVE, (Action.CANCEL,), "Pausing", "the items in progress to finish", _MOVING
     ),
-    "ABORTING": StateRule(Phase.ACTIVE, (), "Aborting", "the items in progress to finish"),
-    "PAUSED": StateRule(Phase.PAUSED, _PENDING_ACTIONS, "Paused", "someone to restart it"),
+    "ABORTING": StateRule(Phase.ACTIVE, (), "Aborting", "the items in progress to finish", _MOVING),
+    "PAUSED": StateRule(
+        Phase.PAUSED, _PENDING_ACTIONS, "Paused", "someone to restart it", _WAITING
+    ),
     "COMPLETED": StateRule(Phase.COMPLETED, (), "Completed"),
     "ABORTED": StateRule(Phase.CANCELLED, (), "Aborted"),
     "FAILED": StateRule(Phase.FAILED, (), "Failed"),
+}
+SPEEDS: Mapping[str, Speed] = {
+    name: rule.speed for name, rule in STATES.items() if rule.speed is not None
 }
 
 # The numbers cPanel stores for its source-code states; some replies may carry them.

@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
+from providers.descriptor import ProviderDescriptor, SampleAccount
 from providers.gandi.client import GandiProvider
+from providers.gandi.statuses import CAPABILITIES, SPEEDS
 
-__all__ = ["GandiProvider"]
+__all__ = ["DESCRIPTOR", "GandiProvider"]
+
+DESCRIPTOR = ProviderDescriptor(
+    type="gandi",
+    label="Gandi",
+    client=GandiProvider,
+    capabilities=CAPABILITIES,
+    needs=(),  # the API key is all it takes
+    simulator="providers.simulators.gandi:GandiSimulator",
+    simulator_port=8082,
+    sample_account=SampleAccount("gandi-sim"),
+    statuses=SPEEDS,
+)

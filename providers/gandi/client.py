@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import httpx
 
-from providers.base import Action, ActionResult, Capabilities, Transfer
+from providers.base import Action, ActionResult, Transfer
 from providers.errors import BadReply, InvalidInput, NotAllowedNow, ProviderError, Unsupported
 from providers.gandi.parse import transfer_from_operation
-from providers.gandi.statuses import AUTHINFO_INPUT
+from providers.gandi.statuses import AUTHINFO_INPUT, CAPABILITIES
 from providers.gandi.wire import GandiV3, list_options, operation_id, relaunch_params
 from providers.gandi.xmlrpc import XmlRpcEndpoint
 from providers.http import ProviderHTTP
-from providers.settings import ProviderAccount
+
+if TYPE_CHECKING:
+    from providers.settings import ProviderAccount
 
 __all__ = ["IN_FLIGHT_STEPS", "GandiProvider"]
 
@@ -40,12 +43,7 @@ class GandiProvider:
     structs and the five operation calls.
     """
 
-    capabilities = Capabilities(
-        actions=frozenset({Action.CANCEL, Action.RETRY}),
-        can_list=True,
-        ref_label="operation id",
-        subject_label="domain",
-    )
+    capabilities = CAPABILITIES
 
     def __init__(
         self, account: ProviderAccount, *, transport: httpx.AsyncBaseTransport | None = None

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from providers.base import Action, ActionInput, ActionSpec, Phase
+from providers.base import Action, ActionInput, ActionSpec, Capabilities, Phase
+from providers.descriptor import Speed
 
 __all__ = [
     "AUTHINFO_INPUT",
     "CANCELLABLE_STEPS",
+    "CAPABILITIES",
     "ERROR_IDENTIFIERS",
     "ERROR_PHASES",
     "RELAUNCHABLE_TYPES",
     "RETRYABLE_ERRORS",
+    "SPEEDS",
     "STEP_PHASES",
     "STEP_WORDS",
     "actions_for",
@@ -45,8 +48,23 @@ ERROR_IDENTIFIERS: Mapping[str, str] = {
     "timeout": "temporary",
     "unknown": "unknown",
 }
+# raw code (a step, or ERROR/<errortype>) -> how fast it moves, where the phase doesn't say
+SPEEDS: Mapping[str, Speed] = {
+    "BILL": Speed.MOVING,
+    "WAIT": Speed.WAITING,  # the registry, the current registrar or the owner
+    "RUN": Speed.MOVING,
+    "SUPPORT": Speed.WAITING,
+    "ERROR/temporary": Speed.MOVING,  # Gandi retries by itself
+}
 RETRYABLE_ERRORS = frozenset({"client_recoverable", "support_recoverable"})
 CANCELLABLE_STEPS = frozenset({"BILL", "WAIT", "ERROR"})
+
+CAPABILITIES = Capabilities(
+    actions=frozenset({Action.CANCEL, Action.RETRY}),
+    can_list=True,
+    ref_label="operation id",
+    subject_label="domain",
+)
 
 AUTHINFO_INPUT = ActionInput(
     name="authinfo",

@@ -6,14 +6,15 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from functools import partial
+from typing import TYPE_CHECKING
 
 import httpx
 
 from providers._common import scrub_error
-from providers.base import Action, ActionResult, Capabilities, Transfer
+from providers.base import Action, ActionResult, Transfer
 from providers.errors import BadReply, InvalidInput, NotAllowedNow, ProviderError, Unsupported
 from providers.hostway.parse import ReplyShapeError, parse_transfer
-from providers.hostway.statuses import AUTH_INFO_INPUT, auth_info_problem
+from providers.hostway.statuses import AUTH_INFO_INPUT, CAPABILITIES, auth_info_problem
 from providers.hostway.wire import (
     error_words,
     invalid_ref,
@@ -24,7 +25,9 @@ from providers.hostway.wire import (
     transfer_path,
 )
 from providers.http import ProviderHTTP, unknown_outcome
-from providers.settings import ProviderAccount
+
+if TYPE_CHECKING:
+    from providers.settings import ProviderAccount
 
 __all__ = ["HostwayProvider"]
 
@@ -38,12 +41,7 @@ class HostwayProvider:
     settings. Hostway can't list transfers, so they are watched one domain at a time.
     """
 
-    capabilities = Capabilities(
-        actions=frozenset({Action.RETRY}),
-        can_list=False,
-        ref_label="domain name",
-        subject_label="domain",
-    )
+    capabilities = CAPABILITIES
 
     def __init__(
         self, account: ProviderAccount, *, transport: httpx.AsyncBaseTransport | None = None

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from providers.base import Action, ActionInput, ActionSpec, Phase
+from providers.base import Action, ActionInput, ActionSpec, Capabilities, Phase
+from providers.descriptor import Speed
 
 __all__ = [
     "AUTH_INFO_INPUT",
+    "CAPABILITIES",
+    "SPEEDS",
     "STATUS_CODES",
     "StatusCode",
     "auth_info_problem",
@@ -27,11 +30,13 @@ class StatusCode:
     can_be_reset: bool  # the table's "Can be Reset" column (the reply's canBeReset rules)
     phase: Phase
     waiting_for: str | None = None
+    speed: Speed | None = None  # how fast it moves where the phase doesn't say (the watcher's pace)
 
 
 _RESET = "then a reset"
 _P, _A, _B = Phase.PENDING, Phase.ACTIVE, Phase.BLOCKED
 _F, _C, _D = Phase.FAILED, Phase.CANCELLED, Phase.COMPLETED
+_MOVE, _WAIT = Speed.MOVING, Speed.WAITING
 
 _ROWS: tuple[StatusCode, ...] = (
     StatusCode(
@@ -40,8 +45,9 @@ _ROWS: tuple[StatusCode, ...] = (
         False,
         _P,
         "the signed transfer authorization fax",
+        _MOVE,
     ),
-    StatusCode(1, "WhoIs information matches", False, _A),
+    StatusCode(1, "WhoIs information matches", False, _A, speed=_MOVE),
     StatusCode(
         2,
         "Canceled due to WhoIs error",
@@ -55,6 +61,7 @@ _ROWS: tuple[StatusCode, ...] = (
         False,
         _P,
         "the domain's status at the registry to allow a transfer",
+        _WAIT,
     ),
     StatusCode(
         4,
@@ -87,6 +94,7 @@ _ROWS: tuple[StatusCode, ...] = (
         False,
         _P,
         "Hostway's automatic verification of the transfer request",
+        _MOVE,
     ),
     StatusCode(
         10,
@@ -101,6 +109,7 @@ _ROWS: tuple[StatusCode, ...] = (
         False,
         _A,
         "Hostway's automatic verification of the transfer request",
+        _MOVE,
     ),
     StatusCode(
         12,
@@ -108,6 +117,7 @@ _ROWS: tuple[StatusCode, ...] = (
         False,
         _P,
         "validation of the transfer string",
+        _MOVE,
     ),
     StatusCode(
         13,
@@ -115,6 +125,7 @@ _ROWS: tuple[StatusCode, ...] = (
         False,
         _P,
         "Hostway to start the transfer at the registry",
+        _MOVE,
     ),
     StatusCode(
         14,
@@ -122,6 +133,7 @@ _ROWS: tuple[StatusCode, ...] = (
         False,
         _A,
         "the current registrar or registrant to approve the transfer",
+        _WAIT,
     ),
     StatusCode(
         15,
@@ -196,9 +208,15 @@ _ROWS: tuple[StatusCode, ...] = (
         False,
         _P,
         "the registrant to verify the transfer",
+        _WAIT,
     ),
     StatusCode(
-        29, "Awaiting manual fax verification", False, _P, "Hostway staff to verify the fax"
+        29,
+        "Awaiting manual fax verification",
+        False,
+        _P,
+        "Hostway staff to verify the fax",
+        _WAIT,
     ),
     StatusCode(30, "Canceled - Domain name is invalid or is Invalid for Transfers", False, _F),
     StatusCode(
@@ -221,7 +239,12 @@ _ROWS: tuple[StatusCode, ...] = (
         34, "Unable to complete transfer. Transfers must include a change in registrar.", False, _F
     ),
     StatusCode(
-        35, "Transfer request not yet submitted", False, _P, "the transfer request to be submitted"
+        35,
+        "Transfer request not yet submitted",
+        False,
+        _P,
+        "the transfer request to be submitted",
+        _WAIT,
     ),
     StatusCode(36, "Canceled - Account is not authorized to perform domain transfers", False, _F),
     StatusCode(
@@ -235,6 +258,7 @@ _ROWS: tuple[StatusCode, ...] = (
 )
 
 STATUS_CODES: Mapping[int, StatusCode] = {row.code: row for row in _ROWS}
+SPEEDS: Mapping[str, Speed] = {str(row.code): row.speed for row in _ROWS if row.speed is not None}
 
 
 def status_code(code: int) -> StatusCode | None:
@@ -253,6 +277,13 @@ def phase_of(code: int, *, can_be_reset: bool) -> Phase:
         return row.phase
     return Phase.BLOCKED if can_be_reset else Phase.ACTIVE
 
+
+CAPABILITIES = Capabilities(
+    actions=frozenset({Action.RETRY}),
+    can_list=False,  # Hostway's API reads one domain's transfer: they are watched by domain
+    ref_label="domain name",
+    subject_label="domain",
+)
 
 AUTH_INFO_INPUT = ActionInput(
     name="authInfo",

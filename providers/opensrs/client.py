@@ -8,11 +8,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from providers.base import Action, ActionResult, Capabilities, Phase, Transfer
+from providers.base import Action, ActionResult, Phase, Transfer
 from providers.errors import (
     AuthenticationFailed,
     BadReply,
@@ -34,8 +34,8 @@ from providers.opensrs.parse import (
     transfer_from,
     with_live,
 )
+from providers.opensrs.statuses import CAPABILITIES
 from providers.opensrs.wire import Reply, build_request, error_from_reply, parse_reply, sign
-from providers.settings import ProviderAccount
 from providers.xmlsafe import MAX_XML_BYTES
 
 __all__ = ["OpenSRSProvider"]
@@ -50,6 +50,9 @@ _DOMAIN = re.compile(
     r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$"
 )
 
+if TYPE_CHECKING:
+    from providers.settings import ProviderAccount
+
 
 class OpenSRSProvider:
     """One OpenSRS reseller account. A transfer's ref is its order id.
@@ -62,12 +65,7 @@ class OpenSRSProvider:
     by domain tells this order's own status and what superseded it.
     """
 
-    capabilities = Capabilities(
-        actions=frozenset({Action.CANCEL, Action.RETRY, Action.RESEND}),
-        can_list=True,
-        ref_label="order id",
-        subject_label="domain",
-    )
+    capabilities = CAPABILITIES
 
     def __init__(
         self, account: ProviderAccount, *, transport: httpx.AsyncBaseTransport | None = None

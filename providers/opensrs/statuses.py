@@ -5,9 +5,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from providers.base import Action, ActionSpec, Phase
+from providers.base import Action, ActionSpec, Capabilities, Phase
+from providers.descriptor import Speed
 
-__all__ = ["CANCEL", "FINAL_STATUSES", "RESEND", "RETRY", "STATUSES", "StatusInfo"]
+__all__ = [
+    "CANCEL",
+    "CAPABILITIES",
+    "FINAL_STATUSES",
+    "RESEND",
+    "RETRY",
+    "SPEEDS",
+    "STATUSES",
+    "StatusInfo",
+]
+
+CAPABILITIES = Capabilities(
+    actions=frozenset({Action.CANCEL, Action.RETRY, Action.RESEND}),
+    can_list=True,
+    ref_label="order id",
+    subject_label="domain",
+)
 
 RESEND = ActionSpec(
     Action.RESEND,
@@ -36,6 +53,7 @@ class StatusInfo:
     waiting_for: str | None
     actions: tuple[ActionSpec, ...]
     rank: int  # how far along an order is; an order never goes back
+    speed: Speed | None = None  # how fast it moves (the watcher's pace); None once finished
 
 
 STATUSES: Mapping[str, StatusInfo] = {
@@ -45,6 +63,7 @@ STATUSES: Mapping[str, StatusInfo] = {
         "the registrant to approve the transfer e-mail",
         (RESEND, CANCEL),
         0,
+        Speed.WAITING,
     ),
     "pending_admin": StatusInfo(
         Phase.PENDING,
@@ -52,6 +71,7 @@ STATUSES: Mapping[str, StatusInfo] = {
         "OpenSRS to review the order",
         (CANCEL,),
         1,
+        Speed.MOVING,
     ),
     "pending_registry": StatusInfo(
         Phase.ACTIVE,
@@ -59,8 +79,12 @@ STATUSES: Mapping[str, StatusInfo] = {
         "the registry and the losing registrar to release the domain",
         (CANCEL,),
         2,
+        Speed.MOVING,
     ),
     "completed": StatusInfo(Phase.COMPLETED, "Transfer completed", None, (), 3),
     "cancelled": StatusInfo(Phase.BLOCKED, "Transfer cancelled", None, (), 3),
 }
 FINAL_STATUSES = frozenset({"completed", "cancelled"})
+SPEEDS: Mapping[str, Speed] = {
+    status: info.speed for status, info in STATUSES.items() if info.speed is not None
+}

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Mapping
 from typing import Any
+
+from providers.registry import DESCRIPTORS, descriptor_of
 
 __all__ = ["SIMULATORS", "make_simulator"]
 
-SIMULATORS = {
-    "cpanel": "providers.simulators.cpanel:CpanelSimulator",
-    "hostway": "providers.simulators.hostway:HostwaySimulator",
-    "opensrs": "providers.simulators.opensrs:OpenSRSSimulator",
-    "gandi": "providers.simulators.gandi:GandiSimulator",
-}
+# provider type -> "module:Class", as each provider's descriptor names it
+SIMULATORS: Mapping[str, str] = {d.type: d.simulator for d in DESCRIPTORS}
 
 
 def make_simulator(provider_type: str, **kwargs: Any) -> Any:
     """Build the simulator for a provider type (``secret=``, ``username=``, ``clock=``...)."""
-    module_name, _, class_name = SIMULATORS[provider_type].partition(":")
-    return getattr(importlib.import_module(module_name), class_name)(**kwargs)
+    return descriptor_of(provider_type).make_simulator(**kwargs)
