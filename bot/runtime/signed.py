@@ -17,7 +17,7 @@ import httpx
 if TYPE_CHECKING:
     from bot.runtime.standin import PostedMessage, SlackStandIn
 
-__all__ = ["SignedSlack", "find_button", "sign"]
+__all__ = ["SignedSlack", "find_button", "resolve_button", "sign"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,19 @@ def find_button(blocks: Sequence[Mapping[str, Any]], label: str) -> dict[str, An
             if label in (element.get("text", {}).get("text"), element.get("action_id")):
                 return {**element, "block_id": block.get("block_id", "")}
     raise KeyError(f"no button {label!r} in these blocks")
+
+
+def resolve_button(
+    button: Mapping[str, Any] | str,
+    *,
+    message: PostedMessage | Mapping[str, Any] | None = None,
+    view: Mapping[str, Any] | None = None,
+) -> Mapping[str, Any]:
+    """A button dict as given, or the one labelled ``button`` in the view or else the message."""
+    if not isinstance(button, str):
+        return button
+    source = view if view is not None else _message_dict(message)
+    return find_button(source.get("blocks") or [], button)
 
 
 class SignedSlack:
@@ -250,13 +263,7 @@ class SignedSlack:
         **options: Any,
     ) -> httpx.Response:
         """Click a button: a button dict, or a label or action_id found in the message or view."""
-        if isinstance(button, str):
-            blocks = (
-                (view or {}).get("blocks")
-                if view is not None
-                else _message_dict(message).get("blocks")
-            )
-            button = find_button(blocks or [], button)
+        button = resolve_button(button, message=message, view=view)
         body = self.click_body(button, user=user, message=message, channel=channel, view=view)
         return await self.post(body, **options)
 

@@ -12,7 +12,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from bot.runtime.slack_messages import (
     Ephemeral,
@@ -25,6 +25,7 @@ from bot.runtime.slack_messages import (
     required,
     view_of,
 )
+from bot.runtime.socket_mode import LINK_PATH, SocketModeLink
 from providers.simulators.base import LoopbackServer
 
 __all__ = ["Ephemeral", "PostedMessage", "SlackCall", "SlackStandIn"]  # re-exported
@@ -50,6 +51,8 @@ class SlackStandIn(SlackWorkspace):
         channels: channel id -> name, for ``conversations.info`` and rendering.
         echo: called with the rendered text of every message as it is posted or changed
             (the demo prints with it).
+        app_token: the app-level token ``apps.connections.open`` accepts; its Socket Mode
+            side (WebSocket links, envelopes, acks) is ``self.socket_mode``.
     """
 
     def __init__(
@@ -62,6 +65,7 @@ class SlackStandIn(SlackWorkspace):
         users: Mapping[str, Mapping[str, Any]] | None = None,
         channels: Mapping[str, str] | None = None,
         echo: Callable[[str], None] | None = None,
+        app_token: str = "xapp-1-standin-app-token",  # noqa: S107 - a stand-in's fixed token
     ) -> None:
         super().__init__(users=users, channels=channels, echo=echo, bot_user=bot_user)
         self.token = token
@@ -75,14 +79,17 @@ class SlackStandIn(SlackWorkspace):
         self.readable = True  # False: reading history answers missing_scope
         self._faults: dict[str, list[_Fault]] = {}
         self._response_context: dict[str, dict[str, str | None]] = {}
+        self.socket_mode = SocketModeLink(app_token=app_token)
         self._app = Starlette(
             routes=[
                 Route("/api/{method}", self._api, methods=["GET", "POST"]),
                 Route("/response/{response_id}", self._response, methods=["POST"]),
+                WebSocketRoute(LINK_PATH, self.socket_mode.endpoint),
             ]
         )
         self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self._auth_test,
+            "apps.connections.open": self._connections_open,
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
             "chat.delete": self._delete,
@@ -108,6 +115,7 @@ class SlackStandIn(SlackWorkspace):
             try:
                 yield url
             finally:
+                await self.socket_mode.aclose()
                 self.base_url = None
 
     # -- faults and response URLs -------------------------------------------------------
@@ -169,7 +177,8 @@ class SlackStandIn(SlackWorkspace):
         try:
             if fault is not None:
                 raise SlackError(fault.error or "internal_error")
-            self._check_auth(auth, args)
+            app_level = method == "apps.connections.open"
+            self._check_auth(auth, args, self.socket_mode.app_token if app_level else self.token)
             handler = self._methods.get(method)
             if handler is None:
                 raise SlackError("unknown_method")
@@ -190,14 +199,14 @@ class SlackStandIn(SlackWorkspace):
                 faults.pop(0)
         return fault
 
-    def _check_auth(self, auth: str | None, args: Mapping[str, Any]) -> None:
+    def _check_auth(self, auth: str | None, args: Mapping[str, Any], expected: str) -> None:
         token = None
         if auth and auth.lower().startswith("bearer "):
             token = auth[7:].strip()
         token = token or args.get("token")
         if not token:
             raise SlackError("not_authed")
-        if token != self.token:
+        if token != expected:
             raise SlackError("invalid_auth")
 
     async def _response(self, request: Request) -> Response:
@@ -223,6 +232,9 @@ class SlackStandIn(SlackWorkspace):
             "user_id": self.bot_user,
             "bot_id": self.bot_id,
         }
+
+    def _connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"url": self.socket_mode.issue_url(self.base_url or "http://127.0.0.1")}
 
     def _post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = required(args, "channel", "channel_not_found")
