@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp
@@ -142,7 +142,7 @@ class ProvideServices(AsyncMiddleware):
         context["services"] = self.services
         context["roster"] = self.roster
         context["after_ack"] = self.after_ack
-        context["retried"] = bool(req.headers.get(RETRY_HEADER))
+        context["retried"] = _redelivered(req.headers.get(RETRY_HEADER))
         started = time.perf_counter()
         response = await next()
         if self.metrics is not None:
@@ -158,3 +158,12 @@ def _surface(body: dict[str, Any]) -> str | None:
     if "command" in body:
         return "command"
     return _SURFACES.get(str(body.get("type")))
+
+
+def _redelivered(values: Sequence[str] | str | None) -> bool:
+    """Whether Slack (or the door, for a replay) says this is a delivery again: a retry
+    number above 0. Over HTTP Slack sends the header only on retries (1, 2, 3); in Socket
+    Mode Bolt copies each envelope's ``retry_attempt`` into it, 0 for the first delivery
+    (api.slack.com/apis/socket-mode: envelopes carry retry_attempt and retry_reason)."""
+    first = values if isinstance(values, str) else (values[0] if values else "")
+    return first.strip().isdigit() and int(first) > 0

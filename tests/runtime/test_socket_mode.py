@@ -45,13 +45,6 @@ from tests.slack.conftest import (
 
 APP_TOKEN = "xapp-1-A0STANDIN-test-app-token"
 ABORT = "abort_transfer_session"
-# bolt 1.30 mirrors every envelope's retry_attempt into X-Slack-Retry-Num, "0" on a first
-# delivery too, and bot/slack/app.py reads any value of that header as a redelivery: in
-# Socket Mode every slash command is acked and ignored. The fix belongs in app.py
-# (retried = the header's value is a number above 0); these tests pass with it.
-NEEDS_RETRY_FIX = pytest.mark.xfail(
-    strict=True, reason="bot/slack/app.py takes retry_attempt 0 for a redelivery"
-)
 
 
 @dataclass
@@ -192,7 +185,6 @@ async def test_serve_in_socket_mode_connects_through_apps_connections_open(
     assert ack["envelope_id"] == socket_bot.link.envelopes[-1].envelope_id
 
 
-@NEEDS_RETRY_FIX
 async def test_a_command_over_the_websocket_is_answered(socket_bot: SocketBot) -> None:
     ack = await socket_bot.command("help")  # the roster needs Slack's user groups: answered after
 
@@ -210,7 +202,6 @@ async def ask_to_cancel(bot: SocketBot) -> dict[str, Any]:
     return bot.request_message()
 
 
-@NEEDS_RETRY_FIX
 async def test_a_cancel_approved_over_the_websocket_runs_once(socket_bot: SocketBot) -> None:
     request = await ask_to_cancel(socket_bot)
     assert socket_bot.cpanel.faults.calls[ABORT] == 0
@@ -221,7 +212,6 @@ async def test_a_cancel_approved_over_the_websocket_runs_once(socket_bot: Socket
     assert await socket_bot.audit("approved") == [BOB]
 
 
-@NEEDS_RETRY_FIX
 async def test_an_approve_sent_again_after_a_lost_ack_runs_its_action_once(
     socket_bot: SocketBot,
 ) -> None:
@@ -236,7 +226,6 @@ async def test_an_approve_sent_again_after_a_lost_ack_runs_its_action_once(
     assert await socket_bot.audit("approved") == [BOB]
 
 
-@NEEDS_RETRY_FIX
 async def test_a_refresh_in_the_middle_of_a_burst_loses_no_command_and_runs_none_twice(
     socket_bot: SocketBot,
 ) -> None:
