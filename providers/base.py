@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import abc
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from providers.errors import InvalidInput, NotAllowedNow, Unsupported
 
 if TYPE_CHECKING:
     from providers.settings import ProviderAccount
@@ -20,9 +23,11 @@ __all__ = [
     "Capabilities",
     "HistoryEntry",
     "Phase",
+    "ProviderClient",
     "Transfer",
     "TransferProvider",
     "mask_secret",
+    "not_allowed_now",
     "parse_action",
 ]
 
@@ -185,9 +190,29 @@ class Capabilities:
     can_list: bool = False
     ref_label: str = "reference"  # how the provider names a transfer, for help texts
     subject_label: str = "domain"
+    # the provider's word for an action done, where it isn't ours: {Action.CANCEL: "aborted"}
+    done_words: Mapping[Action, str] = field(default_factory=dict)
 
     def supports(self, action: Action) -> bool:
         return action in self.actions
+
+    def can(self, actions: Iterable[Action]) -> str:
+        """What follows "it can" or "it can't": ``be started or aborted``,
+        ``be cancelled or have its approval e-mail resent``."""
+        wanted = list(actions)
+        done = [self.done_words.get(a, _DONE_WORDS[a]) for a in wanted if a is not Action.RESEND]
+        parts = ["be " + " or ".join(done)] if done else []
+        if Action.RESEND in wanted:
+            parts.append("have its approval e-mail resent")
+        return " or ".join(parts)
+
+
+_DONE_WORDS: Mapping[Action, str] = {
+    Action.PAUSE: "paused",
+    Action.RESUME: "resumed",
+    Action.CANCEL: "cancelled",
+    Action.RETRY: "retried",
+}
 
 
 @runtime_checkable
@@ -216,6 +241,99 @@ class TransferProvider(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+def not_allowed_now(
+    transfer: Transfer, action: Action, *, who: str, capabilities: Capabilities
+) -> str:
+    """The one sentence for an action the transfer's state does not offer now, with what it
+    does offer: ``The transfer s1 at cpanel account 'east' is PAUSED, so it can't be
+    paused; it can be started or aborted.``"""
+    raw = transfer.raw_code.strip()
+    phase = transfer.phase.value
+    state = raw if raw.lower() == phase or not raw else f"{phase} ({raw})"
+    name = transfer.ref
+    if transfer.subject and transfer.subject != transfer.ref:
+        name = f"{transfer.ref} ({transfer.subject})"
+    offered = [spec.action for spec in transfer.actions]
+    if offered:
+        then = f"it can {capabilities.can(offered)}"
+    elif transfer.phase.finished:
+        then = "nothing more can be done to it"
+    elif transfer.waiting_for:
+        then = f"it is waiting for {transfer.waiting_for}"
+    else:
+        then = "nothing can be done to it now"
+    return (
+        f"The transfer {name} at {who} is {state}, so it can't {capabilities.can([action])}; "
+        f"{then}."
+    )
+
+
+class ProviderClient(abc.ABC):
+    """What every provider client's ``perform`` shares: its opening checks, in one order.
+
+    A client implements the hooks (its words for an action it lacks, its ref's form, the
+    form of its inputs, the read an action starts from) and :meth:`act`, the one call that
+    is its own. ``perform`` refuses, before any action is sent: an action the provider
+    lacks (Unsupported), a malformed ref or input (InvalidInput, before anything is sent),
+    one the transfer's state does not offer now (NotAllowedNow, in one shared sentence),
+    and inputs the offered action refuses (InvalidInput).
+    """
+
+    account: ProviderAccount
+    capabilities: Capabilities
+
+    @property
+    def who(self) -> str:
+        """The account as sentences name it: ``cpanel account 'main'``."""
+        return f"{self.account.type} account '{self.account.name}'"
+
+    async def perform(
+        self, ref: str, action: Action, inputs: Mapping[str, str] | None = None
+    ) -> ActionResult:
+        """Run an action once; never retried."""
+        values = dict(inputs or {})
+        name = self.account.name
+        if not self.capabilities.supports(action):
+            raise Unsupported(self.unsupported(action), account=name)
+        key = self.action_ref(ref)
+        self.check_inputs(action, values)
+        before = await self.read_for_action(key)
+        spec = before.action(action)
+        if spec is None:
+            sentence = not_allowed_now(before, action, who=self.who, capabilities=self.capabilities)
+            raise NotAllowedNow(sentence, account=name)
+        problems = spec.validate(values)
+        if problems:
+            raise InvalidInput(" ".join(problems.values()), account=name)
+        return await self.act(key, before, spec, values)
+
+    # -- hooks ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def unsupported(self, action: Action) -> str:
+        """Why this provider can't do ``action`` at all, and what it can do."""
+
+    @abc.abstractmethod
+    def action_ref(self, ref: str) -> str:
+        """The ref in the form the provider takes; InvalidInput (sending nothing) if it isn't."""
+
+    def check_inputs(self, action: Action, inputs: Mapping[str, str]) -> None:
+        """Refuse, sending nothing, inputs of a form the provider never takes."""
+        return None  # by default the offered action's spec alone checks them
+
+    async def read_for_action(self, ref: str) -> Transfer:
+        """The transfer's state an action is checked against."""
+        return await self.get_transfer(ref)
+
+    @abc.abstractmethod
+    async def get_transfer(self, ref: str, *, detailed: bool = False) -> Transfer: ...
+
+    @abc.abstractmethod
+    async def act(
+        self, ref: str, before: Transfer, spec: ActionSpec, inputs: Mapping[str, str]
+    ) -> ActionResult:
+        """Send the action once (the state offers it and the inputs are valid)."""
 
 
 def mask_secret(value: str | None) -> str:

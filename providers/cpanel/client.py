@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from providers._common import ascii_digits, scrub_error
-from providers.base import Action, ActionResult, HistoryEntry, Phase, Transfer
+from providers.base import (
+    Action,
+    ActionResult,
+    ActionSpec,
+    HistoryEntry,
+    Phase,
+    ProviderClient,
+    Transfer,
+)
 from providers.cpanel.parse import (
     SessionContents,
     build_transfer,
@@ -32,7 +40,6 @@ from providers.errors import (
     AuthenticationFailed,
     BadReply,
     InvalidInput,
-    NotAllowedNow,
     ProviderError,
     Unsupported,
 )
@@ -45,7 +52,6 @@ __all__ = ["CpanelProvider"]
 
 logger = logging.getLogger(__name__)
 
-_PAST = {Action.PAUSE: "paused", Action.RESUME: "started", Action.CANCEL: "aborted"}
 _UNSUPPORTED = {
     Action.RETRY: "cPanel transfer sessions can't be retried; a stuck session can be "
     "resumed instead, which starts it again.",
@@ -54,7 +60,7 @@ _UNSUPPORTED = {
 _MAX_SUBJECTS = 10_000  # subjects remembered from detailed reads
 
 
-class CpanelProvider:
+class CpanelProvider(ProviderClient):
     """One WHM server's Transfer Tool sessions.
 
     Authenticates with a WHM API token (``Authorization: whm <user>:<token>``; the user
@@ -118,22 +124,13 @@ class CpanelProvider:
         )
 
     # -- actions ---------------------------------------------------------------------------
-    async def perform(
-        self, ref: str, action: Action, inputs: Mapping[str, str] | None = None
-    ) -> ActionResult:
-        session_id = self._session_id(ref)
-        if not self.capabilities.supports(action):
-            raise Unsupported(_UNSUPPORTED.get(action), account=self.account.name)
-        self._check_no_inputs(inputs or {})
-        before = await self.get_transfer(session_id)
-        if before.action(action) is None:
-            raise NotAllowedNow(self._not_now(before, action), account=self.account.name)
-        function = ACTION_FUNCTIONS[action]
-        data = await self._call(function, session_id, idempotent=False)
-        after = await self._peek(session_id)
-        return ActionResult(action, self._outcome(session_id, action, data, after), transfer=after)
+    def unsupported(self, action: Action) -> str:
+        return _UNSUPPORTED.get(action, f"cPanel transfer sessions can't be {action.value}d.")
 
-    def _check_no_inputs(self, inputs: Mapping[str, str]) -> None:
+    def action_ref(self, ref: str) -> str:
+        return self._session_id(ref)
+
+    def check_inputs(self, action: Action, inputs: Mapping[str, str]) -> None:
         given = sorted(name for name, value in inputs.items() if value)
         if given:
             raise InvalidInput(
@@ -141,16 +138,13 @@ class CpanelProvider:
                 account=self.account.name,
             )
 
-    def _not_now(self, transfer: Transfer, action: Action) -> str:
-        can = [spec.action.value for spec in transfer.actions]
-        now = (
-            f"it can be {' or '.join(_PAST[Action(a)] for a in can)}"
-            if can
-            else ("nothing can be done to it now")
-        )
-        return (
-            f"Transfer session {transfer.ref} on {self._who} is {transfer.raw_code}, "
-            f"so it can't be {_PAST[action]}; {now}."
+    async def act(
+        self, ref: str, before: Transfer, spec: ActionSpec, inputs: Mapping[str, str]
+    ) -> ActionResult:
+        data = await self._call(ACTION_FUNCTIONS[spec.action], ref, idempotent=False)
+        after = await self._peek(ref)
+        return ActionResult(
+            spec.action, self._outcome(ref, spec.action, data, after), transfer=after
         )
 
     def _outcome(

@@ -29,6 +29,7 @@ CAPABILITIES = Capabilities(
     can_list=False,  # WHM has no function that lists transfer sessions: they are watched by id
     ref_label="transfer session id",
     subject_label="accounts",
+    done_words={Action.RESUME: "started", Action.CANCEL: "aborted"},
 )
 
 # our action -> the WHM API 1 function that does it

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from providers.base import Action, ActionResult, Transfer
-from providers.errors import BadReply, InvalidInput, NotAllowedNow, ProviderError, Unsupported
+from providers.base import Action, ActionResult, ActionSpec, ProviderClient, Transfer
+from providers.errors import BadReply, InvalidInput, ProviderError
 from providers.gandi.parse import transfer_from_operation
 from providers.gandi.statuses import AUTHINFO_INPUT, CAPABILITIES
 from providers.gandi.wire import GandiV3, list_options, operation_id, relaunch_params
@@ -33,10 +33,9 @@ _CANT = {
     Action.RESUME: "Gandi operations can't be paused or resumed",
     Action.RESEND: "Gandi's operation API can't resend an approval e-mail",
 }
-_DONE_WORDS = {Action.CANCEL: "cancelled", Action.RETRY: "relaunched"}
 
 
-class GandiProvider:
+class GandiProvider(ProviderClient):
     """One Gandi account, spoken to over XML-RPC v3 (``account.base_url`` is the endpoint).
 
     A v5 REST variant can sit beside :class:`GandiV3`: this class only needs operation
@@ -87,26 +86,32 @@ class GandiProvider:
                     found[transfer.ref] = transfer
         return list(found.values())
 
-    async def perform(
-        self, ref: str, action: Action, inputs: Mapping[str, str] | None = None
+    # -- the actions: the shared checks' hooks, then one call each --------------------------
+    def unsupported(self, action: Action) -> str:
+        return (
+            f"{_CANT.get(action, 'Gandi operations do not offer that')}; they can be "
+            "cancelled while waiting and relaunched after a recoverable error."
+        )
+
+    def action_ref(self, ref: str) -> str:
+        return str(operation_id(ref, who=self._who))
+
+    def check_inputs(self, action: Action, inputs: Mapping[str, str]) -> None:
+        if action is Action.RETRY:
+            self._relaunch_params(dict(inputs))
+
+    async def act(
+        self, ref: str, before: Transfer, spec: ActionSpec, inputs: Mapping[str, str]
     ) -> ActionResult:
-        """Cancel or relaunch once; never retried. Checks action, ref and inputs before sending."""
-        if not self.capabilities.supports(action):
-            raise Unsupported(
-                f"{_CANT.get(action, 'Gandi operations do not offer that')}; they can be "
-                "cancelled while waiting and relaunched after a recoverable error.",
-                account=self.account.name,
-            )
-        op_id = operation_id(ref, who=self._who)
-        values = dict(inputs or {})
-        params = self._relaunch_params(values) if action is Action.RETRY else {}
-        before = await self.get_transfer(ref)
-        if before.action(action) is None:
-            raise NotAllowedNow(self._not_now(before, action), account=self.account.name)
+        """Cancel or relaunch once; never retried."""
+        op_id = int(ref)
+        action = spec.action
         if action is Action.CANCEL:
+            params: dict[str, str] = {}
             await self._api.operation_cancel(op_id)
             message = f"Gandi cancelled operation {op_id} ({before.subject})."
         else:
+            params = self._relaunch_params(dict(inputs))
             await self._api.operation_relaunch(op_id, params)
             new_code = " with the new authinfo" if "authinfo" in params else ""
             message = (
@@ -147,19 +152,6 @@ class GandiProvider:
         if problem:
             raise InvalidInput(problem, account=self.account.name)
         return relaunch_params(values, who=self._who)
-
-    def _not_now(self, transfer: Transfer, action: Action) -> str:
-        done = _DONE_WORDS.get(action, action.value)
-        head = (
-            f"{self._who}: operation {transfer.ref} ({transfer.subject}) is "
-            f"{transfer.phase.value} ({transfer.raw_code}), so it can't be {done}"
-        )
-        if transfer.actions:
-            choices = " or ".join(_DONE_WORDS.get(a.action, a.verb) for a in transfer.actions)
-            return f"{head}; it can be {choices} now."
-        if transfer.waiting_for:
-            return f"{head}; it is waiting for {transfer.waiting_for}."
-        return f"{head}; nothing can be done to it now."
 
     async def _read_after(self, op_id: int, secrets: list[str]) -> Transfer | None:
         """The state right after an action; an error here does not undo the action."""

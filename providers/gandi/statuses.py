@@ -64,6 +64,7 @@ CAPABILITIES = Capabilities(
     can_list=True,
     ref_label="operation id",
     subject_label="domain",
+    done_words={Action.RETRY: "relaunched"},
 )
 
 AUTHINFO_INPUT = ActionInput(

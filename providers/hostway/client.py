@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import httpx
 
 from providers._common import scrub_error
-from providers.base import Action, ActionResult, Transfer
-from providers.errors import BadReply, InvalidInput, NotAllowedNow, ProviderError, Unsupported
+from providers.base import Action, ActionResult, ActionSpec, ProviderClient, Transfer
+from providers.errors import BadReply, InvalidInput, ProviderError, Unsupported
 from providers.hostway.parse import ReplyShapeError, parse_transfer
 from providers.hostway.statuses import AUTH_INFO_INPUT, CAPABILITIES, auth_info_problem
 from providers.hostway.wire import (
@@ -34,7 +34,7 @@ __all__ = ["HostwayProvider"]
 logger = logging.getLogger(__name__)
 
 
-class HostwayProvider:
+class HostwayProvider(ProviderClient):
     """One Hostway customer account, spoken to over its REST API (seeds 002 and 003).
 
     A transfer's ref is its domain name; the account number comes from the account's
@@ -101,29 +101,31 @@ class HostwayProvider:
         except ProviderError as exc:
             raise self._scrubbed(exc) from None
 
-    async def perform(
-        self, ref: str, action: Action, inputs: Mapping[str, str] | None = None
-    ) -> ActionResult:
-        """Reset a blocked transfer (``retry``), once; checks the inputs and state first."""
-        if not self.capabilities.supports(action):
-            raise Unsupported(
-                f"{_CANT[action]}; the one action Hostway offers is retry (its reset), "
-                "for a blocked transfer.",
-                account=self.account.name,
-            )
-        auth_info = (inputs or {}).get(AUTH_INFO_INPUT.name) or None
-        problem = auth_info_problem(auth_info)
+    # -- the action: a reset ----------------------------------------------------------
+    def unsupported(self, action: Action) -> str:
+        return (
+            f"{_CANT[action]}; the one action Hostway offers is retry (its reset), "
+            "for a blocked transfer."
+        )
+
+    def action_ref(self, ref: str) -> str:
+        return self._domain(ref)
+
+    def check_inputs(self, action: Action, inputs: Mapping[str, str]) -> None:
+        problem = auth_info_problem(inputs.get(AUTH_INFO_INPUT.name) or None)
         if problem:
             raise InvalidInput(problem, account=self.account.name)
-        domain = self._domain(ref)
-        transfer = await self.get_transfer(domain)
-        if transfer.action(Action.RETRY) is None:
-            raise NotAllowedNow(_not_resettable(self._who, transfer), account=self.account.name)
-        await self._reset(domain, auth_info)
+
+    async def act(
+        self, ref: str, before: Transfer, spec: ActionSpec, inputs: Mapping[str, str]
+    ) -> ActionResult:
+        """Reset the blocked transfer of domain ``ref``, once."""
+        auth_info = inputs.get(AUTH_INFO_INPUT.name) or None
+        await self._reset(ref, auth_info)
         with_what = "with the new authInfo" if auth_info else "with the authInfo it already had"
         return ActionResult(
             action=Action.RETRY,
-            message=f"{self._who} accepted the reset of {domain}'s transfer {with_what}.",
+            message=f"{self._who} accepted the reset of {ref}'s transfer {with_what}.",
         )
 
     # -- internals ----------------------------------------------------------------------
@@ -234,14 +236,3 @@ _CANT: Mapping[Action, str] = {
     Action.RESEND: "Hostway can't resend the approval e-mail through its API",
     Action.RETRY: "Hostway transfers can't be retried",
 }
-
-
-def _not_resettable(who: str, transfer: Transfer) -> str:
-    state = f"it is {transfer.phase.value} ({transfer.raw_code} {transfer.raw_text})"
-    if transfer.phase.finished:
-        then = "nothing more can be done on it"
-    elif transfer.waiting_for:
-        then = f"nothing can be done on it now; it waits for {transfer.waiting_for}"
-    else:
-        then = "nothing can be done on it now"
-    return f"{who} can't reset the transfer of {transfer.subject}: {state}, so {then}."

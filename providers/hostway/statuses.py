@@ -283,6 +283,7 @@ CAPABILITIES = Capabilities(
     can_list=False,  # Hostway's API reads one domain's transfer: they are watched by domain
     ref_label="domain name",
     subject_label="domain",
+    done_words={Action.RETRY: "reset"},
 )
 
 AUTH_INFO_INPUT = ActionInput(

@@ -12,16 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from providers.base import Action, ActionResult, Phase, Transfer
+from providers.base import Action, ActionResult, ActionSpec, Phase, ProviderClient, Transfer
 from providers.errors import (
     AuthenticationFailed,
     BadReply,
     InvalidInput,
-    NotAllowedNow,
     RateLimited,
     TransferNotFound,
     Unavailable,
-    Unsupported,
 )
 from providers.http import ProviderHTTP, unknown_outcome
 from providers.opensrs.parse import (
@@ -54,7 +52,7 @@ if TYPE_CHECKING:
     from providers.settings import ProviderAccount
 
 
-class OpenSRSProvider:
+class OpenSRSProvider(ProviderClient):
     """One OpenSRS reseller account. A transfer's ref is its order id.
 
     Reads: the first look at an order is GET_TRANSFERS_IN filtered by ``order_id`` (its
@@ -101,26 +99,27 @@ class OpenSRSProvider:
             transfers.append(transfer)
         return transfers
 
-    async def perform(
-        self, ref: str, action: Action, inputs: Mapping[str, str] | None = None
+    # -- the actions: the shared checks' hooks, then one call each ------------------------
+
+    def unsupported(self, action: Action) -> str:
+        return (
+            f"OpenSRS transfers can't be {action.value}d; they can be cancelled, "
+            "resubmitted (retry) or have their approval e-mail resent."
+        )
+
+    def action_ref(self, ref: str) -> str:
+        ref = ref.strip()
+        if not _ORDER_ID.match(ref) and not _DOMAIN.match(ref.lower().rstrip(".")):
+            raise self._not_a_ref(ref)
+        return ref
+
+    async def act(
+        self, ref: str, before: Transfer, spec: ActionSpec, inputs: Mapping[str, str]
     ) -> ActionResult:
-        if not self.capabilities.supports(action):
-            raise Unsupported(
-                f"OpenSRS transfers can't be {action.value}d; they can be cancelled, "
-                "resubmitted (retry) or have their approval e-mail resent.",
-                account=self.account.name,
-            )
-        order = await self._current(await self._resolve(ref))
-        transfer = transfer_from(order, account=self.account.name)
-        spec = transfer.action(action)
-        if spec is None:
-            raise NotAllowedNow(_not_now(transfer, action), account=self.account.name)
-        problems = spec.validate(inputs or {})
-        if problems:
-            raise InvalidInput(" ".join(problems.values()), account=self.account.name)
-        if action is Action.RETRY:
+        order = self._orders[before.ref]  # the read before the action put it there
+        if spec.action is Action.RETRY:
             return await self._resubmit(order)
-        if action is Action.CANCEL:
+        if spec.action is Action.CANCEL:
             return await self._cancel(order)
         return await self._resend(order)
 
@@ -175,11 +174,7 @@ class OpenSRSProvider:
             return ref
         domain = ref.lower().rstrip(".")
         if not _DOMAIN.match(domain):
-            shown = ref if len(ref) <= 60 else ref[:57] + "…"
-            raise InvalidInput(
-                f"“{shown}” is neither an OpenSRS order id (digits) nor a domain name.",
-                account=self.account.name,
-            )
+            raise self._not_a_ref(ref)
         orders = await self._domain_orders(domain)
         if not orders:
             raise TransferNotFound(
@@ -188,6 +183,13 @@ class OpenSRSProvider:
                 account=self.account.name,
             )
         return max(orders, key=lambda order: int(order.order_id)).order_id
+
+    def _not_a_ref(self, ref: str) -> InvalidInput:
+        shown = ref if len(ref) <= 60 else ref[:57] + "…"
+        return InvalidInput(
+            f"“{shown}” is neither an OpenSRS order id (digits) nor a domain name.",
+            account=self.account.name,
+        )
 
     async def _current(self, order_id: str) -> Order:
         """The order's state now, spending as few calls as the cache allows."""
@@ -307,11 +309,3 @@ class OpenSRSProvider:
                 self._http.limiter.pause_for(error.retry_after or 60.0)
             raise error
         return reply
-
-
-def _not_now(transfer: Transfer, action: Action) -> str:
-    state = f"Order {transfer.ref} ({transfer.subject}) is {transfer.raw_code}"
-    if transfer.actions:
-        can = ", ".join(transfer.action_names)
-        return f"{state}, so “{action.value}” can't be done now; what can be done: {can}."
-    return f"{state} ({transfer.phase.value}), so nothing can be done to it now."

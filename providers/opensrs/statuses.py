@@ -24,6 +24,7 @@ CAPABILITIES = Capabilities(
     can_list=True,
     ref_label="order id",
     subject_label="domain",
+    done_words={Action.RETRY: "resubmitted"},
 )
 
 RESEND = ActionSpec(

@@ -539,8 +539,11 @@ async def test_a_type_gandi_cannot_relaunch_offers_no_retry(sim, gandi) -> None:
     )
     transfer = await gandi.get_transfer(ref)
     assert transfer.phase is Phase.BLOCKED and transfer.action_names == ("cancel",)
-    with pytest.raises(NotAllowedNow, match="it can be cancelled now"):
+    with pytest.raises(NotAllowedNow) as info:
         await gandi.perform(ref, Action.RETRY)
+    assert info.value.message.endswith(
+        "is blocked (ERROR/client_recoverable), so it can't be relaunched; it can be cancelled."
+    )
     assert sim.faults.calls["operation.relaunch"] == 0
 
 
