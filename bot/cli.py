@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import inspect
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
 
 from bot.runtime.logs import LOG_LEVELS, configure_logging, installed_masker
 from bot.settings import ConfigError, Settings, load_settings
@@ -288,7 +291,7 @@ def run_demo(args: argparse.Namespace) -> int:
     configure_logging(args.log_level or "warning")
     from bot.runtime.demo import run_demo as play  # lazy: only this command loads it
 
-    return play(speed=args.speed, keep=args.keep)
+    return play(speed=args.speed, keep=args.keep, socket_mode=args.socket_mode)
 
 
 def add_demo(commands: Subcommands) -> None:
@@ -304,12 +307,99 @@ def add_demo(commands: Subcommands) -> None:
     parser.add_argument(
         "--keep", action="store_true", help="leave everything running afterwards, until Ctrl-C"
     )
+    parser.add_argument(
+        "--socket-mode",
+        action="store_true",
+        help="the bot answers in Socket Mode, over the Slack stand-in's WebSocket link",
+    )
+
+
+AUDIT_COLUMNS = ("at", "actor", "verb", "transfer", "ref", "request", "detail")
+_DURATION = re.compile(r"^(\d{1,6})([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def since_time(text: str, *, now: datetime | None = None) -> datetime:
+    """``--since``: an ISO date or time (UTC unless it says), or a duration back from now."""
+    match = _DURATION.match(text.strip().lower())
+    if match:
+        back = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        return (now or datetime.now(UTC)) - back
+    try:
+        at = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither an ISO date (2026-12-01) nor a duration like 7d, 12h or 30m"
+        ) from None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def run_audit_export(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    from storage.audit import export_audit  # lazy: only this command loads the database
+    from storage.database import Database  # lazy: only this command loads the database
+
+    async def lines() -> list[list[str]]:
+        db = Database(settings.database.url)
+        try:
+            async with db.session() as session:
+                found = await export_audit(session, since=args.since)
+        finally:
+            await db.dispose()
+        return [
+            [
+                line.entry.at.astimezone(UTC).isoformat(),
+                line.entry.actor,
+                line.entry.verb,
+                line.short_id or "",
+                line.ref or "",
+                str(line.entry.request_id or ""),
+                line.entry.detail,
+            ]
+            for line in found
+        ]
+
+    rows = asyncio.run(lines())
+    if args.output:
+        with open(args.output, "w", newline="", encoding="utf-8") as out:
+            _write_csv(out, rows)
+        print(f"wrote {len(rows)} audit entries to {args.output}", file=sys.stderr)
+    else:
+        _write_csv(sys.stdout, rows)
+    return EXIT_OK
+
+
+def _write_csv(out: TextIO, rows: list[list[str]]) -> None:
+    writer = csv.writer(out)
+    writer.writerow(AUDIT_COLUMNS)
+    writer.writerows(rows)
+
+
+def add_audit(commands: Subcommands) -> None:
+    audit = add_command(commands, "audit", _needs_subcommand, "read the audit log")
+    audit_commands = audit.add_subparsers(title="audit commands", metavar="COMMAND")
+    export = add_command(
+        audit_commands,
+        "export",
+        run_audit_export,
+        "write who did what (times in UTC) as CSV; the audit log holds no secrets",
+    )
+    export.add_argument(
+        "--since",
+        type=since_time,
+        default=None,
+        metavar="WHEN",
+        help="from an ISO date or time (UTC unless it says) or a duration back: 7d, 12h, 30m",
+    )
+    export.add_argument("--format", choices=("csv",), default="csv", help="csv (the only one)")
+    export.add_argument("--output", metavar="FILE", help="write here (default: standard output)")
 
 
 # The sub-commands, each registered by one small function.
 COMMANDS: list[Callable[[Subcommands], None]] = [
     add_check_config,
     add_db,
+    add_audit,
     add_simulate,
     add_serve,
     add_demo,

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.models import AuditEntry
+from storage.models import AuditEntry, TrackedTransfer
 from storage.types import utc_now
 
-__all__ = ["list_audit", "record_audit"]
+__all__ = ["AuditLine", "export_audit", "list_audit", "record_audit"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,3 +67,24 @@ async def list_audit(
         stmt = stmt.where(col(AuditEntry.at) >= since)
     stmt = stmt.order_by(col(AuditEntry.id).desc()).limit(limit)
     return list(await session.scalars(stmt))
+
+
+class AuditLine(NamedTuple):
+    """An audit entry with the short id and ref of its transfer (None when it has none)."""
+
+    entry: AuditEntry
+    short_id: str | None
+    ref: str | None
+
+
+async def export_audit(
+    session: AsyncSession, *, since: datetime | None = None
+) -> Sequence[AuditLine]:
+    """Every entry since ``since``, oldest first, with its transfer's short id and ref."""
+    stmt = select(AuditEntry, col(TrackedTransfer.short_id), col(TrackedTransfer.ref)).outerjoin(
+        TrackedTransfer, col(TrackedTransfer.id) == col(AuditEntry.transfer_id)
+    )
+    if since is not None:
+        stmt = stmt.where(col(AuditEntry.at) >= since)
+    stmt = stmt.order_by(col(AuditEntry.id))
+    return [AuditLine(entry, short_id, ref) for entry, short_id, ref in await session.execute(stmt)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -36,10 +37,18 @@ from bot.slack.blocks import (
     transfer_line,
 )
 from bot.slack.ids import ActionKind, BlockId, ListPage, TransferChoice, TransferRef
-from bot.slack.mrkdwn import Mrkdwn, join_lines, md
+from bot.slack.mrkdwn import Mrkdwn, join_lines, md, mention
 from providers.base import HistoryEntry, Phase, Transfer
 
-__all__ = ["choice_message", "help_message", "transfer_card", "transfer_list"]
+__all__ = [
+    "HISTORY_ENTRIES",
+    "TrailEntry",
+    "audit_trail",
+    "choice_message",
+    "help_message",
+    "transfer_card",
+    "transfer_list",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +56,7 @@ HISTORY_SHOWN = 5
 MAX_DETAILS = 10
 MAX_LIST_ROWS = 40
 MAX_CHOICES = 20
+HISTORY_ENTRIES = 30  # the newest this many audit entries, shown oldest first
 
 
 def transfer_card(
@@ -231,6 +241,7 @@ HELP_TOPICS: dict[str, tuple[str, str]] = {
     "list": ("list tracked transfers, newest change first", "hostway blocked page 2"),
     "watch": ("start tracking a transfer", "hostway-main example.com"),
     "unwatch": ("stop tracking a transfer", "t-4k7q"),
+    "history": ("who did what to a transfer, and when", "t-4k7q"),
     "sync": ("import in-flight transfers from providers that can list them", "opensrs-main"),
     "pause": ("pause a transfer (cPanel)", "t-4k7q"),
     "resume": ("resume a paused transfer (cPanel `start`)", "t-4k7q"),
@@ -313,3 +324,58 @@ def choice_message(
     if len(rows) > MAX_CHOICES:
         blocks.append(context(f"… and {len(rows) - MAX_CHOICES} more; use the short id instead."))
     return finish(md("Which transfer did you mean by {}?", clip(ref, 100)), blocks[:MAX_BLOCKS])
+
+
+class TrailEntry(NamedTuple):
+    """One audit entry as the history shows it."""
+
+    at: datetime
+    actor: str  # a Slack user id, "watcher" or "system"
+    verb: str
+    detail: str
+
+
+def audit_trail(
+    entries: Sequence[TrailEntry],
+    *,
+    short_id: str,
+    subject: str,
+    more: bool = False,
+    command: str = "/transfer",
+) -> Message:
+    """A transfer's audit trail, oldest first, one line per entry, times in the reader's zone.
+
+    Args:
+        entries: the entries to show, oldest first.
+        more: older entries exist than those shown.
+    """
+    title = md("*History of {}* · `{}`", clip(subject or short_id, 200), short_id)
+    blocks: list[Block] = [section(title)]
+    if not entries:
+        blocks.append(section("Nothing has been recorded for it yet."))
+    lines = [
+        md(
+            "• {} · {} *{}* {}",
+            slack_date(entry.at),
+            mention(entry.actor),
+            clip(entry.verb, 32),
+            clip(" ".join(entry.detail.split()), 300),
+        ).rstrip()
+        for entry in entries
+    ]
+    for start in range(0, len(lines), 10):  # a section holds at most 3,000 characters
+        blocks.append(section(join_lines(lines[start : start + 10])))
+    if more:
+        blocks.append(
+            context(
+                md(
+                    "Older entries are not shown; `transferbot audit export` has them all "
+                    "(ask whoever runs the bot), or see `{} status {}`.",
+                    command,
+                    short_id,
+                )
+            )
+        )
+    count = len(entries)
+    text = md("History of {}: {} entr{}", short_id, count, "y" if count == 1 else "ies")
+    return finish(text, blocks)

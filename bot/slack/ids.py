@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 _TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _MAX_PAGE = 100_000
 # What an ambiguity answer may carry on with: a command about one transfer, or an action.
-CHOICE_VERBS = frozenset({"status", "unwatch", *(action.value for action in Action)})
+CHOICE_VERBS = frozenset({"status", "history", "unwatch", *(action.value for action in Action)})
 
 
 def is_token(text: object) -> bool:

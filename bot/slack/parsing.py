@@ -41,6 +41,7 @@ class Verb(enum.StrEnum):
 
     HELP = "help"
     STATUS = "status"
+    HISTORY = "history"
     LIST = "list"
     WATCH = "watch"
     UNWATCH = "unwatch"
@@ -53,6 +54,8 @@ _VERB_WORDS = {
     "?": Verb.HELP,
     "status": Verb.STATUS,
     "show": Verb.STATUS,
+    "history": Verb.HISTORY,
+    "audit": Verb.HISTORY,
     "list": Verb.LIST,
     "ls": Verb.LIST,
     "watch": Verb.WATCH,
@@ -284,6 +287,7 @@ _PARSERS: dict[Verb, _Parser] = {
     Verb.HELP: _parse_help,
     Verb.STATUS: _parse_ref_verb(Verb.STATUS),
     Verb.UNWATCH: _parse_ref_verb(Verb.UNWATCH),
+    Verb.HISTORY: _parse_ref_verb(Verb.HISTORY),
     Verb.LIST: _parse_list,
     Verb.WATCH: _parse_watch,
     Verb.SYNC: _parse_sync,

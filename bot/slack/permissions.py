@@ -27,7 +27,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 GROUP_CACHE_SECONDS = 60.0  # how long a user group's members are trusted before asking again
-READ_WORDS = ("status", "list")
+READ_WORDS = ("status", "history", "list")
 OPERATOR_WORDS = ("watch", "unwatch", "sync")
 
 

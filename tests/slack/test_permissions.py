@@ -105,5 +105,5 @@ def test_help_words_follow_roles_and_configured_providers() -> None:
     assert "retry" in hostway_only
     assert not {"pause", "cancel", "sync"} & set(hostway_only)
     approver = allowed_words(Roles(BOB, approver=True), actions=everything)
-    assert set(approver) == {"status", "list", "help"}
+    assert set(approver) == {"status", "history", "list", "help"}
     assert allowed_words(Roles(DAVE), actions=everything) == []

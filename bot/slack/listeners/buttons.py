@@ -24,7 +24,7 @@ from bot.slack.listeners.acting import Asker, answer_outcome, card_message, star
 from bot.slack.listeners.answers import AfterAck, Answer, Pool
 from bot.slack.listeners.commands import carry_on
 from bot.slack.listeners.events import publish_home
-from bot.slack.permissions import Roster, not_an_operator
+from bot.slack.permissions import READ_WORDS, Roster, not_an_operator
 from bot.tracking import list_page, refresh_transfer, transfer_by_short_id
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ async def _clicked(
         return
     roles = await roster.roles_of(asker.user_id)
     needs_operator = isinstance(target, TransferAct) or (
-        isinstance(target, TransferChoice) and target.verb != "status"
+        isinstance(target, TransferChoice) and target.verb not in READ_WORDS
     )
     if not roles.member or (needs_operator and not roles.operator):
         await asker.answer.send(not_an_operator(asker.services.settings.slack.command))

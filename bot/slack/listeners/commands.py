@@ -11,7 +11,14 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.slack.blocks import Message
-from bot.slack.cards import choice_message, help_message, transfer_list
+from bot.slack.cards import (
+    HISTORY_ENTRIES,
+    TrailEntry,
+    audit_trail,
+    choice_message,
+    help_message,
+    transfer_list,
+)
 from bot.slack.listeners.acting import Asker, card_message, start_action
 from bot.slack.listeners.answers import BUSY, AfterAck, Answer, sentence
 from bot.slack.parsing import Command, CommandError, Verb, parse_command
@@ -29,6 +36,7 @@ from bot.tracking import (
 from bot.watcher.sync import sync_accounts
 from providers.base import Action
 from providers.registry import capabilities_of
+from storage.audit import list_audit
 from storage.models import TrackedTransfer
 
 if TYPE_CHECKING:
@@ -38,7 +46,7 @@ __all__ = ["carry_on", "help_for", "register_commands", "run_command"]
 
 logger = logging.getLogger(__name__)
 
-READ_ONLY = (Verb.HELP, Verb.STATUS, Verb.LIST)
+READ_ONLY = (Verb.HELP, Verb.STATUS, Verb.HISTORY, Verb.LIST)
 
 
 def register_commands(app: AsyncApp, command: str) -> None:
@@ -181,6 +189,8 @@ async def carry_on(asker: Asker, row: TrackedTransfer, verb: str) -> None:
     if verb == Verb.STATUS.value:
         fresh = await refresh_transfer(asker.services, row, actor=asker.user_id)
         await asker.answer.send(card_message(fresh))
+    elif verb == Verb.HISTORY.value:
+        await _history(asker, row)
     elif verb == Verb.UNWATCH.value:
         stopped = await unwatch(asker.services, row, actor=asker.user_id)
         what = f"`{row.short_id}` ({row.subject})"
@@ -191,6 +201,22 @@ async def carry_on(asker: Asker, row: TrackedTransfer, verb: str) -> None:
         )
     else:
         await start_action(asker, row, Action(verb))
+
+
+async def _history(asker: Asker, row: TrackedTransfer) -> None:
+    """The transfer's audit trail: the newest entries, shown oldest first."""
+    async with asker.services.db.session() as session:
+        newest = await list_audit(session, transfer_id=row.id, limit=HISTORY_ENTRIES + 1)
+    shown = newest[:HISTORY_ENTRIES]
+    entries = [TrailEntry(e.at, e.actor, e.verb, e.detail) for e in reversed(shown)]
+    message = audit_trail(
+        entries,
+        short_id=row.short_id,
+        subject=row.subject or row.ref,
+        more=len(newest) > len(shown),
+        command=asker.services.settings.slack.command,
+    )
+    await asker.answer.send(message)
 
 
 async def _watch(asker: Asker, account: str, ref: str) -> None:
