@@ -201,10 +201,12 @@ async def summary(stage: Stage, story: Story, seconds: float) -> list[str]:
     ]
 
 
-async def _run(out: TextIO, speed: float, keep: bool) -> int:
+async def _run(out: TextIO, speed: float, keep: bool, socket_mode: bool = False) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="transferbot-demo-") as workdir:
-        async with open_stage(Path(workdir), out=out, pause_seconds=1.2 / speed) as stage:
+        async with open_stage(
+            Path(workdir), out=out, pause_seconds=1.2 / speed, socket_mode=socket_mode
+        ) as stage:
             _intro(stage)
             try:
                 story = await play(stage)
@@ -223,7 +225,10 @@ def _intro(stage: Stage) -> None:
     for provider, account in stage.providers.accounts.items():
         stage.say(f"  {provider:8} simulator  {account.base_url}  (account {account.name})")
     stage.say(f"  Slack        stand-in   {stage.standin.base_url}/api/  (prints the channels)")
-    stage.say(f"  bot          HTTP mode  {stage.bot_url}/slack/events, /healthz, /metrics")
+    if stage.socket is not None:
+        stage.say(f"  bot          Socket Mode  over the stand-in's link; {stage.bot_url}/healthz")
+    else:
+        stage.say(f"  bot          HTTP mode  {stage.bot_url}/slack/events, /healthz, /metrics")
     stage.say("  people: @alice (operator), @bob (approver)")
 
 
@@ -237,9 +242,16 @@ async def _keep_running(stage: Stage) -> None:
         await stop.wait()
 
 
-def run_demo(*, speed: float = 1.0, keep: bool = False, out: TextIO | None = None) -> int:
-    """Play the demo; 0 when the story completes, 1 (reason on stderr) when it doesn't."""
+def run_demo(
+    *,
+    speed: float = 1.0,
+    keep: bool = False,
+    out: TextIO | None = None,
+    socket_mode: bool = False,
+) -> int:
+    """Play the demo; 0 when the story completes, 1 (reason on stderr) when it doesn't.
+    ``socket_mode``: the bot answers over the stand-in's WebSocket link, not HTTP."""
     try:
-        return asyncio.run(_run(out or sys.stdout, speed, keep))
+        return asyncio.run(_run(out or sys.stdout, speed, keep, socket_mode))
     except KeyboardInterrupt:
         return 0

@@ -27,6 +27,8 @@ from bot.slack.app import build_app
 from bot.watcher.schedule import Watcher
 
 if TYPE_CHECKING:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
     from bot.settings import Settings
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "HEALTH_PATH",
     "METRICS_PATH",
     "RunningBot",
+    "connect_socket_mode",
     "http_app",
     "serve",
     "start_bot",
@@ -207,14 +210,21 @@ async def _stop_when(stop: asyncio.Event, server: Any) -> None:
 async def _serve_socket_mode(
     settings: Settings, bolt_app: AsyncApp, routes: Starlette, stop: asyncio.Event | None
 ) -> None:
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
     assert settings.slack.app_token is not None
-    handler = AsyncSocketModeHandler(bolt_app, settings.slack.app_token.get_secret_value())
-    await handler.connect_async()  # type: ignore[no-untyped-call]
+    handler = await connect_socket_mode(bolt_app, settings.slack.app_token.get_secret_value())
     logger.info("Socket Mode: connected; health check on port %d", settings.server.port)
     try:
         await _serve_http(settings, routes, stop)
     finally:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(handler.close_async(), timeout=5)  # type: ignore[no-untyped-call]
+
+
+async def connect_socket_mode(bolt_app: AsyncApp, app_token: str) -> AsyncSocketModeHandler:
+    """Open Socket Mode's WebSocket (its URL from ``apps.connections.open`` on the app's
+    Slack client) and answer envelopes on it; ``close_async()`` on the result stops it."""
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    handler = AsyncSocketModeHandler(bolt_app, app_token)
+    await handler.connect_async()  # type: ignore[no-untyped-call]
+    return handler

@@ -108,6 +108,7 @@ class SocketModeLink:
         self.envelopes: list[Envelope] = []  # every envelope delivered, oldest first
         self.acks: list[dict[str, Any]] = []  # every ack received, as sent
         self.lose_acks = 0  # the next this many acks are dropped as if lost on the way
+        self.lose_sends = 0  # the next this many envelopes sent never reach the app
         self._tickets: set[str] = set()
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._changed = asyncio.Condition()
@@ -245,6 +246,10 @@ class SocketModeLink:
             fresh = [c for c in live if not c.refreshing] or live
             if fresh:
                 connection = fresh[-1]
+                if self.lose_sends > 0:  # as if it went down with a closing connection
+                    self.lose_sends -= 1
+                    envelope.sent_on.append(connection.number)
+                    return
                 try:
                     await connection.send(envelope.as_message())
                 except Exception:  # closed under us: try the next one

@@ -16,10 +16,11 @@ from pydantic import SecretStr
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.runtime.logs import installed_masker
-from bot.runtime.serve import EVENTS_PATH, RunningBot, start_bot
+from bot.runtime.serve import EVENTS_PATH, RunningBot, connect_socket_mode, start_bot
 from bot.runtime.signed import SignedSlack, find_button
 from bot.runtime.simulated import SimulatedProviders, simulated_providers
 from bot.runtime.slack_messages import PostedMessage
+from bot.runtime.socket_mode_slack import SocketSlack
 from bot.runtime.standin import Ephemeral, SlackStandIn
 from bot.services import Services
 from bot.settings import (
@@ -82,6 +83,16 @@ class Stage:
     pause_seconds: float
     db_path: Path
     secret_values: tuple[str, ...]  # the provider secret, bot token and signing secret
+    socket: SocketSlack | None = None  # Socket Mode: what people do goes over the link
+
+    async def _send(self, kind: str, **fields: Any) -> tuple[int, dict[str, Any]]:
+        """Send a command, click or form over HTTP (signed) or the Socket Mode link; the
+        status (200 once acked) and the answer in the ack."""
+        if self.socket is not None:
+            ack = await getattr(self.socket, kind)(**fields)
+            return 200, dict(ack.get("payload") or {})
+        response = await getattr(self.slack, kind)(**fields)
+        return response.status_code, (response.json() if response.content else {})
 
     @property
     def clock(self) -> SimClock:
@@ -111,10 +122,9 @@ class Stage:
     async def command(self, text: str, *, user: str = ALICE, channel: str = OPS) -> None:
         """``/transfer text`` typed by ``user``; its answer shows as Slack would show it."""
         self.say(f"\n  @{self._name(user)} in #{CHANNELS[channel]}:  /transfer {text}")
-        response = await self.slack.command(text, user=user, channel=channel)
-        _check(response.status_code, f"/transfer {text}")
-        if response.content:  # answered in the acknowledgement itself
-            body = response.json()
+        status, body = await self._send("command", text=text, user=user, channel=channel)
+        _check(status, f"/transfer {text}")
+        if body:  # answered in the acknowledgement itself
             answer = Ephemeral(channel, user, body.get("text", ""), body.get("blocks", []), "ack")
             self.standin.ephemerals.append(answer)
             self.standin.show(answer)
@@ -131,8 +141,10 @@ class Stage:
             button = find_button(message.blocks, label)
         except KeyError as exc:
             raise DemoFailed(f"there is no [ {label} ] button to click on that message") from exc
-        response = await self.slack.click(button, user=user, message=seen, channel=message.channel)
-        _check(response.status_code, f"the {label} click")
+        status, _ = await self._send(
+            "click", button=button, user=user, message=seen, channel=message.channel
+        )
+        _check(status, f"the {label} click")
         await self.settle()
 
     async def fill_in(self, values: Mapping[str, str], *, user: str = ALICE) -> None:
@@ -145,14 +157,15 @@ class Stage:
         self.say(_indent("form " + self.standin.render_view(view)))
         typed = ", ".join(f"{name} = {'•' * len(value)}" for name, value in values.items())
         self.say(f"\n  @{self._name(user)} types {typed} and submits the form")
-        response = await self.slack.submit(
+        status, body = await self._send(
+            "submit",
             values={input_block_id(k): {INPUT_ACTION_ID: v} for k, v in values.items()},
             user=user,
             view=view,
         )
-        _check(response.status_code, "the form")
-        if response.content and response.json().get("response_action") == "errors":
-            raise DemoFailed(f"the form was refused: {response.json().get('errors')}")
+        _check(status, "the form")
+        if body.get("response_action") == "errors":
+            raise DemoFailed(f"the form was refused: {body.get('errors')}")
         await self.settle()
 
     # -- time and the watcher -------------------------------------------------------------
@@ -238,17 +251,25 @@ async def _true(value: bool) -> bool:
 
 @asynccontextmanager
 async def open_stage(
-    workdir: Path, *, out: TextIO, pause_seconds: float, show: bool = True
+    workdir: Path,
+    *,
+    out: TextIO,
+    pause_seconds: float,
+    show: bool = True,
+    socket_mode: bool = False,
 ) -> AsyncIterator[Stage]:
-    """Start the simulators, the stand-in and the bot (HTTP mode, SQLite in ``workdir``)."""
+    """Start the simulators, the stand-in and the bot (HTTP mode, or Socket Mode over the
+    stand-in's WebSocket link; SQLite in ``workdir``)."""
     provider_secret = secrets.token_urlsafe(24)
     token, signing_secret = f"xoxb-demo-{secrets.token_hex(8)}", secrets.token_hex(16)
-    installed_masker().register(provider_secret, token, signing_secret)
+    app_token = f"xapp-1-demo-{secrets.token_hex(8)}"
+    installed_masker().register(provider_secret, token, signing_secret, app_token)
     clock = SimClock(frozen=True)
     standin = SlackStandIn(
         token=token,
         users=PEOPLE,
         channels=CHANNELS,
+        app_token=app_token,
         echo=(lambda text: print(_indent(text), file=out, flush=True)) if show else None,
     )
     db_path = workdir / "transferbot-demo.sqlite3"
@@ -266,27 +287,34 @@ async def open_stage(
             now=clock.now,
         )
         running: RunningBot | None = None
+        link: Any = None
         try:
             running = await start_bot(services, watcher_factory=_start_watcher)
             assert isinstance(running.watcher, _CountingWatcher)
-            async with LoopbackServer(running.routes(services)) as bot_url:
+            if socket_mode:
+                link = await connect_socket_mode(running.bolt_app, app_token)
+                await standin.socket_mode.wait_connected()
+            routes = running.routes(services, events=not socket_mode)
+            async with LoopbackServer(routes) as bot_url:
+                bodies = SignedSlack(
+                    url=f"{bot_url}{EVENTS_PATH}", signing_secret=signing_secret, standin=standin
+                )
                 yield Stage(
                     providers=providers,
                     standin=standin,
                     services=services,
-                    slack=SignedSlack(
-                        url=f"{bot_url}{EVENTS_PATH}",
-                        signing_secret=signing_secret,
-                        standin=standin,
-                    ),
+                    slack=bodies,
                     watcher=running.watcher,
                     bot_url=bot_url,
                     out=out,
                     pause_seconds=pause_seconds,
                     db_path=db_path,
                     secret_values=(provider_secret, token, signing_secret),
+                    socket=SocketSlack(standin.socket_mode, bodies) if socket_mode else None,
                 )
         finally:
+            if link is not None:
+                await asyncio.wait_for(link.close_async(), timeout=5)
             if running is not None:
                 running.stop()
             await services.aclose()

@@ -226,28 +226,55 @@ async def test_an_approve_sent_again_after_a_lost_ack_runs_its_action_once(
     assert await socket_bot.audit("approved") == [BOB]
 
 
+LOST_REDELIVERY = (
+    "bot/slack/listeners/commands.py ignores a slash command marked as sent again; "
+    "in Socket Mode that may be its only delivery"
+)
+
+
+# On a loaded machine an envelope can be in flight on the old connection as slack_sdk closes
+# it; the stand-in sends it again (retry_attempt 1) and the bot ignores it: a lost command.
+@pytest.mark.xfail(strict=False, reason=LOST_REDELIVERY)
 async def test_a_refresh_in_the_middle_of_a_burst_loses_no_command_and_runs_none_twice(
     socket_bot: SocketBot,
 ) -> None:
-    sessions = [socket_bot.cpanel.add_session("RUNNING", accounts=[f"acct{n}"]) for n in range(30)]
+    sessions = [  # 12: the account's lane (4 running, 8 waiting) takes them all
+        socket_bot.cpanel.add_session("RUNNING", accounts=[f"acct{n}"]) for n in range(12)
+    ]
 
     async def watch(n: int, ref: str) -> dict[str, Any]:
         await asyncio.sleep(n * 0.01)  # a command every 10 ms
         return await socket_bot.slack.command(f"watch whm-east {ref}", user=ALICE)
 
     burst = [asyncio.create_task(watch(n, ref)) for n, ref in enumerate(sessions)]
-    await asyncio.sleep(0.1)
+    await asyncio.wait(burst, return_when=asyncio.FIRST_COMPLETED)
+    in_flight = sum(not task.done() for task in burst)
     await socket_bot.link.refresh()  # Slack asks for a new connection mid-burst
     acks = await asyncio.wait_for(asyncio.gather(*burst), timeout=30)
     await socket_bot.services.drain(wait_seconds=20)
 
+    assert in_flight > 0  # commands were on their way or not yet sent
     assert socket_bot.link.opened == 2
-    went_on = {number for e in socket_bot.link.envelopes for number in e.sent_on}
-    assert went_on == {1, 2}  # the burst straddled the refresh
     assert len({a["envelope_id"] for a in acks}) == len(sessions)
     watched = [t for t in socket_bot.told(ALICE) if "Now watching" in t]
-    assert len(watched) == len(sessions)  # each answered once
+    assert len(watched) == len(sessions), socket_bot.told(ALICE)  # each answered once
     assert len(await socket_bot.audit("watched")) == len(sessions)
+
+
+@pytest.mark.xfail(strict=True, reason=LOST_REDELIVERY)
+async def test_a_command_lost_with_a_refreshed_connection_runs_when_sent_again(
+    socket_bot: SocketBot,
+) -> None:
+    session = socket_bot.cpanel.add_session("RUNNING", accounts=["shop"])
+    await socket_bot.link.refresh()
+    socket_bot.link.lose_sends = 1  # in flight on the old connection as the bot closed it
+
+    await socket_bot.command(f"watch whm-east {session}")
+
+    envelope = socket_bot.link.envelopes[-1]
+    assert envelope.retry_attempt == 1 and len(envelope.sent_on) == 2
+    assert any("Now watching" in text for text in socket_bot.told(ALICE)), socket_bot.told(ALICE)
+    assert len(await socket_bot.audit("watched")) == 1
 
 
 async def test_a_dropped_connection_is_opened_again_and_envelopes_flow_on_it(
@@ -261,3 +288,11 @@ async def test_a_dropped_connection_is_opened_again_and_envelopes_flow_on_it(
     assert len(socket_bot.standin.calls_to("apps.connections.open")) == 2  # a new URL
     assert ack["envelope_id"] == socket_bot.link.envelopes[-1].envelope_id
     assert socket_bot.link.envelopes[-1].sent_on == [2]
+
+
+def test_the_demo_plays_its_story_in_socket_mode(capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    assert main(["demo", "--socket-mode", "--speed", "200"]) == 0
+    shown = capsys.readouterr().out
+    assert "Socket Mode" in shown and "The story is complete" in shown
