@@ -227,15 +227,9 @@ async def test_an_approve_sent_again_after_a_lost_ack_runs_its_action_once(
     assert await socket_bot.audit("approved") == [BOB]
 
 
-LOST_REDELIVERY = (
-    "bot/slack/listeners/commands.py ignores a slash command marked as sent again; "
-    "in Socket Mode that may be its only delivery"
-)
-
-
 # On a loaded machine an envelope can be in flight on the old connection as slack_sdk closes
-# it; the stand-in sends it again (retry_attempt 1) and the bot ignores it: a lost command.
-@pytest.mark.xfail(strict=False, reason=LOST_REDELIVERY)
+# it; the stand-in sends it again (retry_attempt 1), and the bot takes it on: it never saw
+# that trigger_id.
 async def test_a_refresh_in_the_middle_of_a_burst_loses_no_command_and_runs_none_twice(
     socket_bot: SocketBot,
 ) -> None:
@@ -262,7 +256,6 @@ async def test_a_refresh_in_the_middle_of_a_burst_loses_no_command_and_runs_none
     assert len(await socket_bot.audit("watched")) == len(sessions)
 
 
-@pytest.mark.xfail(strict=True, reason=LOST_REDELIVERY)
 async def test_a_command_lost_with_a_refreshed_connection_runs_when_sent_again(
     socket_bot: SocketBot,
 ) -> None:

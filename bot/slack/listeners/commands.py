@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,9 @@ from bot.watcher.sync import sync_accounts
 from providers.base import Action
 from providers.registry import capabilities_of
 from storage.audit import list_audit
+from storage.errors import StorageError
 from storage.models import TrackedTransfer
+from storage.signatures import record_signature
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -64,11 +67,14 @@ async def on_command(
 ) -> None:
     """Answer in the ack when that needs no I/O (help, misuse, refusal); else ack and go on.
 
-    A redelivery (``retried``) is acknowledged and nothing more: Slack never sends a slash
-    command again, so one marked as sent again is a replay the events endpoint caught or
-    a re-send by something in between, and its first delivery was taken on and answered.
+    A command is taken on once: its ``trigger_id`` (one per invocation) is recorded with the
+    signatures every replica shares, and one seen before is acknowledged and nothing more
+    (a replay the events endpoint caught, or a Socket Mode envelope sent again after its
+    ack was lost). One marked as sent again but never seen is taken on: in Socket Mode an
+    envelope in flight when Slack refreshed the connection comes again with
+    ``retry_attempt`` 1, and its first delivery never reached us.
     """
-    if retried:
+    if not await _first_delivery(services, command, retried):
         logger.info("a slash command delivered again: acknowledged, nothing done or answered")
         await ack()
         return
@@ -99,6 +105,20 @@ async def on_command(
         retried=retried,
     )
     after_ack(answer, run_command(asker, roster, parsed), name="slash-command")
+
+
+async def _first_delivery(services: Services, command: dict[str, Any], retried: bool) -> bool:
+    """True unless this command's trigger_id was seen before (or, without one or without
+    the database, unless it is marked as sent again)."""
+    trigger = command.get("trigger_id")
+    if not isinstance(trigger, str) or not trigger:
+        return not retried
+    digest = hashlib.sha256(f"command {trigger}".encode()).hexdigest()  # 64 hex, as a signature
+    try:
+        async with services.db.session() as session:
+            return await record_signature(session, digest=digest, signed_at=services.now())
+    except StorageError:
+        return not retried
 
 
 def _immediate(services: Services, roles: Roles, parsed: Command | CommandError) -> Message | None:
