@@ -1,19 +1,27 @@
 """The shared provider contract: every provider's test module inherits ProviderContract.
 
 A provider test class sets ``provider_type`` and implements the hooks below; the tests
-here then run against its simulator over real HTTP on loopback.
+here then run against its simulator over real HTTP on loopback. What every provider must
+do alike lives here, parametrized by the class's own tables (its action cases, what each
+fault on an action becomes, what a wrong base URL says, how it is seeded); each
+provider's own test module keeps only what is its own.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
+import httpx
 import pytest
 
 from providers.base import Action, Phase, Transfer, TransferProvider
 from providers.errors import (
     AuthenticationFailed,
     BadReply,
+    InvalidInput,
     NotAllowedNow,
     ProviderError,
     RateLimited,
@@ -22,11 +30,13 @@ from providers.errors import (
     Unavailable,
     Unsupported,
 )
-from providers.registry import build_provider
+from providers.registry import build_provider, capabilities_of
 from providers.settings import ProviderAccount
 from providers.simulators.base import LoopbackServer, SimClock, Simulator
 
 GOOD_SECRET = "s3cr3t-contract-key-0123456789"
+WRONG_SECRET = "wrong-key-000000"
+OVERSIZED = 3 * 1024 * 1024  # past every client's reply cap
 
 # fault mode -> the error a read must raise
 READ_FAULTS: Mapping[str, type[ProviderError]] = {
@@ -39,10 +49,103 @@ READ_FAULTS: Mapping[str, type[ProviderError]] = {
 }
 
 
+@dataclass(frozen=True)
+class ActionCase:
+    """One action a provider offers: the seed whose transfer offers it, and its call."""
+
+    action: Action
+    seed: str  # the hook that makes the transfer: "seed_inflight", "seed_blocked", ...
+    operation: str  # the simulator's name for the action's call
+    inputs: Mapping[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.action.value
+
+
+@dataclass(frozen=True)
+class WrongBaseURL:
+    """What a read says when the base URL leads to a web server's 404 page."""
+
+    error: type[ProviderError]
+    words: tuple[str, ...]
+    transient: bool | None = None  # None: either
+
+
+def fault_of(name: str) -> tuple[str, int]:
+    """``"error-502"`` -> ("error", 502); ``"hang"`` -> ("hang", 500)."""
+    mode, _, status = name.partition("-")
+    return mode, int(status or 500)
+
+
+class Tamper:
+    """ASGI in front of a simulator: the call still reaches it (the action is done), but the
+    reply of the operations named in ``drop`` is cut off after its headers and that of those
+    in ``oversize`` is replaced by one past every client's cap."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.drop: set[str] = set()
+        self.oversize: set[str] = set()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not (self.drop or self.oversize):
+            await self.sim(scope, receive, send)
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        query = scope.get("query_string", b"").decode("latin-1")
+        try:
+            operation = self.sim.operation_of(scope["method"], scope["path"], query, body)
+        except Exception:
+            operation = "unknown"
+
+        async def replay() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def tampered(message: dict[str, Any]) -> None:
+            if message["type"] != "http.response.start":
+                return  # the body is dropped, or replaced below
+            headers = [(k, v) for k, v in message.get("headers", []) if k != b"content-length"]
+            size = str(OVERSIZED if operation in self.oversize else 4000).encode()
+            await send({**message, "headers": [*headers, (b"content-length", size)]})
+            if operation in self.oversize:
+                await send({"type": "http.response.body", "body": b" " * OVERSIZED})
+
+        if operation in self.drop or operation in self.oversize:
+            await self.sim(scope, replay, tampered)
+        else:
+            await self.sim(scope, replay, send)
+
+
+async def not_found_page(scope: Any, receive: Any, send: Any) -> None:
+    """What a web server answers when the base URL is wrong: a 404 page."""
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    page = b"<html><body><h1>404 Not Found</h1></body></html>"
+    headers = [(b"content-type", b"text/html"), (b"content-length", str(len(page)).encode())]
+    await send({"type": "http.response.start", "status": 404, "headers": headers})
+    await send({"type": "http.response.body", "body": page})
+
+
 class ProviderContract:
-    """Inherit, set ``provider_type``, implement the hooks."""
+    """Inherit, set ``provider_type``, implement the hooks and fill the tables."""
 
     provider_type: str
+    recovery_action = Action.RETRY  # what recovers the blocked transfer (cPanel: resume)
+    action_cases: tuple[ActionCase, ...] = ()
+    # fault on an action (mode, or mode-status) -> (error, or None when it still works;
+    # whether the action may have been done)
+    action_faults: Mapping[str, tuple[type[ProviderError] | None, bool]] = {}
+    wrong_base_url: WrongBaseURL
+    # every action the provider lacks -> words its Unsupported sentence says
+    unsupported_words: Mapping[Action, str] = {}
+    bad_refs: tuple[str, ...] = ()  # refs of a form the provider never takes
+    bad_ref_words = ""  # what its sentence for one says
 
     # -- hooks ---------------------------------------------------------------------------
     def make_simulator(self, clock: SimClock, secret: str) -> Simulator:
@@ -70,8 +173,39 @@ class ProviderContract:
         """Inputs that make a retry of the blocked transfer succeed."""
         return {}
 
+    def planted_secrets(self) -> tuple[str, ...]:
+        """Secrets the seeded transfers hold (a stored authInfo) that must never show."""
+        return ()
+
+    def seeding(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A spec for the simulator's ``/_sim/transfers``, and one it refuses."""
+        raise NotImplementedError
+
+    def check_seeded(self, transfers: list[Transfer], reply: dict[str, Any]) -> None:
+        """Assert what the seeded transfers read as."""
+
+    def check_action_error(self, error: ProviderError, case: ActionCase, fault: str) -> None:
+        """Assert what this provider's error for a fault on an action says beyond the rest."""
+
+    def check_applied(self, sim: Simulator, ref: str, case: ActionCase) -> None:
+        """Assert, where the simulator shows it, that an action whose reply was lost was done."""
+
+    def shown_by(self, provider: TransferProvider) -> list[str]:
+        """What a client shows of itself (its repr, its parts' reprs)."""
+        return [repr(provider)]
+
     read_operation: str  # the simulator's operation name for get_transfer's first call
     retry_operation: str  # the simulator's operation name for the retry call
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "case" in metafunc.fixturenames:
+            metafunc.parametrize("case", self.action_cases, ids=str)
+        if "fault" in metafunc.fixturenames:
+            metafunc.parametrize("fault", sorted(self.action_faults))
+        if "lacked" in metafunc.fixturenames:
+            metafunc.parametrize("lacked", list(self.unsupported_words), ids=str)
+        if "bad_ref" in metafunc.fixturenames:
+            metafunc.parametrize("bad_ref", self.bad_refs, ids=lambda ref: repr(ref[:20]))
 
     # -- fixtures ------------------------------------------------------------------------
     @pytest.fixture
@@ -83,8 +217,12 @@ class ProviderContract:
         return self.make_simulator(clock, GOOD_SECRET)
 
     @pytest.fixture
-    async def base_url(self, sim: Simulator) -> AsyncIterator[str]:
-        async with LoopbackServer(sim) as url:
+    def tamper(self, sim: Simulator) -> Tamper:
+        return Tamper(sim)
+
+    @pytest.fixture
+    async def base_url(self, tamper: Tamper) -> AsyncIterator[str]:
+        async with LoopbackServer(tamper) as url:
             yield url
 
     def make_account(self, base_url: str, secret: str = GOOD_SECRET) -> ProviderAccount:
@@ -208,3 +346,144 @@ class ProviderContract:
         transfer = await provider.get_transfer(self.seed_blocked(sim))
         assert GOOD_SECRET not in repr(transfer)
         assert GOOD_SECRET not in repr(provider.account)
+
+    # -- refused before anything is sent ----------------------------------------------------
+    def test_every_action_it_lacks_has_its_sentence(self) -> None:
+        lacked = {a for a in Action if not capabilities_of(self.provider_type).supports(a)}
+        assert set(self.unsupported_words) == lacked
+
+    async def test_an_action_it_lacks_is_unsupported_before_sending(
+        self, sim, provider, lacked
+    ) -> None:
+        ref = self.seed_inflight(sim)
+        with pytest.raises(Unsupported) as info:
+            await provider.perform(ref, lacked)
+        message = info.value.message
+        assert self.unsupported_words[lacked] in message and message.endswith(".")
+        assert sum(sim.faults.calls.values()) == 0
+
+    async def test_a_ref_of_the_wrong_form_is_refused_before_sending(
+        self, sim, provider, bad_ref
+    ) -> None:
+        with pytest.raises(InvalidInput) as info:
+            await provider.get_transfer(bad_ref)
+        case = self.action_cases[0]
+        with pytest.raises(InvalidInput):
+            await provider.perform(bad_ref, case.action, case.inputs)
+        message = info.value.message
+        assert self.bad_ref_words in message
+        assert message.endswith(".") and len(message) < 200
+        assert sum(sim.faults.calls.values()) == 0
+
+    # -- actions: faults, lost replies, refusals ---------------------------------------------
+    async def test_action_faults_map_to_the_error_tree_and_are_sent_once(
+        self, sim, provider, case, fault
+    ) -> None:
+        ref = getattr(self, case.seed)(sim)
+        mode, status = fault_of(fault)
+        seconds = 1.0 if mode == "hang" else 0.05
+        sim.faults.add(mode, operation=case.operation, times=None, status=status, seconds=seconds)
+        error, maybe_applied = self.action_faults[fault]
+        if error is None:  # e.g. a reply with no body to cut: the action still worked
+            assert (await provider.perform(ref, case.action, case.inputs)).action is case.action
+        else:
+            with pytest.raises(error) as info:
+                await provider.perform(ref, case.action, case.inputs)
+            assert info.value.maybe_applied is maybe_applied
+            message = info.value.message
+            self._readable(info.value, provider, case)
+            if maybe_applied:  # one piece of advice, said once
+                assert message.endswith("so check the transfer before trying again."), message
+                assert message.count("before trying again") == 1, message
+            self.check_action_error(info.value, case, fault)
+        assert sim.faults.calls[case.operation] == 1
+
+    async def test_an_action_whose_reply_is_lost_may_have_been_applied(
+        self, sim, tamper, provider, case
+    ) -> None:
+        ref = getattr(self, case.seed)(sim)
+        tamper.drop.add(case.operation)
+        with pytest.raises(Unavailable) as info:
+            await provider.perform(ref, case.action, case.inputs)
+        assert info.value.maybe_applied is True
+        assert "dropped the connection" in info.value.message
+        assert info.value.message.endswith("so check the transfer before trying again.")
+        self._readable(info.value, provider, case)
+        assert sim.faults.calls[case.operation] == 1
+        self.check_applied(sim, ref, case)
+
+    async def test_an_oversized_reply_to_an_action_may_have_been_applied(
+        self, sim, tamper, provider, case
+    ) -> None:
+        ref = getattr(self, case.seed)(sim)
+        tamper.oversize.add(case.operation)
+        with pytest.raises(BadReply) as info:
+            await provider.perform(ref, case.action, case.inputs)
+        assert info.value.maybe_applied is True
+        assert "oversized" in info.value.message
+        self._readable(info.value, provider, case)
+        assert sim.faults.calls[case.operation] == 1
+
+    @staticmethod
+    def _readable(error: ProviderError, provider: TransferProvider, case: ActionCase) -> None:
+        """One sentence naming the account, with no traceback and no secret in it."""
+        message = error.message
+        assert message.endswith(".") and provider.account.name in message
+        assert "Traceback" not in message
+        for secret in (GOOD_SECRET, *case.inputs.values()):
+            assert secret not in message
+
+    # -- secrets, addresses, seeding ---------------------------------------------------------
+    async def test_secrets_never_reach_transfers_errors_or_logs(
+        self, sim, provider, base_url, caplog
+    ) -> None:
+        caplog.set_level(logging.DEBUG)
+        ref = self.seed_blocked(sim)
+        transfer = await provider.get_transfer(ref, detailed=True)
+        listed = await provider.list_transfers() if provider.capabilities.can_list else []
+        inputs = self.retry_inputs()
+        sim.faults.add("error", operation=self.retry_operation, status=500)
+        with pytest.raises(ProviderError) as failed:
+            await provider.perform(ref, self.recovery_action, inputs)
+        result = await provider.perform(ref, self.recovery_action, inputs)
+        wrong = build_provider(self.make_account(base_url, secret=WRONG_SECRET))
+        try:
+            with pytest.raises(AuthenticationFailed) as refused:
+                await wrong.get_transfer(ref)
+        finally:
+            await wrong.aclose()
+        shown = [repr(transfer), str(transfer.details), repr(listed), repr(result)]
+        shown += self.shown_by(provider)
+        for error in (failed.value, refused.value):
+            shown += [error.message, str(error.detail), repr(error)]
+        shown.append(caplog.text)
+        for secret in (GOOD_SECRET, WRONG_SECRET, *self.planted_secrets(), *inputs.values()):
+            assert not any(secret in text for text in shown), secret
+
+    async def test_a_wrong_base_url_says_so(self, sim) -> None:
+        ref = self.seed_inflight(sim)
+        expected = self.wrong_base_url
+        async with LoopbackServer(not_found_page) as url:
+            client = build_provider(self.make_account(url))
+            try:
+                with pytest.raises(expected.error) as info:
+                    await client.get_transfer(ref)
+            finally:
+                await client.aclose()
+        message = info.value.message
+        assert all(words in message for words in expected.words), message
+        assert message.endswith(".") and client.account.name in message
+        if expected.transient is not None:
+            assert info.value.transient is expected.transient
+
+    async def test_transfers_can_be_seeded_over_the_control_endpoint(
+        self, base_url, provider
+    ) -> None:
+        spec, refused = self.seeding()
+        async with httpx.AsyncClient(base_url=base_url) as http:
+            reply = await http.post("/_sim/transfers", json=spec)
+            bad = await http.post("/_sim/transfers", json=refused)
+        assert reply.status_code == 200 and bad.status_code == 400
+        answer = reply.json()
+        refs = answer.get("refs") or [answer["ref"]]
+        self.check_seeded([await provider.get_transfer(ref) for ref in refs], answer)

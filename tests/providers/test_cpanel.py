@@ -6,12 +6,13 @@ import json
 import re
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
 
-from providers.base import Action, Phase
+from providers.base import Action, Phase, Transfer
 from providers.cpanel import CpanelProvider
 from providers.cpanel.parse import (
     SessionContents,
@@ -38,7 +39,12 @@ from providers.settings import ProviderAccount
 from providers.simulators.base import LoopbackServer, SimClock
 from providers.simulators.cpanel import CpanelSimulator
 from providers.simulators.cpanel.sessions import ABORT_SECONDS, PAUSE_SECONDS
-from tests.providers.contract import GOOD_SECRET, ProviderContract
+from tests.providers.contract import (
+    GOOD_SECRET,
+    ActionCase,
+    ProviderContract,
+    WrongBaseURL,
+)
 
 WHM_USER = "whmops"
 WHO = "cpanel account 'cpanel-test'"
@@ -83,6 +89,29 @@ class TestCpanelContract(ProviderContract):
     provider_type = "cpanel"
     read_operation = "get_transfer_session_state"
     retry_operation = "start_transfer_session"  # resume is cPanel's way out of a stuck session
+    recovery_action = Action.RESUME
+    action_cases = (
+        ActionCase(Action.PAUSE, "seed_inflight", "pause_transfer_session"),
+        ActionCase(Action.RESUME, "seed_paused", "start_transfer_session"),
+        ActionCase(Action.CANCEL, "seed_inflight", "abort_transfer_session"),
+    )
+    action_faults = {
+        # fault: (error, maybe_applied)
+        "error": (Unavailable, True),  # a 500 from WHM: it may have acted before failing
+        "error-501": (Unavailable, True),
+        "error-502": (Unavailable, True),  # a gateway may have passed the call on
+        "error-503": (Unavailable, False),
+        "error-504": (Unavailable, True),
+        "ratelimit": (RateLimited, False),
+        "hang": (TimedOut, True),
+        "malformed": (BadReply, True),
+        "truncated": (BadReply, True),
+        "wrong_content_type": (BadReply, False),  # a login or proxy page: WHM never saw it
+    }
+    wrong_base_url = WrongBaseURL(BadReply, ("HTTP 404", "base URL"))
+    unsupported_words = {Action.RETRY: "can't be retried", Action.RESEND: "no approval e-mail"}
+    bad_refs = ("../../etc/passwd", "")
+    bad_ref_words = "not a cPanel transfer session id"
 
     def make_simulator(self, clock: SimClock, secret: str) -> CpanelSimulator:
         return CpanelSimulator(secret=secret, username=WHM_USER, clock=clock)
@@ -99,8 +128,31 @@ class TestCpanelContract(ProviderContract):
     def seed_completed(self, sim: CpanelSimulator) -> str:
         return sim.add_session("COMPLETED")
 
+    def seed_paused(self, sim: CpanelSimulator) -> str:
+        return sim.add_session("PAUSED")
+
     def missing_ref(self) -> str:
         return "remoteexamplecopya20140206192428Zzzz"
+
+    def seeding(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        spec = {"sessions": [{"state": "PAUSED", "accounts": ["a1"]},
+                             {"script": [[0, "TRANSFER_PENDING"]]}]}  # fmt: skip
+        return spec, {"colour": "red"}
+
+    def check_seeded(self, transfers: list[Transfer], reply: dict[str, Any]) -> None:
+        paused, queued = transfers
+        assert paused.phase is Phase.PAUSED
+        assert queued.waiting_for == "a free transfer slot"
+
+    def check_action_error(self, error: ProviderError, case: ActionCase, fault: str) -> None:
+        assert error.message.startswith(("cpanel", "Could not"))
+        if fault.startswith("error"):  # a server error says whether it may have happened
+            then = (
+                "check the transfer before trying again"
+                if error.maybe_applied
+                else ("try again in a few")
+            )
+            assert then in error.message
 
     # cPanel has no retry: a session stuck at REACHEDMAXMEM is recovered by starting it
     # again (start_transfer_session, our resume). Same intent: the stuck session offers its
@@ -311,20 +363,16 @@ async def provider(base_url: str) -> AsyncIterator[CpanelProvider]:
 
 
 class Steered(httpx.AsyncBaseTransport):
-    """Loopback HTTP, with a hook after each reply and connections dropped for some calls."""
+    """Loopback HTTP, with a hook after each reply."""
 
-    def __init__(self, after: Callable[[str], None] | None = None, drop: str = "") -> None:
+    def __init__(self, after: Callable[[str], None]) -> None:
         self.inner = httpx.AsyncHTTPTransport()
         self.after = after
-        self.drop = drop
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         function = request.url.path.rsplit("/", 1)[-1]
-        if function == self.drop:
-            raise httpx.RemoteProtocolError("Server disconnected", request=request)
         response = await self.inner.handle_async_request(request)
-        if self.after:
-            self.after(function)
+        self.after(function)
         return response
 
     async def aclose(self) -> None:
@@ -437,18 +485,6 @@ def test_session_ids_look_like_whms(sim, clock) -> None:
     assert len({sim.add_session() for _ in range(50)}) == 50
 
 
-async def test_sessions_can_be_seeded_over_http(sim, base_url, provider) -> None:
-    spec = {"sessions": [{"state": "PAUSED", "accounts": ["a1"]},
-                         {"script": [[0, "TRANSFER_PENDING"]]}]}  # fmt: skip
-    async with httpx.AsyncClient(base_url=base_url) as http:
-        reply = await http.post("/_sim/transfers", json=spec)
-        refused = await http.post("/_sim/transfers", json={"colour": "red"})
-    paused, queued = reply.json()["refs"]
-    assert (await provider.get_transfer(paused)).phase is Phase.PAUSED
-    assert (await provider.get_transfer(queued)).waiting_for == "a free transfer slot"
-    assert refused.status_code == 400
-
-
 async def test_stored_state_numbers_are_understood(clock) -> None:
     sim = CpanelSimulator(secret=GOOD_SECRET, username=WHM_USER, clock=clock, state_numbers=True)
     ref = sim.add_session("REACHEDMAXMEM")
@@ -486,83 +522,13 @@ async def test_a_state_that_does_not_allow_the_action_is_refused_before_sending(
     assert sim.faults.calls["pause_transfer_session"] == 0
 
 
-@pytest.mark.parametrize(
-    ("ref", "action", "inputs", "error"),
-    [
-        ("../../etc/passwd", Action.PAUSE, None, InvalidInput),
-        ("", Action.CANCEL, None, InvalidInput),
-        ("remoteexamplecopya20140211211719FxjU", Action.RETRY, None, Unsupported),
-        ("remoteexamplecopya20140211211719FxjU", Action.RESEND, None, Unsupported),
-        ("remoteexamplecopya20140211211719FxjU", Action.PAUSE, {"authinfo": "x"}, InvalidInput),
-    ],
-)
-async def test_bad_requests_are_refused_before_anything_is_sent(
-    sim, provider, ref, action, inputs, error
-) -> None:
-    with pytest.raises(error) as info:
-        await provider.perform(ref, action, inputs)
+async def test_inputs_are_refused_before_anything_is_sent(sim, provider) -> None:
+    with pytest.raises(InvalidInput) as info:
+        await provider.perform(
+            "remoteexamplecopya20140211211719FxjU", Action.PAUSE, {"authinfo": "x"}
+        )
     assert info.value.message.endswith(".")
     assert sum(sim.faults.calls.values()) == 0
-
-
-ACTION_CASES = [("RUNNING", Action.PAUSE), ("PAUSED", Action.RESUME), ("RUNNING", Action.CANCEL)]
-ACTION_FAULTS = {
-    # mode: (error, maybe_applied)
-    "error": (Unavailable, True),  # a 500 from WHM: it may have acted before failing
-    "ratelimit": (RateLimited, False),
-    "hang": (TimedOut, True),
-    "malformed": (BadReply, True),
-    "truncated": (BadReply, True),
-    "wrong_content_type": (BadReply, False),  # a login or proxy page: WHM never saw it
-}
-FUNCTIONS = {Action.PAUSE: "pause_transfer_session", Action.RESUME: "start_transfer_session",
-             Action.CANCEL: "abort_transfer_session"}  # fmt: skip
-
-
-@pytest.mark.parametrize("mode", sorted(ACTION_FAULTS))
-@pytest.mark.parametrize(("state", "action"), ACTION_CASES)
-async def test_action_faults_map_to_the_error_tree_and_are_sent_once(
-    sim, provider, mode, state, action
-) -> None:
-    ref = sim.add_session(state)
-    function = FUNCTIONS[action]
-    sim.faults.add(mode, operation=function, times=None, seconds=1.0)
-    with pytest.raises(ACTION_FAULTS[mode][0]) as info:
-        await provider.perform(ref, action)
-    assert info.value.maybe_applied is ACTION_FAULTS[mode][1]
-    message = info.value.message
-    assert message.startswith(("cpanel", "Could not")) and message.endswith(".")
-    assert GOOD_SECRET not in message and "Traceback" not in message
-    assert sim.faults.calls[function] == 1
-
-
-@pytest.mark.parametrize(
-    ("status", "maybe_applied"), [(500, True), (501, True), (502, True), (503, False), (504, True)]
-)
-async def test_server_errors_on_an_action_say_whether_it_may_have_happened(
-    sim, provider, status, maybe_applied
-) -> None:
-    ref = sim.add_session("RUNNING")
-    sim.faults.add("error", operation="pause_transfer_session", status=status)
-    with pytest.raises(Unavailable) as info:
-        await provider.perform(ref, Action.PAUSE)
-    assert info.value.maybe_applied is maybe_applied
-    then = "check the transfer before trying again" if maybe_applied else "try again in a few"
-    assert then in info.value.message
-    assert sim.faults.calls["pause_transfer_session"] == 1
-
-
-@pytest.mark.parametrize("action", [Action.PAUSE, Action.CANCEL])
-async def test_an_action_whose_connection_dropped_may_have_happened(sim, base_url, action):
-    ref = sim.add_session("RUNNING")
-    client = CpanelProvider(make_account(base_url), transport=Steered(drop=FUNCTIONS[action]))
-    try:
-        with pytest.raises(Unavailable) as info:
-            await client.perform(ref, action)
-    finally:
-        await client.aclose()
-    assert info.value.maybe_applied is True
-    assert "dropped the connection" in info.value.message
 
 
 async def test_a_wrong_whm_user_is_an_authentication_failure(sim, base_url) -> None:
@@ -574,16 +540,6 @@ async def test_a_wrong_whm_user_is_an_authentication_failure(sim, base_url) -> N
     finally:
         await client.aclose()
     assert "HTTP 403" in info.value.message and GOOD_SECRET not in info.value.message
-
-
-async def test_a_wrong_base_url_says_so(sim, base_url) -> None:
-    client = CpanelProvider(make_account(base_url + "/whm"))
-    try:
-        with pytest.raises(BadReply) as info:
-            await client.get_transfer(sim.add_session())
-    finally:
-        await client.aclose()
-    assert "HTTP 404" in info.value.message and "base URL" in info.value.message
 
 
 async def test_the_token_never_comes_back_in_anything_we_say(sim, provider) -> None:
