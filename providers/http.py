@@ -274,7 +274,7 @@ class ProviderHTTP:
     def _delay(self, attempt: int, exc: ProviderError) -> float:
         if isinstance(exc, RateLimited) and exc.retry_after:
             return min(exc.retry_after, MAX_RETRY_WAIT)
-        base = self.backoff * (2 ** (attempt - 1))
+        base = self.backoff * 2.0 ** (attempt - 1)
         return base / 2 + random.uniform(0, base / 2)
 
     async def _send_once(

@@ -214,7 +214,7 @@ class GandiV3:
         )
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise self._odd("operation.list", "a list of operations")
-        return value  # type: ignore[return-value]
+        return value
 
     async def operation_count(self, options: Mapping[str, object]) -> int:
         value = await self._call(

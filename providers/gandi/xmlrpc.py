@@ -152,7 +152,7 @@ def _bad(what: str, reason: str) -> BadReply:
 def _tag(node: etree._Element) -> str:
     """``_local`` for the common case: a plain tag is used as it is."""
     tag = node.tag
-    return tag if tag.__class__ is str and "}" not in tag else _local(node)  # type: ignore[return-value]
+    return tag if tag.__class__ is str and "}" not in tag else _local(node)
 
 
 class _Decoder:

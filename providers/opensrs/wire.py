@@ -71,9 +71,10 @@ def build_envelope(data: Mapping[str, Any]) -> bytes:
         _append_value(block, data)
     except ValueError:  # lxml refuses control characters and the like
         raise InvalidInput("A value contains characters that cannot be sent to OpenSRS.") from None
-    return etree.tostring(
+    document: bytes = etree.tostring(
         root, xml_declaration=True, encoding="UTF-8", standalone=False, doctype=DOCTYPE
     )
+    return document
 
 
 def build_request(action: str, object_: str, attributes: Mapping[str, Any]) -> bytes:

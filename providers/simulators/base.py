@@ -333,7 +333,7 @@ class LoopbackServer:
         # Signals stay with the process (asyncio.run turns Ctrl-C into a cancel): uvicorn's
         # Server.serve() would swap in its own handlers while it runs, and several servers in
         # one process (the demo runs five) restore each other's in whatever order they stop.
-        self._server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+        self._server.capture_signals = contextlib.nullcontext
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         while not self._server.started:
             if self._task.done():
