@@ -61,7 +61,7 @@ SEED_002_REPLY = """{
 }"""
 SEED_003_BODY = "{\n   'authInfo': 'mySecret'\n}"  # single quotes: not JSON
 
-# the brief's suggested mapping, written out independently of providers/hostway/codes.py
+# the brief's suggested mapping, written out independently of providers/hostway/statuses.py
 EXPECTED_PHASES: dict[Phase, set[int]] = {
     Phase.COMPLETED: {5},
     Phase.PENDING: {0, 3, 9, 12, 13, 28, 29, 35},
