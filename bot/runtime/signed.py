@@ -7,6 +7,7 @@ import hmac
 import itertools
 import json
 import logging
+import secrets
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -327,7 +328,8 @@ class SignedSlack:
         return f"http://127.0.0.1:9/response/R{next(self._serial):06d}"  # goes nowhere
 
     def _trigger_id(self) -> str:
-        return f"{next(self._serial)}.{int(time.time())}.standintrigger"
+        # unique like Slack's: two senders in one process must never share one
+        return f"{next(self._serial)}.{int(time.time())}.{secrets.token_hex(4)}.standintrigger"
 
     def _user(self, user: str) -> dict[str, str]:
         return {"id": user, "username": user.lower(), "name": user.lower(), "team_id": self.team_id}
