@@ -115,6 +115,7 @@ class TrackedTransfer(SQLModel, table=True):
         UniqueConstraint("account", "ref"),
         UniqueConstraint("short_id"),
         Index(None, "watching", "next_poll_at"),
+        Index(None, "owner_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -155,6 +156,9 @@ class TrackedTransfer(SQLModel, table=True):
         default=None, foreign_key="tracked_transfers.id", ondelete="SET NULL"
     )
     version: int = Field(default=1, sa_type=Integer)
+    # who took it on while stuck (a Slack user id), and when; last, as migration 0003 added them
+    owner_id: str | None = Field(default=None, sa_type=String(64))
+    owned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
     def __repr__(self) -> str:
         return (

@@ -108,6 +108,8 @@ class ClaimedTransfer(NamedTuple):
     superseded_by_id: int | None
     supersedes_id: int | None
     version: int
+    owner_id: str | None
+    owned_at: datetime | None
 
 
 _TABLE = TrackedTransfer.__table__  # type: ignore[attr-defined]

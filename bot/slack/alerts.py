@@ -13,6 +13,7 @@ from bot.slack.blocks import (
     MAX_BLOCKS,
     MAX_SECTION_TEXT,
     Message,
+    Owner,
     Row,
     clip,
     context,
@@ -27,13 +28,15 @@ from bot.slack.blocks import (
     transfer_line,
 )
 from bot.slack.mrkdwn import Mrkdwn, md
-from providers.base import Transfer
+from bot.slack.mrkdwn import mention as user_mention
+from providers.base import Phase, Transfer
 
 __all__ = [
     "AlertKind",
     "SummaryItem",
     "alert_message",
     "outage_message",
+    "owned_line",
     "recovered_message",
     "summary_message",
     "thread_header",
@@ -78,6 +81,7 @@ def alert_message(
     stalled_since: datetime | None = None,
     superseded_by: str | None = None,
     mention: Mrkdwn | None = None,
+    owner: Owner | None = None,
 ) -> Message:
     """An alert about one transfer; blocked and stalled ones carry the buttons to act.
 
@@ -88,6 +92,7 @@ def alert_message(
         stalled_since: for a stalled alert, when the transfer last changed.
         superseded_by: the new transfer that replaced this one, if any.
         mention: a Slack mention to put first (``<!subteam^S123>``, ``<@U1>``), if configured.
+        owner: who has taken the transfer on, if anyone (blocked and stalled alerts).
     """
     kind = AlertKind(kind)
     headline = md(_HEADLINES[kind], subject=clip(transfer.subject, 200))
@@ -104,7 +109,9 @@ def alert_message(
     if superseded_by:
         blocks.append(context(md("Superseded by `{}`.", clip(superseded_by, 200))))
     if kind in (AlertKind.BLOCKED, AlertKind.STALLED):
-        buttons = transfer_buttons(transfer, short_id)
+        if owner is not None:
+            blocks.append(context(owned_line(owner)))
+        buttons = transfer_buttons(transfer, short_id, ownable=True, owner=owner)
         if buttons is not None:
             blocks.append(buttons)
     text = (
@@ -124,6 +131,12 @@ def _where(transfer: Transfer, short_id: str) -> Mrkdwn:
     )
 
 
+def owned_line(owner: Owner) -> Mrkdwn:
+    return md(
+        ":raising_hand: Owned by {} since {}.", user_mention(owner.user_id), slack_date(owner.since)
+    )
+
+
 def thread_header(
     transfer: Transfer,
     *,
@@ -132,13 +145,20 @@ def thread_header(
     last_error: str | None = None,
     superseded_by: str | None = None,
     polled_at: datetime | None = None,
+    owner: Owner | None = None,
 ) -> Message:
-    """The first message of a transfer's thread, updated as the transfer moves."""
+    """The first message of a transfer's thread, updated as the transfer moves; a stuck
+    one (blocked or stalled) shows who owns it and "I'll take it" or "Release"."""
+    stuck = not transfer.phase.finished and (
+        transfer.phase is Phase.BLOCKED or stalled_since is not None
+    )
     blocks: list[Block] = [
         section(md("*{}* · {}", clip(transfer.subject, 200), status_line(transfer))),
         context(_where(transfer, short_id)),
     ]
     notes: list[Mrkdwn] = []
+    if owner is not None:
+        notes.append(owned_line(owner))
     if transfer.waiting_for and not transfer.phase.finished:
         notes.append(md(":eyes: Waiting for {}.", clip(transfer.waiting_for, 300)))
     if stalled_since is not None and not transfer.phase.finished:
@@ -157,7 +177,7 @@ def thread_header(
     if notes:
         blocks.append(context(*notes))
     if superseded_by is None:
-        buttons = transfer_buttons(transfer, short_id)
+        buttons = transfer_buttons(transfer, short_id, ownable=stuck, owner=owner)
         if buttons is not None:
             blocks.append(buttons)
     return finish(plain_line(Row(short_id, transfer)), blocks)

@@ -26,7 +26,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.slack.ids import BlockId, TransferAct, TransferRef
+from bot.slack.ids import ActionKind, BlockId, OwnerButton, TransferAct, TransferRef
 from bot.slack.mrkdwn import Mrkdwn, as_mrkdwn, escape, md, mention
 from providers.base import ActionSpec, Phase, Transfer
 from providers.registry import PROVIDER_LABELS
@@ -40,6 +40,7 @@ __all__ = [
     "PHASE_EMOJI",
     "Message",
     "Mrkdwn",
+    "Owner",
     "Row",
     "action_button",
     "action_label",
@@ -51,6 +52,7 @@ __all__ = [
     "md",
     "mention",
     "mrkdwn_text",
+    "owner_button",
     "provider_name",
     "section",
     "slack_date",
@@ -229,20 +231,45 @@ def action_button(
     )
 
 
+class Owner(NamedTuple):
+    """Who took a stuck transfer on, and when."""
+
+    user_id: str
+    since: datetime
+
+
+def owner_button(short_id: str, owner: Owner | None) -> ButtonElement:
+    """ "I'll take it" for a stuck transfer nobody owns; "Release" once someone does."""
+    if owner is None:
+        target = OwnerButton(short_id, ActionKind.TAKE)
+        return ButtonElement(text="I'll take it", action_id=target.action_id, value=target.value)
+    target = OwnerButton(short_id, ActionKind.RELEASE)
+    return ButtonElement(text="Release", action_id=target.action_id, value=target.value)
+
+
 def refresh_button(short_id: str) -> ButtonElement:
     target = TransferRef(short_id)
     return ButtonElement(text="Refresh", action_id=target.action_id, value=target.value)
 
 
 def transfer_buttons(
-    transfer: Transfer, short_id: str, *, refresh: bool = True, block_id: str | None = None
+    transfer: Transfer,
+    short_id: str,
+    *,
+    refresh: bool = True,
+    block_id: str | None = None,
+    ownable: bool = False,
+    owner: Owner | None = None,
 ) -> ActionsBlock | None:
-    """One button per action available now (the recovery one primary when blocked), plus Refresh."""
+    """One button per action available now (the recovery one primary when blocked), then
+    "I'll take it" or "Release" when ``ownable`` (a stuck transfer), then Refresh."""
     primary_action = _recovery(transfer)
     elements: list[ButtonElement] = [
         action_button(short_id, spec, transfer, primary=spec is primary_action)
         for spec in _unique_actions(transfer.actions)
     ]
+    if ownable:
+        elements.append(owner_button(short_id, owner))
     if refresh:
         elements.append(refresh_button(short_id))
     if not elements:

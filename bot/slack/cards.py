@@ -23,6 +23,7 @@ from bot.slack.blocks import (
     MAX_FIELD_TEXT,
     MAX_HEADER_TEXT,
     Message,
+    Owner,
     Row,
     clip,
     context,
@@ -46,6 +47,7 @@ __all__ = [
     "audit_trail",
     "choice_message",
     "help_message",
+    "owned_list",
     "transfer_card",
     "transfer_list",
 ]
@@ -242,6 +244,7 @@ HELP_TOPICS: dict[str, tuple[str, str]] = {
     "watch": ("start tracking a transfer", "hostway-main example.com"),
     "unwatch": ("stop tracking a transfer", "t-4k7q"),
     "history": ("who did what to a transfer, and when", "t-4k7q"),
+    "mine": ("list the stuck transfers you have taken on (\u201cI'll take it\u201d)", ""),
     "sync": ("import in-flight transfers from providers that can list them", "opensrs-main"),
     "pause": ("pause a transfer (cPanel)", "t-4k7q"),
     "resume": ("resume a paused transfer (cPanel `start`)", "t-4k7q"),
@@ -262,6 +265,8 @@ def help_message(
     allowed_words = {str(word) for word in allowed}
     lines = [
         md("• `{0} {1}` — {2}, e.g. `{0} {1} {3}`", command, word, what, example)
+        if example
+        else md("• `{0} {1}` — {2}", command, word, what)
         for word, (what, example) in HELP_TOPICS.items()
         if word in allowed_words
     ]
@@ -379,3 +384,28 @@ def audit_trail(
     count = len(entries)
     text = md("History of {}: {} entr{}", short_id, count, "y" if count == 1 else "ies")
     return finish(text, blocks)
+
+
+def owned_list(items: Sequence[tuple[Row, Owner]], *, command: str = "/transfer") -> Message:
+    """The transfers one person has taken on, longest-held first, with an Open button each."""
+    if not items:
+        text = (
+            "You own no transfers. Take a stuck one on with *I'll take it* on its alert "
+            "in the alert channel."
+        )
+        return finish("You own no transfers.", [section(text)])
+    blocks: list[Block] = [section(md("*Yours* · {} taken on", len(items)))]
+    for row, owner in items[:MAX_LIST_ROWS]:
+        target = TransferRef(row.short_id, ActionKind.SHOW)
+        blocks.append(
+            section(
+                md("{} · yours since {}", transfer_line(row), slack_date(owner.since)),
+                accessory=ButtonElement(
+                    text="Open", action_id=target.action_id, value=target.value
+                ),
+            )
+        )
+    if len(items) > MAX_LIST_ROWS:
+        blocks.append(context(f"… and {len(items) - MAX_LIST_ROWS} more not shown."))
+    noun = "transfer" if len(items) == 1 else "transfers"
+    return finish(f"You own {len(items)} {noun}", blocks)

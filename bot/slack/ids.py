@@ -21,6 +21,7 @@ __all__ = [
     "CallbackId",
     "ListPage",
     "ModalContext",
+    "OwnerButton",
     "RequestButton",
     "TransferAct",
     "TransferChoice",
@@ -56,6 +57,8 @@ class ActionKind(enum.StrEnum):
     REJECT = "request.reject"  # request.reject:<request_id>
     WITHDRAW = "request.withdraw"  # request.withdraw:<request_id>
     PAGE = "list.page"  # list.page:<n>
+    TAKE = "transfer.take"  # transfer.take:<short_id>   ("I'll take it")
+    RELEASE = "transfer.release"  # transfer.release:<short_id>
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -154,6 +157,26 @@ class TransferRef:
 
 
 @dataclass(frozen=True, slots=True)
+class OwnerButton:
+    """Take a stuck transfer on ("I'll take it"), or let it go ("Release")."""
+
+    short_id: str
+    kind: ActionKind = ActionKind.TAKE
+
+    @property
+    def action_id(self) -> str:
+        return self.kind.action_id(self.short_id)
+
+    @property
+    def value(self) -> str:
+        return self.short_id
+
+    @classmethod
+    def parse(cls, value: str, kind: ActionKind) -> OwnerButton | None:
+        return cls(value, kind) if is_token(value) else None
+
+
+@dataclass(frozen=True, slots=True)
 class TransferChoice:
     """The answer to "which one did you mean?": a transfer, and the verb to carry on with."""
 
@@ -234,7 +257,7 @@ class ListPage:
         return cls(page, provider, phase)
 
 
-ButtonTarget = TransferAct | TransferRef | TransferChoice | RequestButton | ListPage
+ButtonTarget = TransferAct | TransferRef | TransferChoice | RequestButton | ListPage | OwnerButton
 
 
 def parse_button(action_id: str, value: str | None) -> ButtonTarget | None:
@@ -259,6 +282,8 @@ def parse_button(action_id: str, value: str | None) -> ButtonTarget | None:
         target = TransferChoice.parse(value)
     elif kind is ActionKind.PAGE:
         target = ListPage.parse(value)
+    elif kind in (ActionKind.TAKE, ActionKind.RELEASE):
+        target = OwnerButton.parse(value, kind)
     else:
         target = RequestButton.parse(value, kind)
     if target is None or target.action_id != action_id:

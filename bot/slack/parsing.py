@@ -46,6 +46,7 @@ class Verb(enum.StrEnum):
     WATCH = "watch"
     UNWATCH = "unwatch"
     SYNC = "sync"
+    MINE = "mine"
     ACT = "act"
 
 
@@ -63,6 +64,7 @@ _VERB_WORDS = {
     "unwatch": Verb.UNWATCH,
     "untrack": Verb.UNWATCH,
     "sync": Verb.SYNC,
+    "mine": Verb.MINE,
 }
 # What difflib may suggest for a typo: our words and the provider verbs.
 _KNOWN_WORDS = (
@@ -214,6 +216,12 @@ def _parse_watch(word: str, args: list[str], command: str) -> Command:
     return Command(Verb.WATCH, ref=_clean_ref(args[1], command, word), account=account, word=word)
 
 
+def _parse_mine(word: str, args: list[str], command: str) -> Command:
+    if args:
+        raise CommandError(f"`{command} {word}` takes nothing more; it lists what you own.")
+    return Command(Verb.MINE, word=word)
+
+
 def _parse_sync(word: str, args: list[str], command: str) -> Command:
     if len(args) > 1:
         raise CommandError(
@@ -291,4 +299,5 @@ _PARSERS: dict[Verb, _Parser] = {
     Verb.LIST: _parse_list,
     Verb.WATCH: _parse_watch,
     Verb.SYNC: _parse_sync,
+    Verb.MINE: _parse_mine,
 }

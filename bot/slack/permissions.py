@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 GROUP_CACHE_SECONDS = 60.0  # how long a user group's members are trusted before asking again
 READ_WORDS = ("status", "history", "list")
-OPERATOR_WORDS = ("watch", "unwatch", "sync")
+OPERATOR_WORDS = ("watch", "unwatch", "sync", "mine")
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,7 @@ from storage.alerts import (
 )
 from storage.errors import StorageError
 from storage.models import Alert, AlertState, TrackedTransfer
+from storage.owners import clear_owner_if_moving
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -183,6 +184,13 @@ class _Poster:
                 await return_alert(session, alert_id=alert.id, error=error, now=self.services.now())
 
     async def _row(self, transfer_id: int | None) -> TrackedTransfer | None:
+        """The transfer as it stands; its owner let go first once it is no longer stuck
+        (every change of status that the channel hears of passes here)."""
+        if transfer_id is not None:
+            async with self.services.db.session() as session:
+                await clear_owner_if_moving(
+                    session, transfer_id=transfer_id, now=self.services.now()
+                )
         return await self.posting.row(transfer_id)
 
     # -- one alert --------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.slack.alerts import alert_message, outage_message, recovered_message, thread_header
-from bot.slack.blocks import Message
+from bot.slack.blocks import Message, Owner
 from bot.watcher.decisions import STALLED, UNREACHABLE
 from bot.watcher.observe import status_since
 from providers.base import Phase, Transfer
@@ -20,6 +20,7 @@ from storage.transfers import get_transfer
 __all__ = [
     "account_alert_message",
     "header_message",
+    "owner_of",
     "parse_time",
     "transfer_alert_message",
     "transfer_at_alert",
@@ -72,7 +73,15 @@ async def transfer_alert_message(
         short_id=row.short_id,
         stalled_since=stalled_since,
         superseded_by=await _superseded_by(session, row),
+        owner=owner_of(row),
     )
+
+
+def owner_of(row: TrackedTransfer) -> Owner | None:
+    """Who has taken the transfer on, as the builders take it."""
+    if row.owner_id is None:
+        return None
+    return Owner(row.owner_id, row.owned_at or row.updated_at)
 
 
 async def header_message(session: AsyncSession, row: TrackedTransfer, now: datetime) -> Message:
@@ -87,6 +96,7 @@ async def header_message(session: AsyncSession, row: TrackedTransfer, now: datet
         last_error=row.last_error,
         superseded_by=await _superseded_by(session, row),
         polled_at=row.last_polled_at,
+        owner=owner_of(row),
     )
 
 

@@ -22,7 +22,7 @@ from bot.slack.alerts import (
     summary_message,
     thread_header,
 )
-from bot.slack.blocks import Row, clip, slack_date
+from bot.slack.blocks import Owner, Row, clip, slack_date
 from bot.slack.cards import (
     HELP_TOPICS,
     choice_message,
@@ -469,7 +469,30 @@ def test_blocked_alert_carries_the_recovery_buttons() -> None:
     text, blocks = alert_message(AlertKind.BLOCKED, hostway_blocked(), short_id="t-4k7q")
     assert_valid_message(text, blocks)
     assert "test.com is stuck" in text
-    assert [b["text"]["text"] for b in buttons_of(blocks)] == ["Retry (reset)", "Refresh"]
+    labels = [b["text"]["text"] for b in buttons_of(blocks)]
+    assert labels == ["Retry (reset)", "I'll take it", "Refresh"]
+
+
+def test_an_owned_alert_and_header_say_who_and_offer_release() -> None:
+    owner = Owner("U0ALICE", CHANGED)
+    for text, blocks in (
+        alert_message(AlertKind.BLOCKED, hostway_blocked(), short_id="t-4k7q", owner=owner),
+        thread_header(hostway_blocked(), short_id="t-4k7q", owner=owner),
+    ):
+        assert_valid_message(text, blocks)
+        shown = "\n".join(texts_of(blocks))
+        assert (
+            f":raising_hand: Owned by <@U0ALICE> since <!date^{int(CHANGED.timestamp())}^" in shown
+        )
+        buttons = {b["text"]["text"]: b for b in buttons_of(blocks)}
+        assert "I'll take it" not in buttons
+        assert buttons["Release"]["action_id"] == "transfer.release:t-4k7q"
+        assert buttons["Release"]["value"] == "t-4k7q"
+
+
+def test_a_header_of_a_transfer_not_stuck_offers_no_taking() -> None:
+    _, blocks = thread_header(cpanel_running(), short_id="t-aaaa")
+    assert "I'll take it" not in [b["text"]["text"] for b in buttons_of(blocks)]
 
 
 @pytest.mark.parametrize("kind", [AlertKind.COMPLETED, AlertKind.FAILED, AlertKind.CANCELLED])
@@ -498,7 +521,8 @@ def test_thread_header_is_a_compact_current_card() -> None:
     shown = "\n".join(texts_of(blocks))
     assert "*test.com* · :warning: *blocked* · Hostway 32" in shown
     assert "Last check failed: Timed out." in shown
-    assert [b["text"]["text"] for b in buttons_of(blocks)] == ["Retry (reset)", "Refresh"]
+    labels = [b["text"]["text"] for b in buttons_of(blocks)]
+    assert labels == ["Retry (reset)", "I'll take it", "Refresh"]
 
 
 def test_outage_and_recovery() -> None:

@@ -15,6 +15,7 @@ from bot.slack.ids import (
     ActionKind,
     ButtonTarget,
     ListPage,
+    OwnerButton,
     RequestButton,
     TransferAct,
     TransferChoice,
@@ -24,6 +25,7 @@ from bot.slack.listeners.acting import Asker, answer_outcome, card_message, star
 from bot.slack.listeners.answers import AfterAck, Answer, Pool
 from bot.slack.listeners.commands import carry_on
 from bot.slack.listeners.events import publish_home
+from bot.slack.listeners.owning import own_transfer
 from bot.slack.permissions import READ_WORDS, Roster, not_an_operator
 from bot.tracking import list_page, refresh_transfer, transfer_by_short_id
 
@@ -78,7 +80,7 @@ async def _clicked(
         await _decide(asker, roster, target)
         return
     roles = await roster.roles_of(asker.user_id)
-    needs_operator = isinstance(target, TransferAct) or (
+    needs_operator = isinstance(target, TransferAct | OwnerButton) or (
         isinstance(target, TransferChoice) and target.verb not in READ_WORDS
     )
     if not roles.member or (needs_operator and not roles.operator):
@@ -94,6 +96,8 @@ async def _clicked(
         await start_action(asker, row, target.action)
     elif isinstance(target, TransferChoice):
         await carry_on(asker, row, target.verb)
+    elif isinstance(target, OwnerButton):
+        await own_transfer(asker, row, target.kind)
     elif not in_home:
         fresh = await refresh_transfer(asker.services, row, actor=asker.user_id)
         replace = target.kind is ActionKind.REFRESH

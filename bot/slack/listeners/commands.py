@@ -22,6 +22,7 @@ from bot.slack.cards import (
 )
 from bot.slack.listeners.acting import Asker, card_message, start_action
 from bot.slack.listeners.answers import BUSY, AfterAck, Answer, sentence
+from bot.slack.listeners.owning import show_mine
 from bot.slack.parsing import Command, CommandError, Verb, parse_command
 from bot.slack.permissions import Roles, Roster, allowed_words, not_an_operator
 from bot.tracking import (
@@ -186,6 +187,8 @@ async def run_command(asker: Asker, roster: Roster, parsed: Command | CommandErr
         await _watch(asker, parsed.account or "", parsed.ref or "")
     elif parsed.verb is Verb.SYNC:
         await _sync(asker, parsed.account)
+    elif parsed.verb is Verb.MINE:
+        await show_mine(asker)
     else:
         await _about_one(asker, parsed)
 
