@@ -12,7 +12,7 @@ from sqlmodel import col
 from storage._dialect import dialect_insert
 from storage.models import SeenSignature
 
-__all__ = ["count_signatures", "prune_signatures", "record_signature"]
+__all__ = ["count_signatures", "prune_signatures", "record_signature", "record_signatures"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,19 @@ async def record_signature(session: AsyncSession, *, digest: str, signed_at: dat
         .returning(col(SeenSignature.digest))
     )
     return (await session.execute(stmt)).first() is not None
+
+
+async def record_signatures(session: AsyncSession, *, digests: dict[str, datetime]) -> set[str]:
+    """Record many digests in one statement; the ones that were new (as record_signature)."""
+    if not digests:
+        return set()
+    stmt = (
+        dialect_insert(session, SeenSignature)
+        .values([{"digest": d, "signed_at": at} for d, at in digests.items()])
+        .on_conflict_do_nothing(index_elements=[col(SeenSignature.digest)])
+        .returning(col(SeenSignature.digest))
+    )
+    return {str(digest) for digest in (await session.scalars(stmt)).all()}
 
 
 async def prune_signatures(session: AsyncSession, *, signed_before: datetime) -> int:

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from storage.errors import StorageError
-from storage.signatures import prune_signatures, record_signature
+from storage.signatures import prune_signatures, record_signatures
 
 if TYPE_CHECKING:
     from storage.database import Database
@@ -119,6 +119,8 @@ class SharedSignatures:
         self._pruned_at = clock()
         self._skip_until = 0.0
         self._failing = False
+        self._batch: dict[str, tuple[asyncio.Future[bool], datetime]] = {}
+        self._writer: asyncio.Task[None] | None = None
 
     async def add(self, signature: str, timestamp: int) -> bool:
         """Record ``signature``; False if some replica recorded it already. True as well when
@@ -146,12 +148,44 @@ class SharedSignatures:
         return recorded
 
     async def _record(self, digest: str, timestamp: int, now: float) -> bool:
-        async with self.db.session() as session:
-            recorded = await record_signature(
-                session, digest=digest, signed_at=datetime.fromtimestamp(timestamp, UTC)
+        """Join the batch being gathered (one transaction for every request that arrives
+        while the last one is written: a burst of 200 is a few INSERTs, not 200 waiting on
+        SQLite's one writer), and learn whether this digest was new."""
+        waiting = self._batch.get(digest)
+        if waiting is None:
+            waiting = self._batch[digest] = (
+                asyncio.get_running_loop().create_future(),
+                datetime.fromtimestamp(timestamp, UTC),
             )
-            if now - self._pruned_at >= PRUNE_SECONDS:
-                self._pruned_at = now
-                before = datetime.fromtimestamp(now - SIGNATURE_SECONDS - PRUNE_SECONDS, UTC)
-                await prune_signatures(session, signed_before=before)
-        return recorded
+            if self._writer is None or self._writer.done():
+                self._writer = asyncio.create_task(self._write(now))
+        else:  # the same signature twice in one batch: the second is a replay
+            return False
+        return await asyncio.shield(waiting[0])
+
+    async def _write(self, now: float) -> None:
+        while self._batch:
+            batch, self._batch = self._batch, {}
+            try:
+                async with self.db.session() as session:
+                    new = await record_signatures(
+                        session, digests={d: at for d, (_, at) in batch.items()}
+                    )
+                    if now - self._pruned_at >= PRUNE_SECONDS:
+                        self._pruned_at = now
+                        before = datetime.fromtimestamp(
+                            now - SIGNATURE_SECONDS - PRUNE_SECONDS, UTC
+                        )
+                        await prune_signatures(session, signed_before=before)
+            except BaseException as exc:
+                for future, _ in batch.values():
+                    if not future.done():
+                        future.set_exception(
+                            exc if isinstance(exc, StorageError) else StorageError(str(exc))
+                        )
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for digest, (future, _) in batch.items():
+                if not future.done():
+                    future.set_result(digest in new)
