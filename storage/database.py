@@ -3,24 +3,37 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+import os
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.engine import URL, Engine, ExceptionContext, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from storage.errors import DatabaseUnavailable
+from storage.health import prove_writable
+from storage.sqlite import (
+    UNAVAILABLE,
+    DatabaseFile,
+    OneWriter,
+    check_room_to_grow,
+    install_pragmas,
+)
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
+    "SQL_DEBUG_ENV",
     "Database",
+    "checkpoint_after_commit",
     "create_engine",
     "database_url",
     "describe_url",
@@ -30,6 +43,10 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./transferbot.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 5000
+SQL_DEBUG_ENV = "TRANSFERBOT_SQL_DEBUG"  # set: SQL statements are logged (never parameters)
+_REFUSED_WRITES = "transferbot.refused_writes"  # connection.info key: replace it
+_CHECKPOINT = "transferbot.checkpoint"  # session.info key: truncate the WAL after commit
+_FILES: weakref.WeakKeyDictionary[Engine, DatabaseFile] = weakref.WeakKeyDictionary()
 
 _DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -67,17 +84,74 @@ def _is_memory(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
-def _install_sqlite_pragmas(engine: AsyncEngine, busy_timeout_ms: int, memory: bool) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        if not memory:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        cursor.execute("PRAGMA secure_delete=ON")  # erased secrets leave no bytes behind
-        cursor.close()
+def _refuses_writes(exc: BaseException | None) -> bool:
+    """A connection that said it can't write: SQLite read-only, full or an I/O error, or a
+    PostgreSQL read-only transaction (a standby, default_transaction_read_only)."""
+    name = str(getattr(exc, "sqlite_errorname", "") or "")
+    if name.startswith(("SQLITE_READONLY", "SQLITE_FULL", "SQLITE_IOERR")):
+        return True
+    return getattr(exc, "sqlstate", None) == "25006"  # read_only_sql_transaction
+
+
+def _replace_connections_that_refuse_writes(engine: AsyncEngine) -> None:
+    """Such a connection stays that way (SQLite opens a write-protected file read-only for
+    good; a PostgreSQL session keeps its read-only default), so it is replaced.
+
+    PostgreSQL: handled like a lost connection, invalidated with the whole pool. SQLite: once
+    the pool has rolled it back, as it comes back; closed before that, a connection whose
+    failed statement is still referenced (a traceback, a log record) lingers with its write
+    transaction open, and every other connection meets "database is locked".
+    """
+    sqlite = engine.dialect.name == "sqlite"
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> None:
+        if not _refuses_writes(context.original_exception):
+            return
+        if not sqlite:
+            context.is_disconnect = True
+        elif context.connection is not None:
+            context.connection.info[_REFUSED_WRITES] = True
+
+    if sqlite:
+
+        @event.listens_for(engine.sync_engine, "checkin")
+        def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+            if record.info.pop(_REFUSED_WRITES, False):
+                record.invalidate()
+
+
+class _NoParameters(logging.Filter):
+    """aiosqlite's debug lines show each call with its SQL parameters: keep the SQL only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_without_parameters(arg) for arg in record.args)
+        return True
+
+
+def _without_parameters(arg: object) -> object:
+    if not isinstance(arg, functools.partial):
+        return arg
+    shown = [repr(a) if isinstance(a, str) else "<parameters hidden>" for a in arg.args]
+    return f"{getattr(arg.func, '__name__', 'call')}({', '.join(shown)})"
+
+
+@functools.cache
+def _hold_sql_logging() -> None:
+    """SQL stays out of the logs at debug level (it was 9 lines in 10) unless SQL_DEBUG_ENV is
+    set or those loggers were configured; parameters never show (see also hide_parameters)."""
+    logging.getLogger("aiosqlite").addFilter(_NoParameters())
+    if os.environ.get(SQL_DEBUG_ENV, "").strip():
+        return
+    for name, level in (
+        ("sqlalchemy.engine", logging.WARNING),  # INFO is every statement
+        ("sqlalchemy.pool", logging.WARNING),
+        ("aiosqlite", logging.INFO),  # DEBUG is every call, twice
+    ):
+        quiet = logging.getLogger(name)
+        if quiet.level == logging.NOTSET:
+            quiet.setLevel(level)
 
 
 def create_engine(
@@ -89,21 +163,42 @@ def create_engine(
 ) -> AsyncEngine:
     """An async engine for ``url``; SQLite gets WAL, foreign keys, busy_timeout, secure_delete.
 
-    A SQLite file's directory is created if missing. ``sqlite+aiosqlite://`` (in memory)
-    shares one connection and suits quick single-task tests only.
+    SQL parameters are never logged nor quoted in errors (they may be a secret's ciphertext).
+    A connection that refuses writes is replaced. A SQLite file's directory is created if
+    missing, and the file is watched (storage.sqlite.DatabaseFile): a new one is created only
+    when nothing says a database was there. ``sqlite+aiosqlite://`` (in memory) shares one
+    connection and suits quick single-task tests only.
     """
+    _hold_sql_logging()
     parsed = database_url(url)
+    engine_kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() != "sqlite":
         engine_kwargs.setdefault("pool_pre_ping", True)
-        return _create_async_engine(parsed, echo=echo, **engine_kwargs)
+        engine = _create_async_engine(parsed, echo=echo, **engine_kwargs)
+        _replace_connections_that_refuse_writes(engine)
+        return engine
     memory = _is_memory(parsed)
+    path = None
     if memory:
         engine_kwargs.setdefault("poolclass", StaticPool)
     elif parsed.database:
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = Path(parsed.database).expanduser().absolute()
+        path.parent.mkdir(parents=True, exist_ok=True)
     engine = _create_async_engine(parsed, echo=echo, **engine_kwargs)
-    _install_sqlite_pragmas(engine, busy_timeout_ms, memory)
+    install_pragmas(engine, busy_timeout_ms, memory)
+    if not memory:  # the one connection of an in-memory database is the database
+        _replace_connections_that_refuse_writes(engine)
+    if path is not None and not parsed.query.get("uri"):
+        watched = DatabaseFile(path)
+        watched.install(engine)
+        _FILES[engine.sync_engine] = watched
     return engine
+
+
+def checkpoint_after_commit(session: AsyncSession) -> None:
+    """Ask for SQLite's write-ahead log to be emptied once this session commits (after an
+    erase: the WAL keeps the erased rows' old pages until a checkpoint). No-op elsewhere."""
+    session.info[_CHECKPOINT] = True
 
 
 class Database:
@@ -128,6 +223,12 @@ class Database:
         self.url = database_url(url)
         self.engine = engine or create_engine(self.url, echo=echo)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._file = _FILES.get(self.engine.sync_engine)
+        self._writer = (
+            OneWriter(describe_url(self.url), SQLITE_BUSY_TIMEOUT_MS / 1000)
+            if self.dialect == "sqlite"
+            else None
+        )
 
     @property
     def dialect(self) -> str:
@@ -141,33 +242,77 @@ class Database:
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session in a transaction: committed when the block ends, rolled back if it raises.
 
-        A database that can't be reached (or stays locked) raises DatabaseUnavailable.
+        A database that can't be reached, stays locked, refuses writes or whose SQLite file
+        was lost raises DatabaseUnavailable. On SQLite the sessions of this process take
+        turns, each in a write transaction from its start (storage.sqlite.OneWriter).
         """
-        async with self._sessions() as session:
-            try:
-                yield session
-                await session.commit()
-            except OperationalError as exc:
-                with contextlib.suppress(Exception):  # the connection may be gone already
+        async with self._unit(commit=True) as session:
+            yield session
+
+    @asynccontextmanager
+    async def _unit(self, *, commit: bool) -> AsyncIterator[AsyncSession]:
+        if self._file is not None:
+            await self._file.verify_often()
+        async with self._turn() as first:
+            async with self._sessions() as session:
+                try:
+                    if first:
+                        await session.execute(text("BEGIN IMMEDIATE"))
+                    yield session
+                    await (session.commit() if commit else session.rollback())
+                except (OperationalError, DBAPIError) as exc:
+                    with contextlib.suppress(Exception):  # the connection may be gone already
+                        await session.rollback()
+                    if not (isinstance(exc, OperationalError) or exc.connection_invalidated):
+                        raise
+                    logger.warning("database error on %s: %s", describe_url(self.url), exc.orig)
+                    raise DatabaseUnavailable(UNAVAILABLE) from exc
+                except BaseException:
                     await session.rollback()
-                logger.warning("database error on %s: %s", describe_url(self.url), exc.orig)
-                raise DatabaseUnavailable(
-                    "The bot's database is unavailable right now; try again in a minute."
-                ) from exc
-            except BaseException:
-                await session.rollback()
-                raise
+                    raise
+                checkpoint = commit and session.info.pop(_CHECKPOINT, False)
+            if checkpoint and first:
+                await self._checkpoint()
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[bool]:
+        if self._writer is None:
+            yield False
+        else:
+            async with self._writer.hold() as first:
+                yield first
+
+    async def _checkpoint(self) -> None:
+        """Empty the write-ahead log into the database file (still this unit's turn, so no
+        reader of this process holds it back); the unit committed already, so a failure is
+        only logged."""
+        try:
+            async with self.engine.connect() as connection:
+                result = await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                busy = result.one()[0]  # (busy, frames in the log, frames checkpointed)
+        except DBAPIError as exc:
+            logger.warning("database checkpoint on %s failed: %s", describe_url(self.url), exc.orig)
+            return
+        if busy:
+            logger.warning(
+                "database checkpoint on %s incomplete: another process is reading; the "
+                "write-ahead log is emptied at a later checkpoint",
+                describe_url(self.url),
+            )
 
     async def ping(self) -> None:
-        """Raise DatabaseUnavailable unless the database answers."""
-        async with self.session() as session:
-            await session.execute(text("SELECT 1"))
+        """Raise DatabaseUnavailable unless the database would take a write now.
 
-    async def upgrade(self) -> None:
-        """Run the migrations to head on this database's own engine."""
-        from storage.migrate import upgrade_engine
-
-        await upgrade_engine(self.engine)
+        It must accept a write statement (that changes nothing, and is rolled back): not
+        read-only, nor a PostgreSQL standby or read-only session. SQLite's file must be the
+        one first opened, and there must be room for one more page.
+        """
+        if self._file is not None:
+            await self._file.verify_now()
+        async with self._unit(commit=False) as session:
+            await prove_writable(session)
+            if self._file is not None:
+                await check_room_to_grow(session, directory=self._file.path.parent)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -1,11 +1,11 @@
-"""Provider account health: consecutive failures, outage start, and whether we alerted."""
+"""Provider account health (consecutive failures, outage start, alerted?); proving writes."""
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import false, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -17,6 +17,7 @@ __all__ = [
     "get_account_health",
     "list_account_health",
     "mark_outage_alerted",
+    "prove_writable",
     "record_account_failure",
     "record_account_ok",
 ]
@@ -110,4 +111,17 @@ async def mark_outage_alerted(session: AsyncSession, *, account: str) -> bool:
         .values(outage_alerted=True)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def prove_writable(session: AsyncSession) -> None:
+    """A write that changes nothing (an UPDATE matching no row), for `/healthz`; the caller
+    rolls it back. It raises where writes are refused: a read-only SQLite file or connection,
+    a PostgreSQL read-only transaction or standby. (A bare BEGIN IMMEDIATE is not proof: a
+    SQLite connection to a write-protected file takes it, then refuses every write.)"""
+    await session.execute(
+        update(AccountHealth)
+        .where(false())
+        .values(updated_at=col(AccountHealth.updated_at))
+        .execution_options(synchronize_session=False)
+    )

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage._dialect import dialect_insert
+from storage.database import checkpoint_after_commit
 from storage.errors import SecretsUnavailable, SecretUnreadable
 from storage.models import FINISHED_REQUEST_STATES, ActionRequest, RequestSecret
 from storage.types import utc_now
@@ -135,11 +136,18 @@ async def load_secret(session: AsyncSession, *, request_id: int, box: SecretBox)
 
 
 async def erase_secret(session: AsyncSession, *, request_id: int) -> bool:
-    """Forget the request's secret (once its action ran, whatever the outcome)."""
+    """Forget the request's secret (once its action ran, whatever the outcome).
+
+    On SQLite the write-ahead log, which still holds the row's old page, is emptied into the
+    (secure_delete) database file once the session commits.
+    """
     result = await session.execute(
         delete(RequestSecret).where(col(RequestSecret.request_id) == request_id)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    erased = bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    if erased:
+        checkpoint_after_commit(session)
+    return erased
 
 
 async def erase_stale_secrets(session: AsyncSession) -> int:
@@ -152,5 +160,6 @@ async def erase_stale_secrets(session: AsyncSession) -> int:
     )
     count = int(result.rowcount or 0)  # type: ignore[attr-defined]
     if count:
+        checkpoint_after_commit(session)
         logger.info("erased %d secret(s) of finished requests", count)
     return count

@@ -7,6 +7,7 @@ import shutil
 import socket
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 from starlette.applications import Starlette
 
 from bot.runtime.health import HealthInputs, health_report, health_route, read_unreachable_accounts
@@ -24,8 +29,10 @@ from providers.settings import ProviderAccount
 from providers.simulators.base import SimClock
 from providers.simulators.hostway import HostwaySimulator
 from storage.database import Database
+from storage.errors import DatabaseUnavailable
 from storage.health import record_account_failure, record_account_ok
 from storage.migrate import upgrade_database
+from storage.sqlite import LOST, UNAVAILABLE
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 TICK = 5.0
@@ -100,9 +107,7 @@ async def test_a_sqlite_database_that_goes_away_answers_503(tmp_path: Path):
     body = response.json()
     assert body["status"] == "unhealthy"
     assert body["checks"]["database"]["status"] == "unreachable"
-    assert body["checks"]["database"]["error"] == (
-        "The bot's database is unavailable right now; try again in a minute."
-    )
+    assert body["checks"]["database"]["error"] == LOST  # the file opened at start is gone
     assert body["checks"]["scheduler"]["ok"] is True  # the other checks still report
 
 
@@ -143,6 +148,82 @@ async def test_a_driver_error_is_reported_in_our_words_not_the_drivers():
     assert code == 503
     assert body["checks"]["database"]["error"] == "The bot's database can't be reached."
     assert PASSWORD not in str(body)
+
+
+async def _record_failure(db: Database) -> None:
+    async with db.session() as session:
+        await record_account_failure(session, account="gandi", error="down", now=NOW)
+
+
+@pytest.mark.postgres
+async def test_a_postgresql_connection_left_read_only_answers_503_and_is_replaced(
+    postgres_url: str,
+):
+    await upgrade_database(postgres_url)
+    async with Database(postgres_url) as db:
+        async with db.session() as session:  # the pool's one connection, read-only for good
+            await session.execute(text("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"))
+
+        during = await get_health(lambda: ticking(db))
+        await _record_failure(db)  # a write, on a connection that takes writes
+        after = await get_health(lambda: ticking(db))
+
+    assert during.status_code == 503  # SELECT 1 answered; the write did not go through
+    assert during.json()["checks"]["database"]["error"] == UNAVAILABLE
+    assert after.status_code == 200
+
+
+@pytest.fixture
+async def own_postgres_database(postgres_url: str) -> AsyncIterator[str]:
+    """A PostgreSQL database of this test's own (ALTER DATABASE touches nobody else)."""
+    base = make_url(postgres_url).set(drivername="postgresql+psycopg")
+    name = f"transferbot_ro_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(base, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+        yield base.set(database=name, query={}).render_as_string(hide_password=False)
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_postgresql_database_made_read_only_answers_503_and_writes_come_back(
+    own_postgres_database: str, postgres_url: str
+):
+    """As after a fail-over to a standby and back: connections opened meanwhile are
+    read-only, and stay so unless they are replaced."""
+    url = own_postgres_database
+    name = make_url(url).database
+    await upgrade_database(url)
+    admin = create_async_engine(  # from the test database, not the one made read-only
+        make_url(postgres_url).set(drivername="postgresql+psycopg", query={}),
+        poolclass=NullPool,
+        isolation_level="AUTOCOMMIT",
+    )
+
+    async def alter(setting: str) -> None:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'ALTER DATABASE "{name}" {setting}'))
+
+    async with Database(url) as db:
+        try:
+            await alter("SET default_transaction_read_only = on")
+            during = await get_health(lambda: ticking(db))
+            with pytest.raises(DatabaseUnavailable) as refused:
+                await _record_failure(db)
+            await alter("RESET default_transaction_read_only")
+            await _record_failure(db)  # the read-only connections were replaced
+        finally:
+            await alter("RESET default_transaction_read_only")
+            await admin.dispose()
+        after = await get_health(lambda: ticking(db))
+
+    assert during.status_code == 503
+    assert refused.value.message == UNAVAILABLE
+    assert after.status_code == 200
 
 
 # -- the scheduler --------------------------------------------------------------------------

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import text
 
 from providers.base import Action
 from storage.database import Database
@@ -39,9 +38,8 @@ async def _request(db: Database) -> int:
     return request.id
 
 
-async def _database_bytes(db: Database) -> bytes:
-    async with db.session() as session:
-        await session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+def _database_bytes(db: Database) -> bytes:
+    """Every byte SQLite keeps for the database: the file and its write-ahead log."""
     path = Path(db.url.database or "")
     wal = path.with_name(path.name + "-wal")
     return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
@@ -57,7 +55,7 @@ async def test_the_plaintext_never_reaches_the_database_file_and_erase_leaves_no
     async with sqlite_db.session() as session:
         await store_secret(session, request_id=request_id, value=PLAINTEXT, box=box)
 
-    stored = await _database_bytes(sqlite_db)
+    stored = _database_bytes(sqlite_db)
     tokens = FERNET_TOKEN.findall(stored)
     assert tokens, "the encrypted secret should be in the file we read"
     assert PLAINTEXT.encode() not in stored
@@ -70,7 +68,7 @@ async def test_the_plaintext_never_reaches_the_database_file_and_erase_leaves_no
     async with sqlite_db.session() as session:
         assert await erase_secret(session, request_id=request_id)
         assert await load_secret(session, request_id=request_id, box=box) is None
-    erased = await _database_bytes(sqlite_db)
+    erased = _database_bytes(sqlite_db)  # the WAL too: emptied after an erase
     assert PLAINTEXT.encode() not in erased
     fernet = Fernet(key)
     for token in FERNET_TOKEN.findall(erased):  # secure_delete: not even the old bytes remain
