@@ -25,6 +25,7 @@ from bot.runtime.signals import stop_signals
 from bot.services import Services
 from bot.slack.app import build_app
 from bot.watcher.schedule import Watcher
+from storage.migrate import upgrade_engine
 
 if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -143,7 +144,7 @@ async def start_bot(
     )
     metrics = services.metrics or Metrics(accounts=services.registry.names)
     services.metrics = metrics  # so the recovery below is counted too
-    await services.db.upgrade()
+    await upgrade_engine(services.db.engine)
     await expire_due_requests(services)  # also marks runs a crash interrupted as unknown
     watcher = (watcher_factory or start_watcher)(services)
     return RunningBot(build_app(services, metrics=metrics), watcher, metrics)

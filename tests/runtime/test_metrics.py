@@ -21,6 +21,7 @@ from bot.settings import SecuritySettings, Settings
 from providers.base import Action, Phase
 from providers.registry import ProviderRegistry
 from storage.database import Database
+from storage.migrate import upgrade_engine
 from storage.requests import create_request, transition_request
 from storage.secrets import SecretBox
 from storage.transfers import watch_transfer
@@ -265,7 +266,7 @@ async def test_runs_a_crash_interrupted_are_counted_when_the_bot_starts_again(tm
         slack=AsyncWebClient(token="xoxb-unused", base_url="http://127.0.0.1:9/api/"),
         secret_box=SecretBox(key),
     )
-    await services.db.upgrade()
+    await upgrade_engine(services.db.engine)
     async with services.db.session() as session:  # the last process died mid-run
         row = (await watch_transfer(session, transfer=hostway_blocked(), watched_by="U1")).transfer
         request = await create_request(

@@ -14,7 +14,13 @@ from sqlmodel import SQLModel
 import storage.models  # noqa: F401 - the tables
 from storage.database import Database, create_engine
 from storage.errors import DatabaseUnavailable
-from storage.migrate import current_revision, downgrade_engine, head_revision, upgrade_database
+from storage.migrate import (
+    current_revision,
+    downgrade_engine,
+    head_revision,
+    upgrade_database,
+    upgrade_engine,
+)
 
 TABLES = {
     "tracked_transfers",
@@ -62,7 +68,7 @@ async def test_upgrade_twice_is_harmless_and_downgrade_empties(database_url: str
         await downgrade_engine(db.engine, "base")
         assert await _tables(db.engine) == {"alembic_version"}
         assert await current_revision(db.engine) is None
-        await db.upgrade()
+        await upgrade_engine(db.engine)
         assert await _tables(db.engine) == TABLES | {"alembic_version"}
     finally:
         await db.dispose()
