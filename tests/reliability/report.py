@@ -123,7 +123,12 @@ command starts that file afresh.
 - `test_concurrency.py`: 50 Approve clicks at once, one click delivered to two replicas on
   one database (SQLite and PostgreSQL), an approval racing its expiry: one outcome each.
 - `test_load.py`: 200 concurrent signed slash commands from an aiohttp process against HTTP
-  mode on loopback (5 s in CI, 60 s slow): ack latency, errors, rate, replies lost.
+  mode on loopback (5 s in CI, 60 s slow): ack latency, errors, rate, replies lost; a
+  realistic mix of status commands at three providers under their default rate limits;
+  Hostway hanging during the load while an unrelated cPanel cancel is approved and run.
+- `test_sqlite_load.py`: 50 concurrent `status` commands on the embedded SQLite default, 8
+  rounds: every one answered with the card, none told the database is unavailable, no
+  "database is locked" logged.
 - `test_crashes.py`: the whole bot as a subprocess, killed with SIGKILL mid poll pass,
   between approval and execution, while an action runs and mid alert post; after the
   restart nothing is lost, no alert is posted twice, no action runs twice (an interrupted
@@ -133,6 +138,11 @@ command starts that file afresh.
   a clean day, each alert once.
 - `test_db_loss.py`: PostgreSQL connections cut under the running watcher; `/healthz` and
   the log say so, the bot recovers by itself, nothing is lost.
+- `test_db_faults.py` and `test_db_full_disk.py`: the SQLite file deleted, made read-only,
+  a connection left read-only, its page limit reached, its disk (a small tmpfs, root only)
+  filled: `/healthz` answers 503, the log and the person asking are told in one sentence,
+  nothing claims a success it did not have, writes work again by themselves once the fault
+  is gone, and a lost file is never silently replaced by an empty database at restart.
 - `test_demo_secrets.py`: a whole demo story with planted authInfo codes, API key and
   tokens; none of them in the debug logs, Slack calls, channels or database bytes.
 

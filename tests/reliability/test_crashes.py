@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from bot.actions.running import RUN_TIMEOUT
 from storage.models import AlertState, RequestState, TrackedTransfer
+from storage.requests import transition_request
 from tests.reliability.crash_bot import BOB, BotProcess
 from tests.reliability.processes import alerts, all_posted, wait_for
 from tests.reliability.results import record
@@ -125,6 +126,46 @@ async def test_kill_between_approval_and_execution_never_sends_the_action_later(
     assert cpanel.faults.calls[ABORT] == 0  # never sent: nobody knows it was not, so unknown
 
 
+async def test_an_approval_stale_at_restart_is_expired_and_said_so_never_run(
+    bot: BotProcess,
+) -> None:
+    """Approved, then the bot died before the run was claimed, and came back two days later:
+    the approval is past its expiry, so it is expired and the request says so; the cPanel
+    abort is never sent (an old approval once sent it within 8 s of the restart)."""
+    rig = bot.rig
+    cpanel = rig.sims["cpanel"]
+    row = await rig.watch("cpanel", cpanel.add_session("RUNNING", accounts=["shop"]))
+    await bot.start()
+    message = await bot.ask(f"cancel {row.short_id}")
+    await bot.kill()
+    [request] = await bot.requests()
+    async with rig.services.db.session() as session:  # the Approve landed as the bot died
+        assert await transition_request(
+            session,
+            request_id=request.id or 0,
+            from_states=(RequestState.PENDING,),
+            to_state=RequestState.APPROVED,
+            decided_by=BOB,
+            decided_at=rig.clock.now(),
+        )
+
+    await bot.start(later=2 * 86400)
+
+    async def shown_expired() -> bool:
+        shown = bot.now_shown(message)
+        return [r.state for r in await bot.requests()] == [RequestState.EXPIRED.value] and (
+            shown is not None and "stopped before running it" in bot.rig.standin.render(shown)
+        )
+
+    await wait_for(shown_expired, what="the request shown as expired")
+    survived("with an approval not yet run, back two days later", time.monotonic() - bot.started_at)
+    before = len(rig.standin.responses)
+    await bot.click("Approve", message)  # a click on the old message runs nothing either
+    await wait_for(lambda: _answered_since(bot, before), what="an answer to the click")
+    assert [r.state for r in await bot.requests()] == [RequestState.EXPIRED.value]
+    assert cpanel.faults.calls[ABORT] == 0
+
+
 async def test_kill_while_the_action_runs_never_runs_it_twice(bot: BotProcess) -> None:
     rig = bot.rig
     cpanel = rig.sims["cpanel"]
@@ -196,6 +237,10 @@ async def _leases_held(rig: Rig, owner: str) -> list[TrackedTransfer]:
             select(TrackedTransfer).where(TrackedTransfer.lease_owner == owner)
         )
         return list(rows)
+
+
+async def _answered_since(bot: BotProcess, count: int) -> bool:
+    return len(bot.rig.standin.responses) > count
 
 
 async def _shown_unknown(bot: BotProcess, message: dict[str, Any]) -> bool:

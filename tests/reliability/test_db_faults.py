@@ -142,6 +142,16 @@ async def test_a_write_protected_database_answers_503_and_writes_work_once_it_is
     assert WATCHING in after, after  # the read-only connection was replaced, not kept
     assert [database_error(r) for r in during] == [UNAVAILABLE] * 2  # a write was refused
     assert response.status_code == 200, response.json()
+    record(
+        "faults survived",
+        "SQLite file write-protected under the bot: /healthz 503, the command refused in words, "
+        "writes back once writable",
+        len(during) + 1,
+        "faults",
+        note="The file was made read-only (chattr +i as root) before the bot opened it: "
+        "/healthz proved a write and answered 503, the command was told the database is "
+        "unavailable, and once the file was writable again the next command was saved.",
+    )
 
 
 async def test_a_connection_left_read_only_is_replaced(bot: Bot) -> None:
@@ -155,6 +165,14 @@ async def test_a_connection_left_read_only_is_replaced(bot: Bot) -> None:
     assert WATCHING in after, after
     assert database_error(during) == UNAVAILABLE  # SELECT 1 still worked; a write did not
     assert (await health(bot)).status_code == 200
+    record(
+        "faults survived",
+        "SQLite connection left read-only: /healthz 503, then the connection replaced",
+        1,
+        "faults",
+        note="PRAGMA query_only on the pool's connection: /healthz answered 503 (SELECT 1 "
+        "still worked, the write it proves did not), and the connection was replaced.",
+    )
 
 
 # -- full ------------------------------------------------------------------------------------
@@ -177,3 +195,13 @@ async def test_a_database_at_its_page_limit_answers_503_until_it_can_grow(bot: B
     assert all(WATCHING in answer for answer in answers[:-1])  # those did fit, and were kept
     assert WATCHING in after, after  # the connection that hit the limit was replaced
     assert (await health(bot)).status_code == 200
+    record(
+        "faults survived",
+        "SQLite database full (page limit): commands saved until the last page, then refused "
+        "in words",
+        len(answers),
+        "faults",
+        note="PRAGMA max_page_count at the current size: /healthz said the database is full, "
+        "every command that fitted was saved, the first that did not was told so, and the "
+        "connection that hit the limit was replaced.",
+    )

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from storage.sqlite import FULL, UNAVAILABLE
+from tests.reliability.results import record
 from tests.reliability.test_db_faults import WATCHING, database_error, health, watch_answer
 from tests.slack.conftest import Bot
 
@@ -73,3 +74,13 @@ async def test_a_full_disk_answers_503_and_writes_work_once_space_is_freed(bot: 
     assert UNAVAILABLE in answers[-1], answers[-1]  # none said "watching" without saving
     assert WATCHING in after, after
     assert response.status_code == 200, response.json()
+    record(
+        "faults survived",
+        "disk under the SQLite file filled (8 MB tmpfs): /healthz 503, refused in words, "
+        "writes back once space was freed",
+        len(answers),
+        "faults",
+        note="A tmpfs filled to the last byte under the running bot: /healthz said the "
+        "database is full, no command said 'watching' without saving, and the next command "
+        "after the filler was deleted was saved.",
+    )

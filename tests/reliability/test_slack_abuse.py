@@ -281,6 +281,17 @@ async def test_a_command_replayed_to_another_replica_or_after_a_restart_runs_onc
         (CAROL, "ran"),
         (CAROL, "requested"),
     ]
+    dialect = "PostgreSQL" if database_url.startswith("postgresql") else "SQLite"
+    record(
+        "bad inputs tried",
+        f"a signed /transfer pause replayed to a second replica and after a restart ({dialect}): "
+        "pauses run",
+        cpanel.faults.calls[PAUSE],
+        "actions",
+        note="Captured and re-sent 24 s later to another replica on the same database, after a "
+        "resume, and again to a replica started since: the seen signature is shared through "
+        "the database, so the replay is a redelivery and runs nothing.",
+    )
 
 
 # -- malformed, oversized, unknown -------------------------------------------------------------

@@ -39,6 +39,19 @@ async def requests(bot: Bot) -> list[ActionRequest]:
         return await list_requests(session, limit=100)
 
 
+async def approved_then_died(bot: Bot, request: ActionRequest) -> None:
+    """``request`` approved by Bob, as if the process died before its run started."""
+    async with bot.services.db.session() as session:
+        await transition_request(
+            session,
+            request_id=request.id or 0,
+            from_states=(RequestState.PENDING,),
+            to_state=RequestState.APPROVED,
+            decided_by=BOB,
+            decided_at=bot.now(),
+        )
+
+
 def aborts(bot: Bot) -> int:
     return bot.sims["cpanel"].faults.calls[ABORT]
 
@@ -283,15 +296,7 @@ async def _until(bot: Bot, condition: Any, *, seconds: float = 5.0) -> None:
 async def test_an_approval_whose_run_never_started_is_run_once_at_recovery(bot: Bot) -> None:
     await ask_to_cancel(bot)
     (request,) = await requests(bot)
-    async with bot.services.db.session() as session:  # approved, then the process died
-        await transition_request(
-            session,
-            request_id=request.id or 0,
-            from_states=(RequestState.PENDING,),
-            to_state=RequestState.APPROVED,
-            decided_by=BOB,
-            decided_at=bot.now(),
-        )
+    await approved_then_died(bot, request)
     await expire_due_requests(bot.services)  # too soon: its approver may be starting it
     assert aborts(bot) == 0
     bot.now.advance(minutes=2)
@@ -324,15 +329,7 @@ async def test_a_run_left_by_a_crash_is_unknown_once_no_run_could_still_be_going
 async def test_an_approval_past_its_expiry_is_never_run_at_recovery(bot: Bot) -> None:
     short_id, _ = await ask_to_cancel(bot)
     (request,) = await requests(bot)
-    async with bot.services.db.session() as session:  # approved, then the process died
-        await transition_request(
-            session,
-            request_id=request.id or 0,
-            from_states=(RequestState.PENDING,),
-            to_state=RequestState.APPROVED,
-            decided_by=BOB,
-            decided_at=bot.now(),
-        )
+    await approved_then_died(bot, request)
     bot.now.advance(days=2)  # the bot comes back two days later
 
     await expire_due_requests(bot.services)
