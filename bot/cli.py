@@ -462,6 +462,7 @@ def describe_settings(settings: Settings) -> list[str]:
         f"security: secret key {_variable(security.secret_key_env, security.secret_key)}",
         *_describe_watcher(settings),
         *_describe_accounts(settings),
+        *_describe_routes(settings),
         f"server: {settings.server.host}:{settings.server.port}, log level "
         f"{settings.server.log_level}, {settings.server.log_format} logs",
     ]
@@ -529,6 +530,29 @@ def _describe_accounts(settings: Settings) -> list[str]:
     for row in rows:
         lines.append(
             "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        )
+    return lines
+
+
+def _describe_routes(settings: Settings) -> list[str]:
+    if not settings.routes:
+        return [f"routes: none; every alert goes to {settings.slack.alert_channel or '(none)'}"]
+    lines = [f"routes: {len(settings.routes)}, first match wins, else the alert channel"]
+    for index, rule in enumerate(settings.routes):
+        keys = [
+            f"{name} {'/'.join(words)}"
+            for name, words in (
+                ("account", rule.account),
+                ("provider", rule.provider),
+                ("phase", rule.phase),
+            )
+            if words
+        ]
+        if rule.subject is not None:
+            keys.append(f"subject ~ '{rule.subject}'")
+        policy = f" (policy {rule.policy})" if rule.policy else ""
+        lines.append(
+            f"  routes[{index}]: {', '.join(keys) or 'everything'} -> {rule.channel}{policy}"
         )
     return lines
 

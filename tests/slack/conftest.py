@@ -26,7 +26,7 @@ from bot.runtime.serve import EVENTS_PATH, METRICS_PATH, http_app
 from bot.runtime.signed import SignedSlack
 from bot.runtime.standin import Ephemeral, PostedMessage, SlackStandIn
 from bot.services import Services
-from bot.settings import SecuritySettings, Settings, SlackSettings
+from bot.settings import RouteRule, SecuritySettings, Settings, SlackSettings
 from bot.slack.app import build_app
 from providers.registry import ProviderRegistry
 from providers.settings import ProviderAccount
@@ -214,7 +214,15 @@ def slack_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def bot(tmp_path: Path, slack_overrides: dict[str, Any]) -> AsyncIterator[Bot]:
+def routes() -> tuple[RouteRule, ...]:
+    """Override in a test module to route alerts ([[routes]])."""
+    return ()
+
+
+@pytest.fixture
+async def bot(
+    tmp_path: Path, slack_overrides: dict[str, Any], routes: tuple[RouteRule, ...]
+) -> AsyncIterator[Bot]:
     clock = SimClock(frozen=True)
     sims: dict[str, Any] = {
         "hostway": HostwaySimulator(
@@ -249,6 +257,7 @@ async def bot(tmp_path: Path, slack_overrides: dict[str, Any]) -> AsyncIterator[
         slack=slack_settings(api_base_url=api, **slack_overrides),
         security=SecuritySettings(secret_key=SecretStr(key)),
         accounts=accounts,
+        routes=routes,
     )
     now = Now()
     services = Services(
