@@ -86,18 +86,66 @@ def _settings(args: argparse.Namespace) -> Settings:
 def run_check_config(args: argparse.Namespace) -> int:
     settings = _settings(args)
     print("\n".join(describe_settings(settings)))
-    for warning in settings.warnings():
-        print(f"warning: {warning}", file=sys.stderr)
+    said, problems = _check_channels(settings, offline=args.offline)
+    print(said)
+    masker = installed_masker()
+    for warning in [*settings.warnings(), *problems]:
+        print(f"warning: {masker.mask(warning)}", file=sys.stderr)
     return EXIT_OK
 
 
+def _check_channels(settings: Settings, *, offline: bool) -> tuple[str, list[str]]:
+    """Whether the bot is in every channel alerts go to: a summary line and the problems."""
+    slack = settings.slack
+    uses = [(slack.alert_channel, "slack.alert_channel")] if slack.alert_channel else []
+    uses += [(rule.channel, f"routes[{i}].channel") for i, rule in enumerate(settings.routes)]
+    if not uses:
+        return "slack channels: none configured, nothing to check", []
+    if offline:
+        return "slack channels: check skipped (--offline)", []
+    if slack.bot_token is None:
+        return (
+            f"slack channels: check skipped: variable {slack.bot_token_env} is not set, and "
+            "only the bot token can ask Slack which channels the bot is in",
+            [],
+        )
+    from slack_sdk.web.async_client import AsyncWebClient  # lazy: only this check talks to Slack
+
+    from bot.slack.channels import CHECK_TIMEOUT_SECONDS, check_channels  # lazy: as above
+
+    async def check() -> Any:
+        client = AsyncWebClient(
+            token=slack.bot_token.get_secret_value() if slack.bot_token else None,
+            base_url=slack.api_base_url,
+            timeout=CHECK_TIMEOUT_SECONDS,
+            retry_handlers=[],  # offline, say so at once
+        )
+        return await check_channels(client, uses)
+
+    logging.getLogger("slack_sdk").setLevel(logging.WARNING)  # its retry notes are not ours
+
+    result = asyncio.run(check())
+    label = settings.source or "settings"
+    problems = [f"{label}: {problem}" for problem in result.problems]
+    count = len({channel for channel, _ in uses})
+    if result.skipped is not None:
+        said = f"slack channels: check skipped after {result.checked} of {count}: {result.skipped}"
+    elif problems:
+        said = f"slack channels: {count} checked; the bot can't post in {len(problems)} (below)"
+    else:
+        said = f"slack channels: {count} checked; the bot is in every one"
+    return said, problems
+
+
 def add_check_config(commands: Subcommands) -> None:
-    add_command(
+    parser = add_command(
         commands,
         "check-config",
         run_check_config,
-        "validate the configuration and print a summary (secrets masked)",
+        "validate the configuration and print a summary (secrets masked); with the bot "
+        "token set, ask Slack whether the bot is in every alert channel",
     )
+    parser.add_argument("--offline", action="store_true", help="don't ask Slack about the channels")
 
 
 def run_simulate(args: argparse.Namespace) -> int:
