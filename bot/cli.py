@@ -382,6 +382,19 @@ def since_time(text: str, *, now: datetime | None = None) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
+AUDIT_FORMATS = ("csv",)
+
+
+def export_format(text: str) -> str:
+    """``--format``: csv, the one format the export writes (any case)."""
+    word = text.strip().lower()
+    if word not in AUDIT_FORMATS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a format the audit export writes; use --format csv"
+        )
+    return word
+
+
 def run_audit_export(args: argparse.Namespace) -> int:
     settings = _settings(args)
     from storage.audit import export_audit  # lazy: only this command loads the database
@@ -439,7 +452,9 @@ def add_audit(commands: Subcommands) -> None:
         metavar="WHEN",
         help="from an ISO date or time (UTC unless it says) or a duration back: 7d, 12h, 30m",
     )
-    export.add_argument("--format", choices=("csv",), default="csv", help="csv (the only one)")
+    export.add_argument(
+        "--format", type=export_format, default="csv", metavar="FORMAT", help="csv (the only one)"
+    )
     export.add_argument("--output", metavar="FILE", help="write here (default: standard output)")
 
 
