@@ -564,7 +564,8 @@ def _describe_watcher(settings: Settings) -> list[str]:
     stall = ", ".join(
         f"{key} {_duration(after.total_seconds())}" for key, after in w.stall_after.items()
     )
-    digest = f"daily digest at {w.digest_time:%H:%M} UTC" if w.digest_time else "no digest"
+    zone = w.digest_timezone or "UTC"
+    digest = f"daily digest at {w.digest_time:%H:%M} {zone}" if w.digest_time else "no digest"
     sync = f"every {w.sync_interval_minutes} min" if w.sync_interval_minutes else "never"
     return [
         f"watcher: tick {_duration(w.tick_seconds)}, poll every "

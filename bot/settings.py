@@ -7,9 +7,10 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from datetime import time, timedelta
+from datetime import UTC, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -123,6 +124,21 @@ def _stall_key(key: str) -> str:
 
 
 StallKey = Annotated[str, AfterValidator(_stall_key)]
+
+
+def _time_zone(name: str) -> str:
+    """An IANA zone name zoneinfo knows (the system's database, else the tzdata package)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(
+            f"{name!r} is not an IANA time zone; use a name like 'Europe/Paris' or "
+            "'America/New_York'"
+        ) from None
+    return name
+
+
+TimeZoneName = Annotated[str, AfterValidator(_time_zone)]
 
 
 def _http_url(value: str) -> str:
@@ -295,6 +311,7 @@ class WatcherSettings(_Section):
     )
     outage_after_failures: Integer = Field(default=3, ge=1, le=1000)
     digest_time: time | None = None
+    digest_timezone: TimeZoneName | None = None  # None: digest_time is UTC
 
     @field_validator("stall_after")
     @classmethod
@@ -303,10 +320,17 @@ class WatcherSettings(_Section):
 
     @field_validator("digest_time")
     @classmethod
-    def _naive_utc(cls, value: time | None) -> time | None:
+    def _naive(cls, value: time | None) -> time | None:
         if value is not None and value.tzinfo is not None:
-            raise ValueError("give the time as HH:MM in UTC, without an offset")
+            raise ValueError(
+                "give the time as HH:MM, without an offset; name its zone in digest_timezone"
+            )
         return value
+
+    @property
+    def digest_zone(self) -> tzinfo:
+        """The zone ``digest_time`` is read in: ``digest_timezone``, else UTC."""
+        return ZoneInfo(self.digest_timezone) if self.digest_timezone else UTC
 
     @field_validator("max_interval_seconds")
     @classmethod
@@ -476,6 +500,10 @@ class Settings(BaseModel):
             )
         if not self.accounts:
             notes.append(f"{label}: accounts: no provider accounts configured")
+        if self.watcher.digest_timezone and self.watcher.digest_time is None:
+            notes.append(
+                f"{label}: watcher.digest_timezone: set, but no digest_time, so no digest is posted"
+            )
         return notes + self.route_warnings()
 
     def route_warnings(self) -> list[str]:
