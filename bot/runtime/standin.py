@@ -50,8 +50,9 @@ class SlackStandIn(SlackWorkspace):
             other well-formed ids answer with a plain profile.
         channels: channel id -> name, for ``conversations.info`` and rendering.
         not_joined: channels (of ``channels``) the bot is not a member of: public ones
-            (``C…``) answer ``conversations.info`` with ``is_member: false``, private ones
-            (``G…``) with ``channel_not_found``, as Slack does for a bot outside them.
+            (``C…``) answer ``conversations.info`` with ``is_member: false`` and
+            ``chat.postMessage`` with ``not_in_channel``; private ones (``G…``) answer both
+            with ``channel_not_found``, as Slack does for a bot outside them.
         echo: called with the rendered text of every message as it is posted or changed
             (the demo prints with it).
         app_token: the app-level token ``apps.connections.open`` accepts; its Socket Mode
@@ -243,6 +244,8 @@ class SlackStandIn(SlackWorkspace):
 
     def _post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = required(args, "channel", "channel_not_found")
+        if channel in self.not_joined:  # https://api.slack.com/methods/chat.postMessage#errors
+            raise SlackError("channel_not_found" if channel.startswith("G") else "not_in_channel")
         text, blocks = content_of(args)
         thread_ts = args.get("thread_ts") or None
         if thread_ts is not None and self.message(channel, thread_ts) is None:

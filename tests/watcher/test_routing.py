@@ -147,3 +147,23 @@ async def test_many_alerts_at_once_are_summarised_in_the_channel_they_are_routed
     assert all(f"s{i}.acme.example" in str(summary.replies) for i in range(7))
     assert len(threads_in(rig, CHANNEL)) == 2  # the two others, one thread each
     assert set(rig.standin.delivered().values()) == {1}
+
+
+async def test_a_routed_channel_the_bot_is_not_in_keeps_the_alert_until_it_is_invited(
+    rig: Rig,
+) -> None:
+    rig.standin.not_joined.add(GANDI)
+    ref = rig.sims["gandi"].add_operation("waiting.example", story="quick")
+    await rig.watch("gandi", ref)
+    await rig.step(0)
+    await rig.step(2 * MINUTE)  # completed: routed to GANDI, where Slack says not_in_channel
+    assert rig.standin.channel(GANDI) == [] and rig.standin.channel(CHANNEL) == []
+    refused = [c.error for c in rig.standin.calls_to("chat.postMessage")]
+    assert refused and set(refused) == {"not_in_channel"}
+
+    rig.standin.not_joined.discard(GANDI)  # someone invites the bot
+    await rig.step(MINUTE)
+    [thread] = threads_in(rig, GANDI)
+    assert "waiting.example" in thread.text or ref in thread.text
+    assert "completed" in thread.replies[0].text.lower()
+    assert set(rig.standin.delivered().values()) == {1}
