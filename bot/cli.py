@@ -86,18 +86,66 @@ def _settings(args: argparse.Namespace) -> Settings:
 def run_check_config(args: argparse.Namespace) -> int:
     settings = _settings(args)
     print("\n".join(describe_settings(settings)))
-    for warning in settings.warnings():
-        print(f"warning: {warning}", file=sys.stderr)
+    said, problems = _check_channels(settings, offline=args.offline)
+    print(said)
+    masker = installed_masker()
+    for warning in [*settings.warnings(), *problems]:
+        print(f"warning: {masker.mask(warning)}", file=sys.stderr)
     return EXIT_OK
 
 
+def _check_channels(settings: Settings, *, offline: bool) -> tuple[str, list[str]]:
+    """Whether the bot is in every channel alerts go to: a summary line and the problems."""
+    slack = settings.slack
+    uses = [(slack.alert_channel, "slack.alert_channel")] if slack.alert_channel else []
+    uses += [(rule.channel, f"routes[{i}].channel") for i, rule in enumerate(settings.routes)]
+    if not uses:
+        return "slack channels: none configured, nothing to check", []
+    if offline:
+        return "slack channels: check skipped (--offline)", []
+    if slack.bot_token is None:
+        return (
+            f"slack channels: check skipped: variable {slack.bot_token_env} is not set, and "
+            "only the bot token can ask Slack which channels the bot is in",
+            [],
+        )
+    from slack_sdk.web.async_client import AsyncWebClient  # lazy: only this check talks to Slack
+
+    from bot.slack.channels import CHECK_TIMEOUT_SECONDS, check_channels  # lazy: as above
+
+    async def check() -> Any:
+        client = AsyncWebClient(
+            token=slack.bot_token.get_secret_value() if slack.bot_token else None,
+            base_url=slack.api_base_url,
+            timeout=CHECK_TIMEOUT_SECONDS,
+            retry_handlers=[],  # offline, say so at once
+        )
+        return await check_channels(client, uses)
+
+    logging.getLogger("slack_sdk").setLevel(logging.WARNING)  # its retry notes are not ours
+
+    result = asyncio.run(check())
+    label = settings.source or "settings"
+    problems = [f"{label}: {problem}" for problem in result.problems]
+    count = len({channel for channel, _ in uses})
+    if result.skipped is not None:
+        said = f"slack channels: check skipped after {result.checked} of {count}: {result.skipped}"
+    elif problems:
+        said = f"slack channels: {count} checked; the bot can't post in {len(problems)} (below)"
+    else:
+        said = f"slack channels: {count} checked; the bot is in every one"
+    return said, problems
+
+
 def add_check_config(commands: Subcommands) -> None:
-    add_command(
+    parser = add_command(
         commands,
         "check-config",
         run_check_config,
-        "validate the configuration and print a summary (secrets masked)",
+        "validate the configuration and print a summary (secrets masked); with the bot "
+        "token set, ask Slack whether the bot is in every alert channel",
     )
+    parser.add_argument("--offline", action="store_true", help="don't ask Slack about the channels")
 
 
 def run_simulate(args: argparse.Namespace) -> int:
@@ -334,6 +382,19 @@ def since_time(text: str, *, now: datetime | None = None) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
+AUDIT_FORMATS = ("csv",)
+
+
+def export_format(text: str) -> str:
+    """``--format``: csv, the one format the export writes (any case)."""
+    word = text.strip().lower()
+    if word not in AUDIT_FORMATS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a format the audit export writes; use --format csv"
+        )
+    return word
+
+
 def run_audit_export(args: argparse.Namespace) -> int:
     settings = _settings(args)
     from storage.audit import export_audit  # lazy: only this command loads the database
@@ -391,7 +452,9 @@ def add_audit(commands: Subcommands) -> None:
         metavar="WHEN",
         help="from an ISO date or time (UTC unless it says) or a duration back: 7d, 12h, 30m",
     )
-    export.add_argument("--format", choices=("csv",), default="csv", help="csv (the only one)")
+    export.add_argument(
+        "--format", type=export_format, default="csv", metavar="FORMAT", help="csv (the only one)"
+    )
     export.add_argument("--output", metavar="FILE", help="write here (default: standard output)")
 
 
@@ -462,6 +525,7 @@ def describe_settings(settings: Settings) -> list[str]:
         f"security: secret key {_variable(security.secret_key_env, security.secret_key)}",
         *_describe_watcher(settings),
         *_describe_accounts(settings),
+        *_describe_routes(settings),
         f"server: {settings.server.host}:{settings.server.port}, log level "
         f"{settings.server.log_level}, {settings.server.log_format} logs",
     ]
@@ -500,7 +564,8 @@ def _describe_watcher(settings: Settings) -> list[str]:
     stall = ", ".join(
         f"{key} {_duration(after.total_seconds())}" for key, after in w.stall_after.items()
     )
-    digest = f"daily digest at {w.digest_time:%H:%M} UTC" if w.digest_time else "no digest"
+    zone = w.digest_timezone or "UTC"
+    digest = f"daily digest at {w.digest_time:%H:%M} {zone}" if w.digest_time else "no digest"
     sync = f"every {w.sync_interval_minutes} min" if w.sync_interval_minutes else "never"
     return [
         f"watcher: tick {_duration(w.tick_seconds)}, poll every "
@@ -529,6 +594,29 @@ def _describe_accounts(settings: Settings) -> list[str]:
     for row in rows:
         lines.append(
             "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        )
+    return lines
+
+
+def _describe_routes(settings: Settings) -> list[str]:
+    if not settings.routes:
+        return [f"routes: none; every alert goes to {settings.slack.alert_channel or '(none)'}"]
+    lines = [f"routes: {len(settings.routes)}, first match wins, else the alert channel"]
+    for index, rule in enumerate(settings.routes):
+        keys = [
+            f"{name} {'/'.join(words)}"
+            for name, words in (
+                ("account", rule.account),
+                ("provider", rule.provider),
+                ("phase", rule.phase),
+            )
+            if words
+        ]
+        if rule.subject is not None:
+            keys.append(f"subject ~ '{rule.subject}'")
+        policy = f" (policy {rule.policy})" if rule.policy else ""
+        lines.append(
+            f"  routes[{index}]: {', '.join(keys) or 'everything'} -> {rule.channel}{policy}"
         )
     return lines
 

@@ -7,9 +7,10 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from datetime import time, timedelta
+from datetime import UTC, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -25,7 +26,7 @@ from pydantic import (
 )
 
 from bot.config_file import ConfigFileError, read_config_file
-from providers.base import Action, parse_action
+from providers.base import Action, Phase, parse_action
 from providers.registry import PROVIDER_TYPES, descriptor_of
 from providers.settings import Integer, Number, ProviderAccount, checked_http_url
 
@@ -35,6 +36,7 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "ConfigError",
     "DatabaseSettings",
+    "RouteRule",
     "SecuritySettings",
     "ServerSettings",
     "Settings",
@@ -122,6 +124,21 @@ def _stall_key(key: str) -> str:
 
 
 StallKey = Annotated[str, AfterValidator(_stall_key)]
+
+
+def _time_zone(name: str) -> str:
+    """An IANA zone name zoneinfo knows (the system's database, else the tzdata package)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(
+            f"{name!r} is not an IANA time zone; use a name like 'Europe/Paris' or "
+            "'America/New_York'"
+        ) from None
+    return name
+
+
+TimeZoneName = Annotated[str, AfterValidator(_time_zone)]
 
 
 def _http_url(value: str) -> str:
@@ -294,6 +311,7 @@ class WatcherSettings(_Section):
     )
     outage_after_failures: Integer = Field(default=3, ge=1, le=1000)
     digest_time: time | None = None
+    digest_timezone: TimeZoneName | None = None  # None: digest_time is UTC
 
     @field_validator("stall_after")
     @classmethod
@@ -302,10 +320,17 @@ class WatcherSettings(_Section):
 
     @field_validator("digest_time")
     @classmethod
-    def _naive_utc(cls, value: time | None) -> time | None:
+    def _naive(cls, value: time | None) -> time | None:
         if value is not None and value.tzinfo is not None:
-            raise ValueError("give the time as HH:MM in UTC, without an offset")
+            raise ValueError(
+                "give the time as HH:MM, without an offset; name its zone in digest_timezone"
+            )
         return value
+
+    @property
+    def digest_zone(self) -> tzinfo:
+        """The zone ``digest_time`` is read in: ``digest_timezone``, else UTC."""
+        return ZoneInfo(self.digest_timezone) if self.digest_timezone else UTC
 
     @field_validator("max_interval_seconds")
     @classmethod
@@ -332,6 +357,78 @@ class WatcherSettings(_Section):
         return next(matches, self.stall_after["default"])
 
 
+def _words(value: object) -> object:
+    """One word or a list of them -> a tuple (a route's ``account = "x"`` or ``["x", "y"]``)."""
+    return (value,) if isinstance(value, str) else value
+
+
+def _phase(word: str) -> str:
+    if word not in Phase._value2member_map_:
+        choices = ", ".join(p.value for p in Phase)
+        raise ValueError(f"{word!r} is not a phase, so it can never match; use one of {choices}")
+    return word
+
+
+def _pattern(value: str) -> str:
+    try:
+        re.compile(value, re.IGNORECASE)
+    except re.error as exc:
+        raise ValueError(
+            f"{value!r} is not a pattern that compiles ({exc}), so it can never match"
+        ) from None
+    return value
+
+
+def _provider_type(word: str) -> str:
+    if word not in PROVIDER_TYPES:
+        raise ValueError(f"{word!r} is not a provider type ({', '.join(PROVIDER_TYPES)})")
+    return word
+
+
+PolicyName = Annotated[
+    str, _matching(r"^[a-z0-9][a-z0-9_-]{0,39}$", "a policy name (a-z 0-9 _ -, up to 40)")
+]
+Words = BeforeValidator(_words)
+
+
+class RouteRule(_Section):
+    """One [[routes]] table: a transfer's alerts go to ``channel`` when every key it gives
+    matches (a list matches any of its words); the first rule that matches wins."""
+
+    channel: ChannelId
+    account: Annotated[tuple[str, ...], Words] = ()
+    provider: Annotated[tuple[Annotated[str, AfterValidator(_provider_type)], ...], Words] = ()
+    phase: Annotated[tuple[Annotated[str, AfterValidator(_phase)], ...], Words] = ()
+    subject: Annotated[str, AfterValidator(_pattern)] | None = None
+    policy: PolicyName | None = None  # named for the reminders; only validated here
+
+    @property
+    def catch_all(self) -> bool:
+        return not (self.account or self.provider or self.phase or self.subject is not None)
+
+    def matches(self, *, account: str, provider: str, phase: str, subject: str) -> bool:
+        """True when every key given matches this transfer (the subject pattern is searched
+        in the subject, case ignored: domains are)."""
+        return (
+            (not self.account or account in self.account)
+            and (not self.provider or provider in self.provider)
+            and (not self.phase or phase in self.phase)
+            and (
+                self.subject is None or re.search(self.subject, subject, re.IGNORECASE) is not None
+            )
+        )
+
+    def covers(self, later: RouteRule) -> bool:
+        """True when this rule matches everything ``later`` could (so ``later`` never wins)."""
+        pairs = (
+            (self.account, later.account),
+            (self.provider, later.provider),
+            (self.phase, later.phase),
+        )
+        wider = all(not mine or (theirs and set(theirs) <= set(mine)) for mine, theirs in pairs)
+        return wider and (self.subject is None or self.subject == later.subject)
+
+
 class ServerSettings(_Section):
     """[server]: the HTTP listener (Slack events in HTTP mode, health checks) and logging."""
 
@@ -356,6 +453,7 @@ class Settings(BaseModel):
     watcher: WatcherSettings = WatcherSettings()
     server: ServerSettings = ServerSettings()
     accounts: tuple[ProviderAccount, ...] = ()
+    routes: tuple[RouteRule, ...] = ()
 
     def account(self, name: str) -> ProviderAccount | None:
         return next((a for a in self.accounts if a.name == name), None)
@@ -402,6 +500,26 @@ class Settings(BaseModel):
             )
         if not self.accounts:
             notes.append(f"{label}: accounts: no provider accounts configured")
+        if self.watcher.digest_timezone and self.watcher.digest_time is None:
+            notes.append(
+                f"{label}: watcher.digest_timezone: set, but no digest_time, so no digest is posted"
+            )
+        return notes + self.route_warnings()
+
+    def route_warnings(self) -> list[str]:
+        """Each [[routes]] rule that can never match, in one sentence."""
+        label, names = self.source or "settings", {a.name: a.type for a in self.accounts}
+        notes = []
+        for index, rule in enumerate(self.routes):
+            why = _never_matches(rule, names)
+            earlier = next((i for i in range(index) if self.routes[i].covers(rule)), None)
+            if why is None and earlier is not None:
+                shadow = self.routes[earlier]
+                why = f"routes[{earlier}] before it matches every transfer" + (
+                    " (it has no match keys)" if shadow.catch_all else " this one would"
+                )
+            if why is not None:
+                notes.append(f"{label}: routes[{index}]: can never match: {why}")
         return notes
 
     def secret_values(self) -> list[str]:
@@ -419,6 +537,21 @@ class Settings(BaseModel):
         ]
         values.append(self.database.password or "")
         return [v for v in values if v]
+
+
+def _never_matches(rule: RouteRule, accounts: Mapping[str, str]) -> str | None:
+    """Why this rule can match no transfer of these accounts (name -> type), or None."""
+    unknown = [name for name in rule.account if name not in accounts]
+    if rule.account and len(unknown) == len(rule.account):
+        return f"no configured account is named {' or '.join(map(repr, unknown))}"
+    named = [name for name in rule.account if name in accounts]
+    kinds = {accounts[name] for name in named} if named else set(accounts.values())
+    if rule.provider and not kinds & set(rule.provider):
+        wanted = " or ".join(rule.provider)
+        if named:
+            return f"account {' or '.join(map(repr, named))} is not of type {wanted}"
+        return f"no configured account is of type {wanted}"
+    return None
 
 
 # -- loading -------------------------------------------------------------------------------
@@ -496,8 +629,9 @@ class _ConfigReader:
     def resolve(self, raw: dict[str, Any]) -> Settings | None:
         sections: dict[str, Any] = {}
         for key in raw:
-            if key not in _SECTIONS and key != "accounts":
-                self.report(key, "unknown section" + _suggest(key, [*_SECTIONS, "accounts"]))
+            if key not in _SECTIONS and key not in ("accounts", "routes"):
+                known = [*_SECTIONS, "accounts", "routes"]
+                self.report(key, "unknown section" + _suggest(key, known))
         for name, model in _SECTIONS.items():
             table = raw.get(name, {})
             if not isinstance(table, dict):
@@ -505,9 +639,31 @@ class _ConfigReader:
                 continue
             sections[name] = self.validate(model, self.with_secrets(name, table), name)
         accounts = self.resolve_accounts(raw.get("accounts", []))
+        routes = self.resolve_routes(raw.get("routes", []), sections.get("slack"))
         if self.problems:
             return None
-        return Settings(source=self.label, accounts=accounts, **sections)
+        return Settings(source=self.label, accounts=accounts, routes=routes, **sections)
+
+    def resolve_routes(self, items: object, slack: SlackSettings | None) -> tuple[RouteRule, ...]:
+        if not isinstance(items, list):
+            self.report("routes", "must be a list of [[routes]] tables")
+            return ()
+        routes: list[RouteRule] = []
+        for index, item in enumerate(items):
+            key = f"routes[{index}]"
+            if not isinstance(item, dict):
+                self.report(key, "must be a table ([[routes]])")
+                continue
+            rule: RouteRule | None = self.validate(RouteRule, item, key)
+            if rule is not None:
+                routes.append(rule)
+        if items and slack is not None and slack.alert_channel is None:
+            self.report(
+                "slack.alert_channel",
+                "routes need a default channel for the alerts no rule matches, outages and "
+                "the digest; set slack.alert_channel",
+            )
+        return tuple(routes)
 
     def with_secrets(self, section: str, table: dict[str, Any]) -> dict[str, Any]:
         data = dict(table)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,6 +28,7 @@ __all__ = [
     "get_transfer",
     "get_transfer_by_ref",
     "get_transfer_by_short_id",
+    "get_transfers",
     "list_events",
     "list_in_flight_transfers",
     "list_transfers",
@@ -61,6 +63,18 @@ def new_short_id(length: int = _SHORT_ID_LENGTH) -> str:
 
 async def get_transfer(session: AsyncSession, *, transfer_id: int) -> TrackedTransfer | None:
     return await session.get(TrackedTransfer, transfer_id, populate_existing=True)
+
+
+async def get_transfers(
+    session: AsyncSession, *, transfer_ids: Iterable[int]
+) -> dict[int, TrackedTransfer]:
+    """The transfers with these ids that exist, by id (one query)."""
+    wanted = sorted(set(transfer_ids))
+    if not wanted:
+        return {}
+    stmt = select(TrackedTransfer).where(col(TrackedTransfer.id).in_(wanted))
+    rows = await session.scalars(stmt.execution_options(populate_existing=True))
+    return {row.id: row for row in rows if row.id is not None}
 
 
 async def get_transfer_by_ref(

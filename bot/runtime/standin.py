@@ -49,6 +49,10 @@ class SlackStandIn(SlackWorkspace):
         users: user id -> profile fields (``name``, ``real_name``...), for ``users.info``;
             other well-formed ids answer with a plain profile.
         channels: channel id -> name, for ``conversations.info`` and rendering.
+        not_joined: channels (of ``channels``) the bot is not a member of: public ones
+            (``C…``) answer ``conversations.info`` with ``is_member: false`` and
+            ``chat.postMessage`` with ``not_in_channel``; private ones (``G…``) answer both
+            with ``channel_not_found``, as Slack does for a bot outside them.
         echo: called with the rendered text of every message as it is posted or changed
             (the demo prints with it).
         app_token: the app-level token ``apps.connections.open`` accepts; its Socket Mode
@@ -66,12 +70,14 @@ class SlackStandIn(SlackWorkspace):
         channels: Mapping[str, str] | None = None,
         echo: Callable[[str], None] | None = None,
         app_token: str = "xapp-1-standin-app-token",  # noqa: S107 - a stand-in's fixed token
+        not_joined: Sequence[str] = (),
     ) -> None:
         super().__init__(users=users, channels=channels, echo=echo, bot_user=bot_user)
         self.token = token
         self.bot_id = "B0TRANSFERBOT"
         self.team_id = team_id
         self.user_groups = {k: list(v) for k, v in (user_groups or {}).items()}
+        self.not_joined = set(not_joined)
         self.base_url: str | None = None
         self.calls: list[SlackCall] = []
         self.responses: list[tuple[str, dict[str, Any]]] = []  # (response id, body)
@@ -238,6 +244,8 @@ class SlackStandIn(SlackWorkspace):
 
     def _post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = required(args, "channel", "channel_not_found")
+        if channel in self.not_joined:  # https://api.slack.com/methods/chat.postMessage#errors
+            raise SlackError("channel_not_found" if channel.startswith("G") else "not_in_channel")
         text, blocks = content_of(args)
         thread_ts = args.get("thread_ts") or None
         if thread_ts is not None and self.message(channel, thread_ts) is None:
@@ -345,17 +353,24 @@ class SlackStandIn(SlackWorkspace):
         return {"user": {"id": user, "team_id": self.team_id, **profile}}
 
     def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A conversation object (https://api.slack.com/types/conversations): ``is_member``
+        says whether the bot is in it; a private channel it is not in is not found."""
         channel = required(args, "channel", "channel_not_found")
         if self.channels and channel not in self.channels:
+            raise SlackError("channel_not_found")
+        private = channel.startswith("G")
+        if private and channel in self.not_joined:
             raise SlackError("channel_not_found")
         name = self.channels.get(channel, channel.lower())
         return {
             "channel": {
                 "id": channel,
                 "name": name,
-                "is_channel": True,
-                "is_private": False,
-                "is_member": True,
+                "is_channel": not private,
+                "is_group": private,
+                "is_private": private,
+                "is_archived": False,
+                "is_member": channel not in self.not_joined,
             }
         }
 

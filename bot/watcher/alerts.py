@@ -1,4 +1,5 @@
-"""Post reserved alerts to the alert channel: one thread per transfer, each alert exactly once.
+"""Post reserved alerts: one thread per transfer, in the channel its route chose
+(``bot.routing``), each alert exactly once.
 
 Each alert goes claim → post → mark posted. The claim is a lease: an alert left in
 ``posting`` by a poster that died is taken over once the lease (``lease_seconds``) has run
@@ -18,6 +19,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from bot.routing import route_alerts
 from bot.slack.alerts import summary_message
 from bot.slack.calls import (
     CHANNEL_PACE_SECONDS,
@@ -46,6 +48,7 @@ from storage.alerts import (
 from storage.errors import StorageError
 from storage.models import Alert, AlertState, TrackedTransfer
 from storage.owners import clear_owner_if_moving
+from storage.transfers import get_transfers
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -123,9 +126,12 @@ class _Poster:
             a for a in alerts if a.kind in TRANSFER_KINDS and a.state == AlertState.PENDING.value
         ]
         posted = 0
-        if len(fresh) > SUMMARY_AFTER:
-            posted += await self._summary(fresh[:SUMMARY_MAX])
-            summarised = {a.id for a in fresh[:SUMMARY_MAX]}
+        if len(fresh) > SUMMARY_AFTER:  # many at once: one summary per channel they go to
+            summarised: set[int | None] = set()
+            for channel, group in (await self._by_channel(fresh)).items():
+                if len(group) > SUMMARY_AFTER:
+                    posted += await self._summary(channel, group[:SUMMARY_MAX])
+                    summarised |= {a.id for a in group[:SUMMARY_MAX]}
             alerts = [a for a in alerts if a.id not in summarised]
         headers: dict[int, list[Alert]] = defaultdict(list)
         for alert in alerts:
@@ -136,6 +142,22 @@ class _Poster:
         for transfer_id, group in headers.items():
             await self._headers(transfer_id, group)
         return posted
+
+    async def _by_channel(self, alerts: list[Alert]) -> dict[str, list[Alert]]:
+        """The alerts grouped by the channel each goes to (its transfer's route)."""
+        ids = [a.transfer_id for a in alerts if a.transfer_id is not None]
+        async with self.services.db.session() as session:
+            rows = await get_transfers(session, transfer_ids=ids)
+        groups: dict[str, list[Alert]] = defaultdict(list)
+        for alert in alerts:
+            row = rows.get(alert.transfer_id) if alert.transfer_id is not None else None
+            groups[self._channel_of(alert, row)].append(alert)
+        return groups
+
+    def _channel_of(self, alert: Alert, row: TrackedTransfer | None) -> str:
+        """Where an alert goes: its transfer's thread, else its route, else the default."""
+        phase = transfer_at_alert(alert, row).phase.value if row is not None else None
+        return route_alerts(self.services.settings, row, phase=phase).channel or self.channel
 
     def _resting(self, alert: Alert) -> bool:
         """An alert Slack keeps refusing is tried less and less often (at most hourly)."""
@@ -243,7 +265,10 @@ class _Poster:
         row = await self._row(alert.transfer_id)
         if row is None:
             return self.channel, "", None  # the transfer is gone: nothing to tell
-        thread = await open_thread(self.posting, row, stale=stale, since=alert.created_at)
+        channel = self._channel_of(alert, row)
+        thread = await open_thread(
+            self.posting, row, channel=channel, stale=stale, since=alert.created_at
+        )
         if stale:
             adopted = await self._adopt(alert, thread.channel, thread.ts)
             if adopted is not None:
@@ -267,8 +292,10 @@ class _Poster:
         return thread.channel, str(response["ts"]), thread.ts
 
     async def _channel_alert(self, alert: Alert, stale: bool) -> Where | None:
+        """An alert about no one transfer (an outage, the digest): the default channel."""
+        channel = self._channel_of(alert, None)
         if stale:
-            adopted = await self._adopt(alert, self.channel, None)
+            adopted = await self._adopt(alert, channel, None)
             if adopted is not None:
                 return adopted
         if alert.kind == DIGEST:
@@ -276,22 +303,22 @@ class _Poster:
                 text, blocks = await digest_message(session)
         else:
             text, blocks = account_alert_message(alert)
-        thread_ts = await self._outage_thread(alert)
+        thread_ts = await self._outage_thread(alert, channel)
         response = await self.services.calls.paced(
             lambda: self.client.chat_postMessage(
-                channel=self.channel,
+                channel=channel,
                 text=text,
                 blocks=blocks,
                 thread_ts=thread_ts,
                 reply_broadcast=True if thread_ts else None,
                 metadata=alert_metadata(alert.id or 0),
             ),
-            channel=self.channel,
+            channel=channel,
             pace=self.pace,
         )
-        return self.channel, str(response["ts"]), thread_ts
+        return channel, str(response["ts"]), thread_ts
 
-    async def _outage_thread(self, alert: Alert) -> str | None:
+    async def _outage_thread(self, alert: Alert, channel: str) -> str | None:
         """A recovery answers in the thread of the outage alert it ends."""
         key = (alert.payload or {}).get("outage_key")
         if not key:
@@ -300,10 +327,10 @@ class _Poster:
             outage = await get_alert_by_key(session, key=key)
         if outage is None or outage.state != AlertState.POSTED.value or not outage.ts:
             return None
-        return outage.ts if outage.channel == self.channel else None
+        return outage.ts if outage.channel == channel else None
 
     # -- many at once -----------------------------------------------------------------------
-    async def _summary(self, alerts: list[Alert]) -> int:
+    async def _summary(self, channel: str, alerts: list[Alert]) -> int:
         won = await self._claim(alerts)
         rows = {a.id: await self._row(a.transfer_id) for a in won}
         won = [a for a in won if rows[a.id] is not None]
@@ -319,9 +346,9 @@ class _Poster:
             text, blocks = summary_message(items)
             response = await self.services.calls.paced(
                 lambda: self.client.chat_postMessage(
-                    channel=self.channel, text=text, blocks=blocks, metadata=summary_metadata(ids)
+                    channel=channel, text=text, blocks=blocks, metadata=summary_metadata(ids)
                 ),
-                channel=self.channel,
+                channel=channel,
                 pace=self.pace,
             )
         except SlackRefused as exc:
@@ -337,8 +364,8 @@ class _Poster:
             await self._give_back(won, "The bot could not build the summary.")
             return 0
         ts = str(response["ts"])
-        await self._mark(won, (self.channel, ts, None))
-        await post_details(self.posting, won, rows, ts)
+        await self._mark(won, (channel, ts, None))
+        await post_details(self.posting, won, rows, channel, ts)
         for row_id in {row.id for row in rows.values() if row is not None and row.alert_ts}:
             await update_header(self.posting, row_id)
         return len(won)
@@ -351,5 +378,5 @@ class _Poster:
         row = await self._row(transfer_id)
         if row is not None and row.alert_ts:
             await update_header(self.posting, transfer_id)
-        channel = (row.alert_channel if row is not None else None) or self.channel
+        channel = route_alerts(self.services.settings, row).channel or self.channel
         await self._mark(won, (channel, (row.alert_ts if row is not None else None) or "", None))

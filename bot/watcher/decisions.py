@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from providers.base import Phase
 
@@ -78,8 +78,9 @@ def recovery_key(account: str, since: datetime) -> str:
     return f"account:{account}:{RECOVERED}:since:{_stamp(since)}"
 
 
-def digest_key(day: datetime) -> str:
-    return f"digest:{day.date().isoformat()}"
+def digest_key(day: date) -> str:
+    """One digest per day: the local day in the digest's zone (UTC without one)."""
+    return f"digest:{day.isoformat()}"
 
 
 def stall_due_in(

@@ -1,17 +1,27 @@
-"""The optional daily digest: what is in flight, blocked and stalled first; posted once a day."""
+"""The optional daily digest, at a local time in the team's zone, once a local day: what is
+due soon (the deadlines' place, empty for now), then what is stuck and nobody owns, then
+the rest in flight.
+
+The watcher asks :func:`digest_day_due` every half minute by its own clock
+(``services.now``), so the digest follows the zone's clock across daylight-saving changes
+(a time the change skips fires when the clock has passed it: an hour later that day), and
+:func:`reserve_digest` reserves it under the local day's unique key, so it is posted once
+however many replicas ask and however often.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, time, tzinfo
 from typing import TYPE_CHECKING
 
 from slack_sdk.models.blocks import Block
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.slack.blocks import MAX_SECTION_TEXT, Message, Row, context, finish, section, transfer_line
-from bot.slack.mrkdwn import Mrkdwn
+from bot.slack.mrkdwn import Mrkdwn, md, mention
 from bot.watcher.decisions import DIGEST, digest_key
 from providers.base import Phase
 from storage.alerts import reserve_alert
@@ -21,7 +31,13 @@ from storage.transfers import count_transfers_by_phase, list_in_flight_transfers
 if TYPE_CHECKING:
     from bot.services import Services
 
-__all__ = ["digest_blocks", "digest_message", "reserve_digest"]
+__all__ = [
+    "digest_blocks",
+    "digest_day_due",
+    "digest_message",
+    "due_soon_lines",
+    "reserve_digest",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -29,50 +45,109 @@ DIGEST_LINES = 30
 _FIRST = (Phase.BLOCKED, Phase.PAUSED, Phase.PENDING, Phase.ACTIVE)
 
 
-async def reserve_digest(services: Services) -> bool:
-    """Reserve today's digest (once across replicas); it is posted with the other alerts."""
+def digest_day_due(now: datetime, at: time, zone: tzinfo) -> date | None:
+    """The local day whose digest is due at ``now``: today's (in ``zone``) once the local
+    clock has reached ``at``; None before that."""
+    today = now.astimezone(zone).date()
+    due = datetime.combine(today, at, tzinfo=zone)  # in a skipped hour: that hour later
+    return today if now >= due else None
+
+
+async def reserve_digest(services: Services, *, day: date | None = None) -> bool:
+    """Reserve the digest of ``day`` (default: today in UTC) once across replicas; it is
+    posted with the other alerts. False: it was reserved already."""
     now = services.now()
     async with services.db.session() as session:
         alert = await reserve_alert(
-            session, key=digest_key(now), kind=DIGEST, account="*", message="Daily digest", now=now
+            session,
+            key=digest_key(day or now.date()),
+            kind=DIGEST,
+            account="*",
+            message="Daily digest",
+            now=now,
         )
     if alert is not None:
         services.alert_posting.kick()
     return alert is not None
 
 
+async def due_soon_lines(session: AsyncSession) -> list[Mrkdwn]:
+    """What is due soon (a provider deadline near): the deadlines work fills this in. Until
+    transfers carry deadlines there is nothing to say, and nothing is made up."""
+    return []
+
+
 async def digest_message(session: AsyncSession) -> Message:
-    """Today's digest from the database: counts by phase, then the transfers that need
-    people (blocked, stalled), then the others."""
+    """Today's digest from the database: due soon, then the stuck transfers nobody owns,
+    then the others (blocked and stalled first) and counts by phase."""
     by_phase = await count_transfers_by_phase(session, watching=True)
     counts = Counter({Phase(p): n for p, n in by_phase.items() if not Phase(p).finished})
+    found = await list_in_flight_transfers(session, limit=500)
     rows = [
         Row(row.short_id, transfer_from_row(row), row.stalled_alerted_for == row.raw_code)
-        for row in await list_in_flight_transfers(session, limit=500)
+        for row in found
     ]
-    return digest_blocks(rows, counts)
+    owners = {row.short_id: row.owner_id for row in found if row.owner_id}
+    return digest_blocks(rows, counts, owners=owners, due_soon=await due_soon_lines(session))
 
 
-def digest_blocks(rows: Sequence[Row], counts: Counter[Phase]) -> Message:
-    """Pure: the digest for these rows (the most urgent first) and per-phase counts."""
+def _stuck(row: Row) -> bool:
+    return row.transfer.phase is Phase.BLOCKED or row.stalled
+
+
+def digest_blocks(
+    rows: Sequence[Row],
+    counts: Counter[Phase],
+    *,
+    owners: Mapping[str, str] | None = None,
+    due_soon: Sequence[Mrkdwn] = (),
+) -> Message:
+    """Pure: the digest for these rows, per-phase counts, who owns which (short id -> user
+    id) and the due-soon lines: what is due soon first, then the stuck transfers nobody owns,
+    then the rest (the most urgent first), owners named."""
+    owners = owners or {}
     total = sum(counts.values())
     tally = ", ".join(f"{counts[p]} {p.value}" for p in _FIRST if counts[p]) or "none"
-    urgent = sorted(
-        rows,
+    unowned = [r for r in rows if _stuck(r) and r.short_id not in owners]
+    rest = sorted(
+        (r for r in rows if not (_stuck(r) and r.short_id not in owners)),
         key=lambda r: (
-            not (r.transfer.phase is Phase.BLOCKED or r.stalled),
+            not _stuck(r),
             _FIRST.index(r.transfer.phase) if r.transfer.phase in _FIRST else 9,
         ),
     )
     blocks: list[Block] = [section(f"*Daily digest: {total} transfers in flight* ({tally})")]
-    text = Mrkdwn("")
-    for line in (transfer_line(row) for row in urgent[:DIGEST_LINES]):
+    if due_soon:
+        blocks += _listed(Mrkdwn("*Due soon*"), list(due_soon))
+    if unowned:
+        lead = md("*Stuck, and nobody has taken it on ({})*", len(unowned))
+        blocks += _listed(lead, [transfer_line(r) for r in unowned[:DIGEST_LINES]])
+    room = max(DIGEST_LINES - len(unowned), 0)
+    lines = [_owned(transfer_line(r), owners.get(r.short_id)) for r in rest[:room]]
+    if lines:
+        blocks += _listed(Mrkdwn("*In flight*") if unowned else None, lines)
+    left = len(unowned) + len(rest) - min(len(unowned), DIGEST_LINES) - len(lines)
+    if left > 0:
+        blocks.append(context(f"… and {left} more: use `/transfer list`."))
+    title = f"Daily digest: {total} transfers in flight ({tally})"
+    if unowned:
+        title += f"; {len(unowned)} stuck with no owner"
+    return finish(title, blocks)
+
+
+def _owned(line: Mrkdwn, owner: str | None) -> Mrkdwn:
+    return line + md(" · owned by {}", mention(owner)) if owner else line
+
+
+def _listed(lead: Mrkdwn | None, lines: list[Mrkdwn]) -> list[Block]:
+    """Lines under an optional bold lead, in as few sections as Slack's text limit allows."""
+    blocks: list[Block] = []
+    text = lead or Mrkdwn("")
+    for line in lines:
         if text and len(text) + len(line) + 1 > MAX_SECTION_TEXT:
             blocks.append(section(text))
             text = Mrkdwn("")
         text = text + Mrkdwn("\n") + line if text else line
     if text:
         blocks.append(section(text))
-    if len(urgent) > DIGEST_LINES:
-        blocks.append(context(f"… and {len(urgent) - DIGEST_LINES} more: use `/transfer list`."))
-    return finish(f"Daily digest: {total} transfers in flight ({tally})", blocks)
+    return blocks

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.actions import expire_due_requests
 from bot.runtime.health import read_unreachable_accounts
-from bot.watcher.digest import reserve_digest
+from bot.watcher.digest import digest_day_due, reserve_digest
 from bot.watcher.poll import PassReport, run_poll_pass
 from bot.watcher.sync import sync_accounts
 from storage.transfers import count_transfers_by_phase
@@ -31,6 +31,7 @@ __all__ = ["EXPIRY_SECONDS", "Watcher"]
 logger = logging.getLogger(__name__)
 
 EXPIRY_SECONDS = 30.0
+DIGEST_CHECK_SECONDS = 30.0  # how late after its local time the digest may be reserved
 FIRST_SYNC_DELAY = timedelta(seconds=30)
 
 
@@ -46,6 +47,7 @@ class Watcher:
         self.last_pass: PassReport | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self._running: set[str] = set()
+        self._digest_day: date | None = None  # the local day whose digest this one reserved
 
     @property
     def running(self) -> bool:
@@ -75,10 +77,10 @@ class Watcher:
         scheduler.add_job(
             self.expire_requests, "interval", seconds=EXPIRY_SECONDS, id="expiry", **every
         )
-        if settings.digest_time is not None:
+        if settings.digest_time is not None:  # by services.now() in its zone, not a cron
             scheduler.add_job(
-                self.digest, "cron", hour=settings.digest_time.hour,
-                minute=settings.digest_time.minute, id="digest", **every,
+                self.digest, "interval", seconds=DIGEST_CHECK_SECONDS, id="digest",
+                next_run_time=now, **every,
             )  # fmt: skip
         scheduler.start()
         self._scheduler = scheduler
@@ -123,7 +125,17 @@ class Watcher:
         await self._guarded("sync", lambda: sync_accounts(self.services, actor="watcher"))
 
     async def digest(self) -> None:
-        await self._guarded("digest", lambda: reserve_digest(self.services))
+        """Reserve today's digest once its local time has come (once a local day: a day
+        already reserved here is not asked about again; other replicas find its key)."""
+        settings = self.services.settings.watcher
+        if settings.digest_time is None:
+            return
+        day = digest_day_due(self.services.now(), settings.digest_time, settings.digest_zone)
+        if day is None or day == self._digest_day:
+            return
+        done = await self._guarded("digest", lambda: reserve_digest(self.services, day=day))
+        if done is not None:
+            self._digest_day = day
 
     async def expire_requests(self) -> None:
         """Expire approval requests past their time and recover interrupted runs."""

@@ -43,9 +43,10 @@ async def post_details(
     posting: Posting,
     alerts: list[Alert],
     rows: Mapping[Any, TrackedTransfer | None],
+    channel: str,
     summary_ts: str,
 ) -> None:
-    """Reply in the summary's thread with each alert in full (buttons included).
+    """Reply in the summary's thread (in ``channel``) with each alert in full (buttons included).
 
     Best effort: the summary itself delivered the alerts, so a failure here is logged.
     """
@@ -58,13 +59,13 @@ async def post_details(
     for text, blocks in pack_messages(messages):
         reply = partial(
             posting.client.chat_postMessage,
-            channel=posting.channel,
+            channel=channel,
             text=text,
             blocks=blocks,
             thread_ts=summary_ts,
         )
         try:
-            await posting.services.calls.paced(reply, channel=posting.channel, pace=posting.pace)
+            await posting.services.calls.paced(reply, channel=channel, pace=posting.pace)
         except (SlackRefused, SlackOutcomeUnknown) as exc:
             logger.warning("a summary's details were not all posted (%s)", exc)
             return

@@ -1,4 +1,5 @@
-"""One thread per transfer in the alert channel: its first message made once, kept current."""
+"""One thread per transfer, in the channel its route chose: its first message made once,
+kept current, and never moved (``bot.routing``)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ logger = logging.getLogger(__name__)
 @dataclass
 class Posting:
     """Where and how alerts go: the services, a client that never retries by itself, the
-    alert channel and its pace."""
+    default alert channel and the pace of posts to one channel."""
 
     services: Services
     client: AsyncWebClient
@@ -52,9 +53,10 @@ class Thread:
 
 
 async def open_thread(
-    posting: Posting, row: TrackedTransfer, *, stale: bool, since: datetime
+    posting: Posting, row: TrackedTransfer, *, channel: str, stale: bool, since: datetime
 ) -> Thread:
-    """The transfer's thread, started with its header if it has none yet.
+    """The transfer's thread, started with its header in ``channel`` (where its route says)
+    if it has none yet; one it has stays where it is.
 
     ``stale``: an earlier poster may have died after posting the header and before
     recording it; look for it in the channel first. When two posters start a thread at
@@ -64,38 +66,38 @@ async def open_thread(
     if row.alert_ts and row.alert_channel:
         return Thread(row.alert_channel, row.alert_ts, created=False)
     if stale:
-        found = await find_thread(posting.client, posting.channel, transfer_id=row.id, since=since)
+        found = await find_thread(posting.client, channel, transfer_id=row.id, since=since)
         if found is not None:
-            return await _record(posting, row.id, found, created=False)
+            return await _record(posting, row.id, channel, found, created=False)
     async with posting.services.db.session() as session:
         text, blocks = await header_message(session, row, posting.services.now())
     response = await posting.services.calls.paced(
         lambda: posting.client.chat_postMessage(
-            channel=posting.channel,
+            channel=channel,
             text=text,
             blocks=blocks,
             metadata=thread_metadata(row.id or 0),
         ),
-        channel=posting.channel,
+        channel=channel,
         pace=posting.pace,
     )
-    return await _record(posting, row.id, str(response["ts"]), created=True)
+    return await _record(posting, row.id, channel, str(response["ts"]), created=True)
 
 
-async def _record(posting: Posting, transfer_id: int, ts: str, *, created: bool) -> Thread:
+async def _record(
+    posting: Posting, transfer_id: int, channel: str, ts: str, *, created: bool
+) -> Thread:
     async with posting.services.db.session() as session:
-        won = await set_alert_thread(
-            session, transfer_id=transfer_id, channel=posting.channel, ts=ts
-        )
+        won = await set_alert_thread(session, transfer_id=transfer_id, channel=channel, ts=ts)
     if won:
-        return Thread(posting.channel, ts, created=created)
+        return Thread(channel, ts, created=created)
     row = await posting.row(transfer_id)
     assert row is not None and row.alert_ts and row.alert_channel
     if created and row.alert_ts != ts:  # another poster's header won: ours goes
         try:
             await posting.services.calls.paced(
-                lambda: posting.client.chat_delete(channel=posting.channel, ts=ts),
-                channel=posting.channel,
+                lambda: posting.client.chat_delete(channel=channel, ts=ts),
+                channel=channel,
             )
         except (SlackRefused, SlackOutcomeUnknown) as exc:
             logger.warning("could not delete a second thread header (%s)", exc)

@@ -79,3 +79,24 @@ def test_export_since_an_iso_date_to_stdout(
 def test_a_bad_since_is_a_usage_error(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["audit", "export", "--config", str(config), "--since", "lately"]) == 2
     assert "neither an ISO date" in capsys.readouterr().err
+
+
+def test_format_csv_is_accepted_in_any_case(config: Path, tmp_path: Path) -> None:
+    out = tmp_path / "audit.csv"
+    args = ["audit", "export", "--config", str(config), "--format", "CSV", "--output", str(out)]
+    assert main(args) == 0
+    with out.open(newline="") as f:
+        assert [r["verb"] for r in csv.DictReader(f)] == ["watched", "requested", "dry_run"]
+
+
+@pytest.mark.parametrize("wanted", ["json", "xlsx", ""])
+def test_any_other_format_is_refused_in_one_sentence_and_nothing_written(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], wanted: str
+) -> None:
+    out = tmp_path / "audit.out"
+    args = ["audit", "export", "--config", str(config), "--format", wanted, "--output", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"{wanted!r} is not a format the audit export writes; use --format csv" in err
+    assert "Traceback" not in err
+    assert not out.exists()

@@ -107,7 +107,9 @@ def test_duplicate_account_names_through_the_script(tmp_path: Path) -> None:
 def test_the_example_checks_out_and_no_secret_is_printed(tmp_path: Path) -> None:
     env = script_env(**EXAMPLE_ENV)
 
-    result = run_script("check-config", "--config", str(EXAMPLE), env=env, cwd=tmp_path)
+    result = run_script(
+        "check-config", "--config", str(EXAMPLE), "--offline", env=env, cwd=tmp_path
+    )
 
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""  # every variable the example names is set: nothing to warn
@@ -259,7 +261,7 @@ def test_missing_slack_secrets_are_warnings_for_check_config(
         monkeypatch.setenv(name, EXAMPLE_ENV[name])
     monkeypatch.setenv("SLACK_BOT_TOKEN", EXAMPLE_ENV["SLACK_BOT_TOKEN"])
 
-    status = main(["check-config", "--config", str(EXAMPLE)])
+    status = main(["check-config", "--config", str(EXAMPLE), "--offline"])  # Slack not asked
 
     out, err = capsys.readouterr()
     assert status == 0

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from datetime import time, timedelta
+from datetime import UTC, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -152,6 +153,35 @@ def test_digest_time_accepts_text_and_toml_times(tmp_path: Path) -> None:
     native = load_settings(write(tmp_path, "[watcher]\ndigest_time = 09:00:00\n"), environ={})
 
     assert text.watcher.digest_time == native.watcher.digest_time == time(9, 0)
+
+
+def test_digest_time_is_utc_unless_a_zone_is_named(tmp_path: Path) -> None:
+    utc = load_settings(write(tmp_path, '[watcher]\ndigest_time = "09:00"\n'), environ={})
+    assert utc.watcher.digest_timezone is None and utc.watcher.digest_zone is UTC
+    paris = load_settings(
+        write(tmp_path, '[watcher]\ndigest_time = "09:00"\ndigest_timezone = "Europe/Paris"\n'),
+        environ={},
+    )
+    assert paris.watcher.digest_zone == ZoneInfo("Europe/Paris")
+
+
+@pytest.mark.parametrize("zone", ["Europe/Pariss", "CEST+2", "../../etc/passwd", "Europe", ""])
+def test_an_unknown_digest_zone_is_one_sentence(tmp_path: Path, zone: str) -> None:
+    path = write(tmp_path, f'[watcher]\ndigest_time = "09:00"\ndigest_timezone = "{zone}"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+    assert caught.value.problems == [
+        f"{path}: watcher.digest_timezone: {zone!r} is not an IANA time zone; use a name like "
+        "'Europe/Paris' or 'America/New_York'"
+    ]
+
+
+def test_a_digest_zone_without_a_time_is_a_warning(tmp_path: Path) -> None:
+    path = write(tmp_path, '[watcher]\ndigest_timezone = "Asia/Tokyo"\n')
+    notes = load_settings(path, environ={}).warnings()
+    assert f"{path}: watcher.digest_timezone: set, but no digest_time, so no digest is posted" in (
+        notes
+    )
 
 
 @pytest.mark.parametrize(

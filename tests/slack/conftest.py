@@ -25,7 +25,7 @@ from bot.runtime.serve import EVENTS_PATH, METRICS_PATH, http_app
 from bot.runtime.signed import SignedSlack
 from bot.runtime.standin import Ephemeral, PostedMessage, SlackStandIn
 from bot.services import Services
-from bot.settings import DatabaseSettings, SecuritySettings, Settings, SlackSettings
+from bot.settings import DatabaseSettings, RouteRule, SecuritySettings, Settings, SlackSettings
 from bot.slack.app import build_app
 from providers.settings import ProviderAccount
 from providers.simulators.base import LoopbackServer, SimClock
@@ -211,7 +211,15 @@ def slack_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def bot(tmp_path: Path, slack_overrides: dict[str, Any]) -> AsyncIterator[Bot]:
+def routes() -> tuple[RouteRule, ...]:
+    """Override in a test module to route alerts ([[routes]])."""
+    return ()
+
+
+@pytest.fixture
+async def bot(
+    tmp_path: Path, slack_overrides: dict[str, Any], routes: tuple[RouteRule, ...]
+) -> AsyncIterator[Bot]:
     clock = SimClock(frozen=True)
     sims: dict[str, Any] = {
         "hostway": HostwaySimulator(
@@ -247,6 +255,7 @@ async def bot(tmp_path: Path, slack_overrides: dict[str, Any]) -> AsyncIterator[
         database=DatabaseSettings(url=url),
         security=SecuritySettings(secret_key=SecretStr(key)),
         accounts=accounts,
+        routes=routes,
     )
     now = Now()
     services = Services.from_settings(  # as serve builds them: the production transport

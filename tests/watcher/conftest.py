@@ -20,7 +20,7 @@ from starlette.responses import Response
 from bot.runtime.slack_messages import PostedMessage
 from bot.runtime.standin import SlackStandIn
 from bot.services import Services
-from bot.settings import Settings, SlackSettings, WatcherSettings
+from bot.settings import RouteRule, Settings, SlackSettings, WatcherSettings
 from bot.watcher.alerts import post_pending_alerts
 from bot.watcher.poll import PassReport, run_poll_pass
 from providers.base import Transfer
@@ -166,12 +166,15 @@ async def watch_blocking_and_finishing(
 
 
 def make_settings(
-    slack_url: str, accounts: list[ProviderAccount], watcher: WatcherSettings
+    slack_url: str,
+    accounts: list[ProviderAccount],
+    watcher: WatcherSettings,
+    routes: tuple[RouteRule, ...] = (),
 ) -> Settings:
     slack = SlackSettings.model_validate(
         {"alert_channel": CHANNEL, "api_base_url": slack_url, "bot_token": SecretStr(TOKEN)}
     )
-    return Settings(slack=slack, watcher=watcher, accounts=tuple(accounts))
+    return Settings(slack=slack, watcher=watcher, accounts=tuple(accounts), routes=routes)
 
 
 @dataclass
@@ -250,7 +253,15 @@ def watcher_config() -> WatcherSettings:
 
 
 @pytest.fixture
-async def rig(db: Database, watcher_config: WatcherSettings) -> AsyncIterator[Rig]:
+def routes() -> tuple[RouteRule, ...]:
+    """Override in a test module to route alerts ([[routes]])."""
+    return ()
+
+
+@pytest.fixture
+async def rig(
+    db: Database, watcher_config: WatcherSettings, routes: tuple[RouteRule, ...]
+) -> AsyncIterator[Rig]:
     clock = SimClock(frozen=True)
     sims = {
         provider: make_simulator(provider, secret=SECRET, clock=clock) for provider in PROVIDERS
@@ -261,7 +272,9 @@ async def rig(db: Database, watcher_config: WatcherSettings) -> AsyncIterator[Ri
     try:
         async with standin.serve() as slack_url:
             accounts = {p: account_for(p, urls[p]) for p in PROVIDERS}
-            settings = make_settings(f"{slack_url}/api/", list(accounts.values()), watcher_config)
+            settings = make_settings(
+                f"{slack_url}/api/", list(accounts.values()), watcher_config, routes
+            )
             services = Services.from_settings(  # the production transport, as serve's
                 settings,
                 db=db,

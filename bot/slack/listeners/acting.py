@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.actions import Outcome, request_action
+from bot.routing import route_alerts
 from bot.slack.blocks import MAX_BLOCKS, Message, finish, provider_name, section
 from bot.slack.cards import transfer_card
 from bot.slack.ids import ModalContext, is_token
@@ -21,7 +22,7 @@ from storage.snapshots import transfer_from_row
 
 if TYPE_CHECKING:
     from bot.services import Services
-    from bot.settings import SlackSettings
+    from bot.settings import Settings
 
 __all__ = [
     "Asker",
@@ -55,11 +56,12 @@ class Asker:
     retried: bool = False
 
 
-def request_channel(settings: SlackSettings, asked_in: str | None) -> str | None:
-    """Where a request for approval goes: the channel it was asked in, else the alert channel."""
+def request_channel(settings: Settings, row: TrackedTransfer, asked_in: str | None) -> str | None:
+    """Where a request for approval goes: the channel it was asked in, else (asked in a
+    direct message) where the transfer's alerts go."""
     if asked_in and asked_in[:1] in "CG":
         return asked_in
-    return settings.alert_channel
+    return route_alerts(settings, row).channel
 
 
 def what_can_be_done(transfer: Transfer) -> str:
@@ -196,7 +198,7 @@ async def _request(
         spec=spec,
         requested_by=asker.user_id,
         values=values,
-        channel=request_channel(services.settings.slack, asker.channel_id),
+        channel=request_channel(services.settings, fresh.row, asker.channel_id),
         retried=asker.retried,
     )
     await answer_outcome(asker, outcome)
