@@ -7,6 +7,7 @@ import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,11 @@ import aiohttp
 import httpx
 import pytest
 from pydantic import SecretStr
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.runtime.serve import serve
 from bot.runtime.signed import SignedSlack
+from bot.runtime.socket_client import PING_SECONDS, AppTokenRefused
 from bot.runtime.socket_mode_slack import SocketSlack
 from bot.runtime.standin import PostedMessage, SlackStandIn
 from bot.services import Services
@@ -45,6 +46,7 @@ from tests.slack.conftest import (
 )
 
 APP_TOKEN = "xapp-1-A0STANDIN-test-app-token"
+SECRET_KEY = SecretBox.generate_key()
 ABORT = "abort_transfer_session"
 
 
@@ -55,6 +57,7 @@ class SocketBot:
     services: Services
     cpanel: CpanelSimulator
     running: asyncio.Task[None]
+    port: int
 
     @property
     def link(self) -> Any:
@@ -89,9 +92,38 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-async def socket_bot(tmp_path: Path) -> AsyncIterator[SocketBot]:
-    cpanel = CpanelSimulator(secret=PROVIDER_SECRET, username=WHM_USER, clock=SimClock(frozen=True))
+@asynccontextmanager
+async def running_bot(
+    standin: SlackStandIn, cpanel_url: str, db_url: str
+) -> AsyncIterator[tuple[Services, asyncio.Task[None], int]]:
+    """``serve()`` in Socket Mode against the stand-in, until the block ends: its services,
+    its task and its health port."""
+    api = f"{standin.base_url}/api/"
+    port = _free_port()
+    settings = Settings(
+        slack=slack_settings(api_base_url=api, app_token=SecretStr(APP_TOKEN), signing_secret=None),
+        security=SecuritySettings(secret_key=SecretStr(SECRET_KEY)),
+        server=ServerSettings(host="127.0.0.1", port=port),
+        database=DatabaseSettings(url=db_url),
+        accounts=(_account("whm-east", "cpanel", cpanel_url, username=WHM_USER),),
+    )
+    services = Services.from_settings(settings, slack=AsyncWebClient(token=TOKEN, base_url=api))
+    stop = asyncio.Event()
+    running = asyncio.create_task(serve(settings, services=services, stop=stop))
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as web:
+            await when_up(web, running)
+        yield services, running, port
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=15)
+
+
+def _cpanel() -> CpanelSimulator:
+    return CpanelSimulator(secret=PROVIDER_SECRET, username=WHM_USER, clock=SimClock(frozen=True))
+
+
+def _standin() -> SlackStandIn:
     standin = SlackStandIn(
         token=TOKEN,
         app_token=APP_TOKEN,
@@ -99,32 +131,20 @@ async def socket_bot(tmp_path: Path) -> AsyncIterator[SocketBot]:
         channels={CHANNEL: "transfer-ops"},
     )
     standin.socket_mode.ack_seconds = 1.0  # redeliveries within a test's patience
-    async with standin.serve() as slack_url, LoopbackServer(cpanel) as cpanel_url:
-        api = f"{slack_url}/api/"
-        port = _free_port()
-        settings = Settings(
-            slack=slack_settings(
-                api_base_url=api, app_token=SecretStr(APP_TOKEN), signing_secret=None
-            ),
-            security=SecuritySettings(secret_key=SecretStr(SecretBox.generate_key())),
-            server=ServerSettings(host="127.0.0.1", port=port),
-            database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/socket.sqlite3"),
-            accounts=(_account("whm-east", "cpanel", cpanel_url, username=WHM_USER),),
-        )
-        services = Services.from_settings(settings, slack=AsyncWebClient(token=TOKEN, base_url=api))
-        stop = asyncio.Event()
-        running = asyncio.create_task(serve(settings, services=services, stop=stop))
-        try:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as web:
-                await when_up(web, running)
+    return standin
+
+
+@pytest.fixture
+async def socket_bot(tmp_path: Path) -> AsyncIterator[SocketBot]:
+    cpanel, standin = _cpanel(), _standin()
+    async with standin.serve(), LoopbackServer(cpanel) as cpanel_url:
+        db_url = f"sqlite+aiosqlite:///{tmp_path}/socket.sqlite3"
+        async with running_bot(standin, cpanel_url, db_url) as (services, running, port):
             await standin.socket_mode.wait_connected()
             bodies = SignedSlack(url="unused", signing_secret="unused", standin=standin)
             yield SocketBot(
-                standin, SocketSlack(standin.socket_mode, bodies), services, cpanel, running
+                standin, SocketSlack(standin.socket_mode, bodies), services, cpanel, running, port
             )
-        finally:
-            stop.set()
-            await asyncio.wait_for(running, timeout=15)
 
 
 async def test_apps_connections_open_takes_only_the_app_level_token() -> None:
@@ -292,29 +312,145 @@ def test_the_demo_plays_its_story_in_socket_mode(capsys: pytest.CaptureFixture[s
     assert "Socket Mode" in shown and "The story is complete" in shown
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TimeoutError,
-    reason="slack_sdk's connect() retries apps.connections.open every 5 s for ever; serve "
-    "neither stops nor answers /healthz (a check of the app token at start belongs in serve)",
-)
-async def test_serve_with_a_wrong_app_token_stops_at_start(tmp_path: Path) -> None:
+def _token_settings(slack_url: str, tmp_path: Path, app_token: str, port: int) -> Settings:
+    return Settings(
+        slack=slack_settings(
+            api_base_url=f"{slack_url}/api/",
+            app_token=SecretStr(app_token),
+            signing_secret=None,
+            operator_groups=(),
+            approver_groups=(),
+        ),
+        security=SecuritySettings(secret_key=SecretStr(SECRET_KEY)),
+        server=ServerSettings(host="127.0.0.1", port=port),
+        database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/token.sqlite3"),
+    )
+
+
+@pytest.mark.parametrize("refusal", ["invalid_auth", "not_allowed_token_type"])
+async def test_serve_with_a_refused_app_token_stops_at_start(tmp_path: Path, refusal: str) -> None:
+    standin = SlackStandIn(token=TOKEN, app_token=APP_TOKEN)
+    if refusal != "invalid_auth":  # a bot token where the app token belongs
+        standin.fail("apps.connections.open", refusal, times=None)
+    async with standin.serve() as slack_url:
+        settings = _token_settings(slack_url, tmp_path, "xapp-1-revoked", _free_port())
+        services = Services.from_settings(
+            settings, slack=AsyncWebClient(token=TOKEN, base_url=f"{slack_url}/api/")
+        )
+        with pytest.raises(AppTokenRefused) as refused:
+            await asyncio.wait_for(serve(settings, services=services), timeout=20)
+    assert refused.value.error == refusal
+    assert "SLACK_APP_TOKEN" in refused.value.message and "xapp-1-revoked" not in str(refused.value)
+    assert len(standin.calls_to("apps.connections.open")) == 1  # asked once, not for ever
+    assert standin.socket_mode.opened == 0
+
+
+async def test_a_refused_app_token_ends_transferbot_serve_with_one_sentence(tmp_path: Path) -> None:
+    from tests.bot.test_cli import SCRIPT, script_env
+
     standin = SlackStandIn(token=TOKEN, app_token=APP_TOKEN)
     async with standin.serve() as slack_url:
-        api = f"{slack_url}/api/"
-        settings = Settings(
-            slack=slack_settings(
-                api_base_url=api,
-                app_token=SecretStr("xapp-1-revoked"),
-                signing_secret=None,
-                operator_groups=(),
-                approver_groups=(),
-            ),
-            security=SecuritySettings(secret_key=SecretStr(SecretBox.generate_key())),
-            server=ServerSettings(host="127.0.0.1", port=_free_port()),
-            database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/wrong.sqlite3"),
+        config = tmp_path / "transferbot.toml"
+        config.write_text(
+            f'[slack]\napi_base_url = "{slack_url}/api/"\nalert_channel = "C0ALERTS"\n'
+            f'operators = ["{ALICE}"]\n'
+            f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/cli.sqlite3"\n'
+            f'[server]\nhost = "127.0.0.1"\nport = {_free_port()}\n'
         )
-        services = Services.from_settings(settings, slack=AsyncWebClient(token=TOKEN, base_url=api))
-        with pytest.raises(SlackApiError, match="invalid_auth"):
-            await asyncio.wait_for(serve(settings, services=services), timeout=8)
-    assert standin.socket_mode.opened == 0
+        env = script_env(
+            SLACK_BOT_TOKEN=TOKEN,
+            SLACK_APP_TOKEN="xapp-1-revoked-0123",
+            TRANSFERBOT_SECRET_KEY=SECRET_KEY,
+        )
+        process = await asyncio.create_subprocess_exec(
+            str(SCRIPT), "serve", "--config", str(config), env=env, cwd=tmp_path,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            _, err = await asyncio.wait_for(process.communicate(), timeout=60)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    problems = err.decode()
+    assert process.returncode == 2, problems
+    assert "Slack refused the app-level token in SLACK_APP_TOKEN (invalid_auth)" in problems
+    assert "Traceback" not in problems and "xapp-1-revoked-0123" not in problems
+
+
+async def test_slack_unreachable_at_start_is_asked_again_and_health_answers_meanwhile(
+    tmp_path: Path,
+) -> None:
+    """Connection refused is no answer about the token: serve keeps asking, `/healthz` says
+    the link is not open yet, and once Slack answers the bot connects."""
+    slack_port, port = _free_port(), _free_port()
+    settings = _token_settings(f"http://127.0.0.1:{slack_port}", tmp_path, APP_TOKEN, port)
+    services = Services.from_settings(
+        settings, slack=AsyncWebClient(token=TOKEN, base_url=f"http://127.0.0.1:{slack_port}/api/")
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(serve(settings, services=services, stop=stop))
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as web:
+            health = await when_up(web, running)
+            assert health.status_code == 200 and health.json()["status"] == "degraded"
+            assert health.json()["checks"]["socket_mode"]["status"] == "connecting"
+            standin = SlackStandIn(token=TOKEN, app_token=APP_TOKEN)
+            async with standin.serve(port=slack_port):
+                await standin.socket_mode.wait_connected(seconds=30)
+                health = await _health_until(web, "ok")
+                assert health["checks"]["socket_mode"]["connections_opened"] == 1
+                assert not running.done()
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=15)
+
+
+async def _health_until(web: httpx.AsyncClient, status: str, seconds: float = 30) -> dict[str, Any]:
+    """Ask `/healthz` until it says ``status``; its body then."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        body: dict[str, Any] = (await web.get("/healthz")).json()
+        if body["status"] == status or asyncio.get_running_loop().time() > deadline:
+            assert body["status"] == status, body
+            return body
+        await asyncio.sleep(0.05)
+
+
+async def test_a_dropped_link_is_degraded_health_until_it_is_opened_again(
+    socket_bot: SocketBot,
+) -> None:
+    link = socket_bot.link
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{socket_bot.port}") as web:
+        assert (await _health_until(web, "ok"))["checks"]["socket_mode"]["status"] == "connected"
+        socket_bot.standin.fail("apps.connections.open", "internal_error", times=None)
+        await link.drop()  # and Slack does not hand out a new URL for now
+
+        down = await _health_until(web, "degraded")
+        assert (await web.get("/healthz")).status_code == 200
+        check = down["checks"]["socket_mode"]
+        assert check["ok"] is False and check["status"] == "reconnecting", check
+        assert "Socket Mode connection to Slack has been down" in check["error"]
+
+        socket_bot.standin.clear_faults()  # Slack is back: opened again within the bound
+        await link.wait_connected(opened=2, seconds=3 * PING_SECONDS + 5)
+        up = await _health_until(web, "ok")
+    assert up["checks"]["socket_mode"]["connections_opened"] == 2
+    ack = await socket_bot.slack.command("help", user=ALICE, channel=CHANNEL)
+    assert (
+        link.envelopes[-1].sent_on == [2] and ack["envelope_id"] == link.envelopes[-1].envelope_id
+    )
+
+
+@pytest.mark.parametrize("reason", ["refresh_requested", "warning"])
+async def test_a_disconnect_message_is_followed_by_a_new_connection(
+    socket_bot: SocketBot, reason: str
+) -> None:
+    await socket_bot.link.refresh(reason)
+
+    await socket_bot.link.wait_connected(opened=2, seconds=10)
+    await socket_bot.command("help")
+
+    assert len(socket_bot.standin.calls_to("apps.connections.open")) == 2
+    assert socket_bot.link.envelopes[-1].sent_on == [2]
+    assert len(socket_bot.told(ALICE)) == 1
