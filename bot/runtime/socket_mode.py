@@ -125,6 +125,7 @@ class SocketModeLink:
         self.opened = 0  # connections accepted so far
         self.envelopes: list[Envelope] = []  # every envelope delivered, oldest first
         self.acks: list[dict[str, Any]] = []  # every ack received, as sent
+        self.closed_by_app: list[tuple[int, int]] = []  # (connection, close code) the app closed
         self.lose_acks = 0  # the next this many acks are dropped as if lost on the way
         self.lose_sends = 0  # the next this many envelopes sent never reach the app
         self._tickets: set[str] = set()
@@ -170,8 +171,8 @@ class SocketModeLink:
         try:
             while True:
                 self._take_ack(await websocket.receive_text())
-        except WebSocketDisconnect:
-            pass
+        except WebSocketDisconnect as gone:
+            self.closed_by_app.append((connection.number, gone.code))
         finally:
             async with self._changed:
                 if connection in self.connections:

@@ -4,6 +4,7 @@ link (found through ``apps.connections.open``) and answers envelopes sent over i
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.runtime.serve import serve
 from bot.runtime.signed import SignedSlack
+from bot.runtime.simulated import serve_simulated
 from bot.runtime.socket_client import PING_SECONDS, AppTokenRefused
 from bot.runtime.socket_mode_slack import SocketSlack
 from bot.runtime.standin import PostedMessage, SlackStandIn
@@ -28,6 +30,7 @@ from bot.settings import DatabaseSettings, SecuritySettings, ServerSettings, Set
 from providers.simulators.base import LoopbackServer, SimClock
 from providers.simulators.cpanel import CpanelSimulator
 from storage.audit import list_audit
+from storage.migrate import upgrade_database
 from storage.secrets import SecretBox
 from tests.slack.conftest import (
     ALICE,
@@ -454,3 +457,138 @@ async def test_a_disconnect_message_is_followed_by_a_new_connection(
     assert len(socket_bot.standin.calls_to("apps.connections.open")) == 2
     assert socket_bot.link.envelopes[-1].sent_on == [2]
     assert len(socket_bot.told(ALICE)) == 1
+
+
+@pytest.mark.postgres
+async def test_two_replicas_share_the_envelopes_and_run_each_action_once(
+    postgres_url: str,
+) -> None:
+    """Two bots on one PostgreSQL database, each with its own connection: Slack gives each
+    envelope to one of them, and an approve sent again to the other replica after a lost ack
+    still runs the cancel once."""
+    await upgrade_database(postgres_url)  # once, before the two starts race to migrate
+    cpanel, standin = _cpanel(), _standin()
+    async with (
+        standin.serve(),
+        LoopbackServer(cpanel) as cpanel_url,
+        running_bot(standin, cpanel_url, postgres_url) as (first, _, _),
+        running_bot(standin, cpanel_url, postgres_url) as (second, _, _),
+    ):
+        link = standin.socket_mode
+        await link.wait_connected(opened=2)
+        bodies = SignedSlack(url="unused", signing_secret="unused", standin=standin)
+        slack = SocketSlack(link, bodies)
+
+        async def drain() -> None:
+            await asyncio.gather(first.drain(wait_seconds=20), second.drain(wait_seconds=20))
+
+        sessions = [cpanel.add_session("RUNNING", accounts=[f"acct{n}"]) for n in range(6)]
+        for session in sessions:
+            await slack.command(f"watch whm-east {session}", user=ALICE, channel=CHANNEL)
+        await drain()
+        await slack.command(f"cancel {sessions[0]}", user=ALICE, channel=CHANNEL)
+        await drain()
+        newest = standin.channel(CHANNEL)[-1]
+        request = {"type": "message", "ts": newest.ts, "text": newest.text, "blocks": newest.blocks}
+        link.lose_acks = 1  # the first replica's ack is lost: Slack sends the click again
+        await slack.click("Approve", user=BOB, message=request, channel=CHANNEL)
+        await drain()
+
+        async with first.db.session() as session:
+            audit = await list_audit(session, limit=1000)
+
+    assert {n for e in link.envelopes for n in e.sent_on} == {1, 2}  # both replicas took some
+    approve = link.envelopes[-1]
+    assert approve.retry_attempt == 1 and sorted(approve.sent_on) == [1, 2]  # one each
+    told = [e.text for e in standin.ephemerals if e.user == ALICE]
+    assert sum("Now watching" in t for t in told) == len(sessions), told  # each answered once
+    assert [e.verb for e in audit].count("watched") == len(sessions)
+    assert cpanel.faults.calls[ABORT] == 1
+    assert [e.actor for e in audit if e.verb == "approved"] == [BOB]
+
+
+async def test_sigterm_closes_the_link_lets_acknowledged_work_finish_then_exits_0(
+    tmp_path: Path,
+) -> None:
+    """Socket Mode's twin of the HTTP-mode SIGTERM test: a command acked over the WebSocket
+    still gets its answer after SIGTERM, the bot closes its link, and serve exits 0."""
+    from providers.simulators import make_simulator
+    from tests.bot.test_cli import SCRIPT, script_env
+
+    hostway = make_simulator("hostway", secret="hostway-secret-0123", clock=SimClock())
+    hostway.add_transfer("slow.example")
+    hostway.faults.add("latency", seconds=2.0, times=None)  # the answer comes after SIGTERM
+    standin = SlackStandIn(token=TOKEN, app_token=APP_TOKEN)
+    port = _free_port()
+    async with LoopbackServer(hostway) as hostway_url, standin.serve() as slack_url:
+        config = tmp_path / "transferbot.toml"
+        config.write_text(
+            f'[slack]\napi_base_url = "{slack_url}/api/"\nalert_channel = "C0ALERTS"\n'
+            f'operators = ["{ALICE}"]\n'
+            f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/sigterm.sqlite3"\n'
+            f'[server]\nhost = "127.0.0.1"\nport = {port}\n'
+            "[watcher]\nsync_interval_minutes = 0\n"
+            f'[[accounts]]\nname = "hostway-test"\ntype = "hostway"\nbase_url = "{hostway_url}"\n'
+            'account_number = "acct12345"\nsecret_env = "HOSTWAY_TEST_TOKEN"\nread_retries = 0\n'
+        )
+        env = script_env(
+            SLACK_BOT_TOKEN=TOKEN,
+            SLACK_APP_TOKEN=APP_TOKEN,
+            TRANSFERBOT_SECRET_KEY=SECRET_KEY,
+            HOSTWAY_TEST_TOKEN="hostway-secret-0123",
+        )
+        process = await asyncio.create_subprocess_exec(
+            str(SCRIPT), "serve", "--config", str(config), env=env, cwd=tmp_path,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as web:
+                await when_up(web, process)
+            await standin.socket_mode.wait_connected(seconds=30)
+            bodies = SignedSlack(url="unused", signing_secret="unused", standin=standin)
+            slack = SocketSlack(standin.socket_mode, bodies)
+            ack = await slack.command("watch hostway-test slow.example", user=ALICE)
+            assert set(ack) == {"envelope_id"}  # acked; the answer waits on Hostway
+            process.terminate()
+            assert process.stderr is not None
+            err = (await asyncio.wait_for(process.stderr.read(), timeout=30)).decode()
+            returncode = await asyncio.wait_for(process.wait(), timeout=30)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert returncode == 0, err
+    assert "Traceback" not in err
+    assert standin.socket_mode.closed_by_app == [(1, 1000)]  # closed by the bot, not by its end
+    [answer] = standin.ephemerals
+    assert "Now watching" in standin.render(answer)
+    assert standin.socket_mode.opened == 1  # and did not open another on the way out
+
+
+async def test_serve_simulate_answers_over_the_websocket(tmp_path: Path) -> None:
+    """`transferbot serve --simulate` with an app token: Socket Mode, the four simulators."""
+    standin = SlackStandIn(token=TOKEN, app_token=APP_TOKEN)
+    async with standin.serve() as slack_url:
+        port = _free_port()
+        settings = _token_settings(slack_url, tmp_path, APP_TOKEN, port)
+        printed, stop = io.StringIO(), asyncio.Event()
+        running = asyncio.create_task(serve_simulated(settings, out=printed, stop=stop))
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as web:
+                await when_up(web, running)
+            await standin.socket_mode.wait_connected(seconds=30)
+            bodies = SignedSlack(url="unused", signing_secret="unused", standin=standin)
+            slack = SocketSlack(standin.socket_mode, bodies)
+            await slack.command("watch hostway-sim wrong-epp.example", user=ALICE)
+            for _ in range(200):  # the answer comes after the ack, through the response_url
+                if standin.ephemerals:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, timeout=15)
+    assert "hostway simulator at http://127.0.0.1:" in printed.getvalue()
+    assert standin.socket_mode.envelopes[-1].sent_on == [1]
+    [answer] = standin.ephemerals
+    shown = standin.render(answer)
+    assert "Now watching" in shown and "Hostway 32" in shown
