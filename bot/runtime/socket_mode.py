@@ -19,7 +19,10 @@ https://api.slack.com/apis/connections/socket-implement) and the method's page
   ``retry_attempt`` / ``retry_reason`` (slack_sdk's ``SocketModeRequest`` reads them for
   ``events_api`` only). The app acknowledges each by its ``envelope_id``
   (``{"envelope_id", "payload"?}``, the payload only where ``accepts_response_payload`` is
-  true) within 3 seconds; events not acknowledged are sent again.
+  true) within 3 seconds; events not acknowledged are sent again. Envelopes quoted from real
+  apps (https://github.com/slackapi/python-slack-events-api/issues/93,
+  https://github.com/slackapi/bolt-js/issues/2487) show ``retry_attempt`` 0 and
+  ``retry_reason`` "" on a first delivery, then 1, 2, 3 with "timeout" about 4 s apart.
 * ``{"type": "disconnect", "reason": …}``: ``refresh_requested`` (Slack refreshes every
   connection after a while: open a new one), ``warning`` (sent about 10 seconds before Slack
   closes the connection), ``link_disabled`` (Socket Mode was turned off for the app).
