@@ -199,6 +199,46 @@ async def test_the_link_says_hello_resends_an_unacknowledged_envelope_and_takes_
             await session.ws_connect(opened["url"])
 
 
+async def test_the_link_gives_each_envelope_to_one_of_several_connections_and_warns() -> None:
+    standin = SlackStandIn(token=TOKEN, app_token=APP_TOKEN)
+    standin.socket_mode.refresh_grace_seconds = 0.5
+    web = AsyncWebClient(token=TOKEN)
+    async with standin.serve() as url, aiohttp.ClientSession() as session:
+        web.base_url = f"{url}/api/"
+        sockets = []
+        for n in (1, 2):
+            opened = await web.apps_connections_open(app_token=APP_TOKEN)
+            ws = await session.ws_connect(opened["url"])
+            hello = await ws.receive_json(timeout=5)
+            assert hello["num_connections"] == n
+            sockets.append(ws)
+
+        async def answer(ws: aiohttp.ClientWebSocketResponse) -> list[str]:
+            seen = []
+            async for message in ws:
+                envelope = json.loads(message.data)
+                if envelope["type"] == "disconnect":
+                    seen.append(envelope["reason"])
+                    continue
+                seen.append(envelope["envelope_id"])
+                await ws.send_str(json.dumps({"envelope_id": envelope["envelope_id"]}))
+            return seen
+
+        answering = [asyncio.create_task(answer(ws)) for ws in sockets]
+        for n in range(10):
+            await standin.socket_mode.deliver(
+                "events_api", {"n": n}, accepts_response_payload=False
+            )
+        await standin.socket_mode.refresh("warning")  # Slack closes both a little later
+        first, second = await asyncio.wait_for(asyncio.gather(*answering), timeout=10)
+
+    sent = [e.envelope_id for e in standin.socket_mode.envelopes]
+    assert first[-1] == second[-1] == "warning"
+    assert sorted(first[:-1] + second[:-1]) == sorted(sent)  # each to one connection only
+    assert first[:-1] and second[:-1]  # and both had some
+    assert all(e.retry_attempt == 0 for e in standin.socket_mode.envelopes)
+
+
 async def test_serve_in_socket_mode_connects_through_apps_connections_open(
     socket_bot: SocketBot,
 ) -> None:
