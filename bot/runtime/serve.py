@@ -247,7 +247,8 @@ async def _serve_socket_mode(
             logger.info("Socket Mode: connected; health check on port %d", settings.server.port)
         await http
     finally:
-        if not opening.done():
-            opening.cancel()
-            await asyncio.wait({opening})
+        for task in (opening, http):  # left running only if this one was cancelled
+            if not task.done():
+                task.cancel()
+                await asyncio.wait({task})
         await connection.close()  # no new envelopes; acked work is drained after this

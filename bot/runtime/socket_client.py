@@ -23,8 +23,12 @@ import aiohttp
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 
 from bot.runtime.health import SocketModeHealth
+from bot.runtime.shapes import Malformed, check_payload, payload_kind
 
 __all__ = [
     "OPEN_RETRY_SECONDS",
@@ -74,6 +78,24 @@ class AppTokenRefused(Exception):
         super().__init__(self.message)
 
 
+class _Handler(AsyncSocketModeHandler):
+    """Bolt's handler, with the events endpoint's shape checks (bot/runtime/shapes.py) in
+    front of Bolt: a payload not in Slack's shape, or of a kind the bot does not serve, is
+    acknowledged and set aside. Bolt would answer those 404 or raise, and its handler sends
+    no ack then, so Slack would send them again and again."""
+
+    async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+        try:
+            kind = payload_kind(check_payload(req.payload))
+        except Malformed as malformed:
+            kind = f"not in Slack's shape ({malformed})"
+        if kind is None:
+            await super().handle(client, req)
+            return
+        logger.info("Socket Mode: set aside an envelope of a kind the bot does not serve: %s", kind)
+        await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+
+
 class SocketModeConnection:
     """One Socket Mode connection to Slack through Bolt's handler, and its state for health.
 
@@ -94,7 +116,7 @@ class SocketModeConnection:
         ping_seconds: float = PING_SECONDS,
         now: Callable[[], datetime] | None = None,
     ) -> None:
-        self.handler = AsyncSocketModeHandler(bolt_app, app_token, ping_interval=ping_seconds)
+        self.handler = _Handler(bolt_app, app_token, ping_interval=ping_seconds)
         self.variable = variable
         self.now = now or (lambda: datetime.now(UTC))
         self.opened = 0  # connections Slack said hello on

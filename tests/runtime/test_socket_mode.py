@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -632,3 +633,26 @@ async def test_serve_simulate_answers_over_the_websocket(tmp_path: Path) -> None
     [answer] = standin.ephemerals
     shown = standin.render(answer)
     assert "Now watching" in shown and "Hostway 32" in shown
+
+
+async def test_envelopes_the_bot_does_not_serve_are_acked_once_and_set_aside(
+    socket_bot: SocketBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Bolt answers a kind with no listener 404 and its handler then sends no ack, so Slack
+    would send it again and again; a payload out of Slack's shape raised inside Bolt."""
+    caplog.set_level(logging.INFO, logger="bot.runtime.socket_client")
+    deep: dict[str, Any] = {"type": "block_actions"}
+    nested = deep
+    for _ in range(40):
+        nested["x"] = {}
+        nested = nested["x"]
+    shortcut = {"type": "shortcut", "callback_id": "x", "trigger_id": "1.2", "user": {"id": ALICE}}
+
+    for payload in (shortcut, deep):
+        ack = await socket_bot.link.deliver("interactive", payload, accepts_response_payload=False)
+        assert ack == {"envelope_id": socket_bot.link.envelopes[-1].envelope_id}
+
+    assert [e.retry_attempt for e in socket_bot.link.envelopes] == [0, 0]  # acked the first time
+    assert "set aside an envelope of a kind the bot does not serve: shortcut" in caplog.text
+    assert "not in Slack's shape" in caplog.text and "Traceback" not in caplog.text
+    assert socket_bot.standin.calls == socket_bot.standin.calls_to("apps.connections.open")
