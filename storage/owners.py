@@ -77,13 +77,7 @@ async def release_transfer(
     if row is None or row.owner_id is None:
         return None
     owner = row.owner_id
-    result = await session.execute(
-        update(TrackedTransfer)
-        .where(col(TrackedTransfer.id) == transfer_id, col(TrackedTransfer.owner_id) == owner)
-        .values(owner_id=None, owned_at=None, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if not await _let_go(session, transfer_id=transfer_id, owner=owner, now=now):
         return None  # someone else released it first
     detail = "released it" if owner == user_id else f"released it from {owner}"
     await record_audit(
@@ -102,13 +96,7 @@ async def clear_owner_if_moving(
         return None
     now = now or utc_now()
     owner = row.owner_id
-    result = await session.execute(
-        update(TrackedTransfer)
-        .where(col(TrackedTransfer.id) == transfer_id, col(TrackedTransfer.owner_id) == owner)
-        .values(owner_id=None, owned_at=None, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if not await _let_go(session, transfer_id=transfer_id, owner=owner, now=now):
         return None
     await record_audit(
         session,
@@ -132,6 +120,17 @@ async def list_owned_transfers(
         .limit(limit)
     )
     return list(await session.scalars(stmt))
+
+
+async def _let_go(session: AsyncSession, *, transfer_id: int, owner: str, now: datetime) -> bool:
+    """Clear ``owner`` if it still owns the transfer; False when someone cleared it first."""
+    result = await session.execute(
+        update(TrackedTransfer)
+        .where(col(TrackedTransfer.id) == transfer_id, col(TrackedTransfer.owner_id) == owner)
+        .values(owner_id=None, owned_at=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def _fresh(session: AsyncSession, transfer_id: int) -> TrackedTransfer | None:

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 from bot.slack.blocks import provider_name
 from bot.slack.mrkdwn import Mrkdwn, as_mrkdwn, md, mention
 from bot.slack.requests import RequestCard, request_message
-from bot.slack.requests import RequestState as CardState
 from providers.base import Action
 from storage.models import ActionRequest, RequestState, TrackedTransfer
 from storage.requests import get_request, set_request_message
@@ -54,7 +53,7 @@ def request_card(request: ActionRequest, row: TrackedTransfer) -> RequestCard:
         transfer=transfer,
         action=action,
         requested_by=request.requested_by,
-        state=CardState(request.state),
+        state=RequestState(request.state),
         spec=spec,
         inputs={str(k): str(v) for k, v in (request.inputs or {}).items()},
         secrets_provided=secret_names,

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pydantic import SecretStr
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.runtime.logs import installed_masker
 from bot.runtime.serve import EVENTS_PATH, RunningBot, start_bot
@@ -33,10 +32,8 @@ from bot.settings import (
 )
 from bot.slack.ids import INPUT_ACTION_ID, input_block_id
 from bot.watcher.schedule import Watcher
-from providers.registry import ProviderRegistry
 from providers.simulators.base import LoopbackServer, SimClock
 from storage.alerts import pending_alerts
-from storage.database import Database
 from storage.models import TrackedTransfer
 from storage.secrets import SecretBox
 from storage.transfers import get_transfer_by_ref
@@ -279,14 +276,7 @@ async def open_stage(
         standin.serve() as slack_url,
     ):
         settings = _settings(providers, f"{slack_url}/api/", token, signing_secret, db_path)
-        services = Services(
-            settings=settings,
-            db=Database(settings.database.url),
-            registry=ProviderRegistry(settings.accounts),
-            slack=AsyncWebClient(token=token, base_url=settings.slack.api_base_url),
-            secret_box=SecretBox(settings.security.secret_key),
-            now=clock.now,
-        )
+        services = Services.from_settings(settings, now=clock.now)  # as serve builds them
         running: RunningBot | None = None
         link: SocketModeConnection | None = None
         try:

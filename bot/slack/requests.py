@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from bot.slack.ids import (
 )
 from bot.slack.mrkdwn import Mrkdwn, escape, join_lines, md, mention
 from providers.base import Action, ActionSpec, Transfer
+from storage.models import RequestState  # the stored request's own states
 
 __all__ = [
     "RequestCard",
@@ -54,20 +54,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-class RequestState(enum.StrEnum):
-    """Where an action request stands (the same words as the stored request)."""
-
-    PENDING = "pending"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    WITHDRAWN = "withdrawn"
-    EXPIRED = "expired"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True, slots=True)

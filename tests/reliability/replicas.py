@@ -12,16 +12,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from slack_sdk.web.async_client import AsyncWebClient
-
 from bot.runtime.serve import EVENTS_PATH, http_app
 from bot.runtime.signed import SignedSlack
 from bot.services import Services
 from bot.slack.app import build_app
-from providers.registry import ProviderRegistry
 from providers.simulators.base import LoopbackServer
 from storage.database import Database
-from tests.slack.conftest import SIGNING_SECRET, TOKEN, Bot, Now
+from tests.slack.conftest import SIGNING_SECRET, Bot, Now
 
 __all__ = ["replica"]
 
@@ -33,14 +30,8 @@ async def replica(bot: Bot, database_url: str, *, name: str) -> AsyncIterator[Bo
     """One more replica of ``bot`` on ``database_url`` (migrated already), served on loopback."""
     settings = bot.services.settings
     now = Now()
-    services = Services(
-        settings=settings,
-        db=Database(database_url),
-        registry=ProviderRegistry(settings.accounts),
-        slack=AsyncWebClient(token=TOKEN, base_url=settings.slack.api_base_url),
-        secret_box=bot.services.secret_box,
-        instance=name,
-        now=now,
+    services = Services.from_settings(  # the production transport, as serve's
+        settings, db=Database(database_url), instance=name, now=now
     )
     server = LoopbackServer(http_app(build_app(services), services))
     url = await server.start()

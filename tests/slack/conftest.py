@@ -19,23 +19,20 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.runtime.metrics import Metrics
 from bot.runtime.serve import EVENTS_PATH, METRICS_PATH, http_app
 from bot.runtime.signed import SignedSlack
 from bot.runtime.standin import Ephemeral, PostedMessage, SlackStandIn
 from bot.services import Services
-from bot.settings import SecuritySettings, Settings, SlackSettings
+from bot.settings import DatabaseSettings, SecuritySettings, Settings, SlackSettings
 from bot.slack.app import build_app
-from providers.registry import ProviderRegistry
 from providers.settings import ProviderAccount
 from providers.simulators.base import LoopbackServer, SimClock
 from providers.simulators.cpanel import CpanelSimulator
 from providers.simulators.gandi import GandiSimulator
 from providers.simulators.hostway import HostwaySimulator
 from providers.simulators.opensrs import OpenSRSSimulator
-from storage.database import Database
 from storage.migrate import upgrade_database
 from storage.secrets import SecretBox
 
@@ -247,18 +244,13 @@ async def bot(tmp_path: Path, slack_overrides: dict[str, Any]) -> AsyncIterator[
     api = f"{urls['slack']}/api/"
     settings = Settings(
         slack=slack_settings(api_base_url=api, **slack_overrides),
+        database=DatabaseSettings(url=url),
         security=SecuritySettings(secret_key=SecretStr(key)),
         accounts=accounts,
     )
     now = Now()
-    services = Services(
-        settings=settings,
-        db=Database(url),
-        registry=ProviderRegistry(accounts),
-        slack=AsyncWebClient(token=TOKEN, base_url=api),
-        secret_box=SecretBox(key),
-        now=now,
-        metrics=Metrics(accounts=[a.name for a in accounts]),
+    services = Services.from_settings(  # as serve builds them: the production transport
+        settings, now=now, metrics=Metrics(accounts=[a.name for a in accounts])
     )
     app = http_app(build_app(services), services, metrics=services.metrics)
     app_server = LoopbackServer(app)

@@ -189,8 +189,15 @@ async def _slow_post(url: str, body: bytes, *, pace: float | None) -> tuple[byte
     writer.write(head.encode() + body[:10])
 
     async def trickle() -> None:
-        for byte in body[10:-1]:  # never the last one
+        # Never the last byte, and nothing in the last fifth before the deadline: a byte that
+        # reaches a socket the server has just closed makes its kernel answer with a reset,
+        # which can wipe the 408 before this side reads it (seen on a loaded machine). Until
+        # then a byte every ``pace`` seconds, so a timeout on idleness alone would not fire.
+        quiet_at = started + BODY_SECONDS * 0.8
+        for byte in body[10:-1]:
             await asyncio.sleep(pace or 0)
+            if time.monotonic() >= quiet_at:
+                return
             writer.write(bytes([byte]))
 
     sending = asyncio.create_task(trickle() if pace else asyncio.sleep(3600))

@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 from providers.base import Action, ActionInput, ActionSpec, HistoryEntry, Phase, Transfer
+from storage.database import Database
+from storage.requests import create_request
+from storage.transfers import watch_transfer
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -69,3 +72,22 @@ def cpanel_session(
         raw_text=raw_code.lower(),
         actions=(ActionSpec(action=Action.PAUSE, verb="pause"),),
     )
+
+
+async def retry_request(db: Database, **kwargs: object) -> int:
+    """A pending retry of a watched, blocked Hostway transfer (asked by U1, due in an hour);
+    its id. ``kwargs`` go to create_request."""
+    async with db.session() as session:
+        transfer = (
+            await watch_transfer(session, transfer=hostway_blocked(), watched_by="U1")
+        ).transfer
+        request = await create_request(
+            session,
+            transfer_id=transfer.id,
+            action=Action.RETRY,
+            requested_by="U1",
+            expires_at=T0 + timedelta(hours=1),
+            **kwargs,  # type: ignore[arg-type]
+        )
+    assert request.id is not None
+    return request.id

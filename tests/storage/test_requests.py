@@ -21,29 +21,13 @@ from storage.requests import (
     set_request_message,
     transition_request,
 )
-from storage.transfers import watch_transfer
-from tests.storage.samples import T0, hostway_blocked
+from tests.storage.samples import T0, retry_request
 
 PENDING = [RequestState.PENDING]
 
 
 async def _request(db: Database, **kwargs: object) -> int:
-    async with db.session() as session:
-        transfer = (
-            await watch_transfer(session, transfer=hostway_blocked(), watched_by="U1")
-        ).transfer
-        request = await create_request(
-            session,
-            transfer_id=transfer.id,
-            action=Action.RETRY,
-            requested_by="U1",
-            expires_at=T0 + timedelta(hours=1),
-            inputs={"note": "registrant confirmed"},
-            now=T0,
-            **kwargs,  # type: ignore[arg-type]
-        )
-    assert request.id is not None
-    return request.id
+    return await retry_request(db, inputs={"note": "registrant confirmed"}, now=T0, **kwargs)
 
 
 async def test_of_twenty_concurrent_approvers_exactly_one_wins(

@@ -4,38 +4,23 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet, InvalidToken
 
-from providers.base import Action
 from storage.database import Database
 from storage.errors import SecretsUnavailable, SecretUnreadable
-from storage.requests import create_request, get_request, transition_request
+from storage.requests import get_request, transition_request
 from storage.secrets import SecretBox, erase_secret, erase_stale_secrets, load_secret, store_secret
-from storage.transfers import watch_transfer
-from tests.storage.samples import T0, hostway_blocked
+from tests.storage.samples import retry_request
 
 PLAINTEXT = "Zq8#authinfo-77"  # a Hostway authInfo: 6-16 characters
 FERNET_TOKEN = re.compile(rb"gAAAAA[A-Za-z0-9_=-]{20,}")
 
 
 async def _request(db: Database) -> int:
-    async with db.session() as session:
-        transfer = (
-            await watch_transfer(session, transfer=hostway_blocked(), watched_by="U1")
-        ).transfer
-        request = await create_request(
-            session,
-            transfer_id=transfer.id,
-            action=Action.RETRY,
-            requested_by="U1",
-            expires_at=T0 + timedelta(hours=1),
-        )
-    assert request.id is not None
-    return request.id
+    return await retry_request(db)
 
 
 def _database_bytes(db: Database) -> bytes:

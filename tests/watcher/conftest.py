@@ -23,15 +23,12 @@ from bot.services import Services
 from bot.settings import Settings, SlackSettings, WatcherSettings
 from bot.watcher.alerts import post_pending_alerts
 from bot.watcher.poll import PassReport, run_poll_pass
-from bot.watcher.transport import provider_transport
 from providers.base import Transfer
-from providers.registry import ProviderRegistry
 from providers.settings import ProviderAccount
 from providers.simulators import make_simulator
 from providers.simulators.base import LoopbackServer, SimClock
 from storage.database import Database
 from storage.models import TrackedTransfer
-from storage.secrets import SecretBox
 from storage.transfers import get_transfer, get_transfer_by_ref, watch_transfer
 
 TOKEN = "xoxb-watcher-tests-0123"
@@ -235,12 +232,10 @@ class Rig:
         return report
 
     def make_services(self, db: Database, *, instance: str) -> Services:
-        services = Services(
-            settings=self.services.settings,
+        services = Services.from_settings(
+            self.services.settings,
             db=db,
-            registry=ProviderRegistry(self.accounts.values(), transport_factory=provider_transport),
             slack=AsyncWebClient(token=TOKEN, base_url=self.services.slack.base_url, timeout=2),
-            secret_box=SecretBox(None),
             instance=instance,
             now=self.clock.now,
         )
@@ -267,12 +262,10 @@ async def rig(db: Database, watcher_config: WatcherSettings) -> AsyncIterator[Ri
         async with standin.serve() as slack_url:
             accounts = {p: account_for(p, urls[p]) for p in PROVIDERS}
             settings = make_settings(f"{slack_url}/api/", list(accounts.values()), watcher_config)
-            services = Services(
-                settings=settings,
+            services = Services.from_settings(  # the production transport, as serve's
+                settings,
                 db=db,
-                registry=ProviderRegistry(accounts.values(), transport_factory=provider_transport),
                 slack=AsyncWebClient(token=TOKEN, base_url=f"{slack_url}/api/", timeout=2),
-                secret_box=SecretBox(None),
                 instance="watcher-test-1",
                 now=clock.now,
             )
