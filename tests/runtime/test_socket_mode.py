@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import io
-import logging
 import json
+import logging
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
