@@ -284,6 +284,7 @@ def run_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     settings.require_serve()
     from bot.runtime.serve import serve  # lazy: only this command loads it
+    from bot.runtime.socket_client import AppTokenRefused  # lazy: only this command loads it
     from storage.errors import StorageError  # lazy: only this command loads it
 
     if args.host is not None or args.port is not None:
@@ -307,6 +308,9 @@ def run_serve(args: argparse.Namespace) -> int:
     except StorageError as exc:
         print(f"transferbot: {installed_masker().mask(exc.message)}", file=sys.stderr)
         return EXIT_FAILED
+    except AppTokenRefused as exc:
+        print(f"transferbot: {exc.message}", file=sys.stderr)
+        return EXIT_CONFIG
     except OSError as exc:
         print(f"transferbot: cannot serve: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -1,11 +1,13 @@
-"""`/healthz`: database reachable, scheduler ticking, and which provider accounts are down.
+"""`/healthz`: database reachable, scheduler ticking, which provider accounts are down, and
+(in Socket Mode) whether the WebSocket to Slack is open.
 
 Status codes, for a load balancer or an orchestrator:
 
 * **200 "ok"** — the database answers and the scheduler ticks.
-* **200 "degraded"** — the same, but one or more provider accounts are unreachable. The bot
-  itself is fine (it reports the outage in the channel and backs off), so restarting it or
-  taking it out of a load balancer would help nobody.
+* **200 "degraded"** — the same, but one or more provider accounts are unreachable, or (in
+  Socket Mode) the WebSocket to Slack is down while the bot opens a new one. The bot itself
+  is fine (it reports a provider outage in the channel and backs off; it reconnects to Slack
+  by itself), so restarting it or taking it out of a load balancer would help nobody.
 * **503 "unhealthy"** — the database can't be reached, or the scheduler has not ticked for
   more than three tick intervals: this replica can't do its job.
 
@@ -36,6 +38,8 @@ __all__ = [
     "STALL_TICKS",
     "HealthInputs",
     "Pingable",
+    "SocketModeHealth",
+    "SocketModeLink",
     "health_report",
     "health_route",
     "read_unreachable_accounts",
@@ -56,6 +60,20 @@ class Pingable(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class SocketModeHealth:
+    """The Socket Mode connection as the bot sees it now."""
+
+    connected: bool
+    opened: int  # connections Slack has said hello on since the start
+    connected_at: datetime | None = None
+    down_since: datetime | None = None
+
+
+class SocketModeLink(Protocol):
+    async def health(self) -> SocketModeHealth: ...
+
+
+@dataclass(frozen=True, slots=True)
 class HealthInputs:
     """What the health report looks at, gathered by the app at request time."""
 
@@ -66,6 +84,7 @@ class HealthInputs:
     unreachable_accounts: Unreachable = ()
     started_at: datetime | None = None
     db_timeout: float = DB_TIMEOUT_SECONDS
+    socket_mode: SocketModeHealth | None = None  # None: HTTP mode
 
 
 async def health_report(
@@ -77,6 +96,7 @@ async def health_report(
     unreachable_accounts: Unreachable = (),
     started_at: datetime | None = None,
     db_timeout: float = DB_TIMEOUT_SECONDS,
+    socket_mode: SocketModeHealth | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """The `/healthz` status code and JSON body.
 
@@ -91,21 +111,21 @@ async def health_report(
             reported stalled once three tick intervals have passed. Without it, it is
             reported "not started" and counts as healthy.
         db_timeout: seconds to wait for the database.
+        socket_mode: the Socket Mode connection (None in HTTP mode: no such check).
     """
     database = await _database_check(db, db_timeout)
     scheduler = _scheduler_check(last_tick_at, now, tick_seconds, started_at)
     providers = _providers_check(unreachable_accounts)
+    checks = {"database": database, "scheduler": scheduler, "providers": providers}
+    if socket_mode is not None:
+        checks["socket_mode"] = _socket_mode_check(socket_mode, now)
     if not (database["ok"] and scheduler["ok"]):
         status, code = "unhealthy", 503
-    elif not providers["ok"]:
+    elif not all(check["ok"] for check in checks.values()):
         status, code = "degraded", 200
     else:
         status, code = "ok", 200
-    body = {
-        "status": status,
-        "time": now.isoformat(),
-        "checks": {"database": database, "scheduler": scheduler, "providers": providers},
-    }
+    body = {"status": status, "time": now.isoformat(), "checks": checks}
     return code, body
 
 
@@ -155,6 +175,22 @@ def _scheduler_check(
         "ok": False,
         "status": "stalled",
         "error": f"The scheduler last ticked {since:.0f} s ago (limit {limit:g} s).",
+        **check,
+    }
+
+
+def _socket_mode_check(link: SocketModeHealth, now: datetime) -> dict[str, Any]:
+    check: dict[str, Any] = {"connections_opened": link.opened}
+    if link.connected:
+        since = link.connected_at.isoformat() if link.connected_at else None
+        return {"ok": True, "status": "connected", "since": since, **check}
+    down = max(0.0, (now - link.down_since).total_seconds()) if link.down_since else 0.0
+    return {
+        "ok": False,
+        "status": "connecting" if link.opened == 0 else "reconnecting",
+        "since": link.down_since.isoformat() if link.down_since else None,
+        "error": f"The Socket Mode connection to Slack has been down for {down:.0f} s; "
+        "the bot is opening a new one (commands and clicks wait until it is open).",
         **check,
     }
 
@@ -210,6 +246,7 @@ def health_route(inputs: Inputs, path: str = "/healthz") -> Route:
             unreachable_accounts=given.unreachable_accounts,
             started_at=given.started_at,
             db_timeout=given.db_timeout,
+            socket_mode=given.socket_mode,
         )
         return JSONResponse(body, status_code=code, headers={"Cache-Control": "no-store"})
 

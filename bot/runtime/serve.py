@@ -19,17 +19,21 @@ from starlette.routing import Route
 
 from bot.actions import expire_due_requests
 from bot.runtime.guard import BODY_SECONDS, RequestGuard
-from bot.runtime.health import HealthInputs, health_route, read_unreachable_accounts
+from bot.runtime.health import (
+    HealthInputs,
+    SocketModeLink,
+    health_route,
+    read_unreachable_accounts,
+)
 from bot.runtime.metrics import Metrics, metrics_route
 from bot.runtime.signals import stop_signals
+from bot.runtime.socket_client import SocketModeConnection
 from bot.services import Services
 from bot.slack.app import build_app
 from bot.watcher.schedule import Watcher
 from storage.migrate import upgrade_engine
 
 if TYPE_CHECKING:
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
     from bot.settings import Settings
 
 __all__ = [
@@ -37,7 +41,6 @@ __all__ = [
     "HEALTH_PATH",
     "METRICS_PATH",
     "RunningBot",
-    "connect_socket_mode",
     "http_app",
     "serve",
     "start_bot",
@@ -59,11 +62,13 @@ def http_app(
     watcher: Any | None = None,
     metrics: Metrics | None = None,
     body_seconds: float = BODY_SECONDS,
+    socket_mode: SocketModeLink | None = None,
 ) -> Starlette:
     """Starlette routes: Slack's events endpoint (HTTP mode only), `/healthz` and `/metrics`.
 
     A request to the events endpoint whose body has not all arrived within
-    ``body_seconds`` is answered 408 and its connection closed.
+    ``body_seconds`` is answered 408 and its connection closed. In Socket Mode
+    (``socket_mode`` given), `/healthz` also says whether the WebSocket to Slack is open.
     """
     started_at = services.now()
     settings = services.settings.watcher
@@ -79,6 +84,7 @@ def http_app(
             tick_seconds=settings.tick_seconds,
             unreachable_accounts=down,
             started_at=started_at if watcher is not None else None,
+            socket_mode=await socket_mode.health() if socket_mode is not None else None,
         )
 
     routes = [health_route(health_inputs, HEALTH_PATH)]
@@ -117,13 +123,17 @@ class RunningBot:
     watcher: Any | None
     metrics: Metrics
 
-    def routes(self, services: Services, *, events: bool = True) -> Starlette:
-        """The HTTP routes; ``events=False`` leaves Slack's endpoint out (Socket Mode)."""
+    def routes(
+        self, services: Services, *, events: bool = True, socket_mode: SocketModeLink | None = None
+    ) -> Starlette:
+        """The HTTP routes; ``events=False`` leaves Slack's endpoint out (Socket Mode), and
+        ``socket_mode`` is the connection `/healthz` reports on."""
         return http_app(
             self.bolt_app if events else None,
             services,
             watcher=self.watcher,
             metrics=self.metrics,
+            socket_mode=socket_mode,
         )
 
     def stop(self) -> None:
@@ -161,8 +171,7 @@ async def serve(
     try:
         running = await start_bot(services)
         if settings.slack.socket_mode:
-            routes = running.routes(services, events=False)
-            await _serve_socket_mode(settings, running.bolt_app, routes, stop)
+            await _serve_socket_mode(settings, running, services, stop)
         else:
             await _serve_http(settings, running.routes(services), stop)
     finally:
@@ -171,7 +180,13 @@ async def serve(
         await services.aclose()
 
 
-async def _serve_http(settings: Settings, app: Starlette, stop: asyncio.Event | None) -> None:
+async def _serve_http(
+    settings: Settings,
+    app: Starlette,
+    stop: asyncio.Event | None,
+    halt: asyncio.Event | None = None,
+) -> None:
+    """Serve ``app`` until a stop signal, ``stop`` or ``halt`` (the bot's own reason)."""
     import uvicorn
 
     server = settings.server
@@ -193,7 +208,7 @@ async def _serve_http(settings: Settings, app: Starlette, stop: asyncio.Event | 
     with stop_signals() as signalled:
         stoppers = [
             asyncio.create_task(_stop_when(event, running))
-            for event in (stop, signalled)
+            for event in (stop, signalled, halt)
             if event is not None
         ]
         try:
@@ -209,23 +224,31 @@ async def _stop_when(stop: asyncio.Event, server: Any) -> None:
 
 
 async def _serve_socket_mode(
-    settings: Settings, bolt_app: AsyncApp, routes: Starlette, stop: asyncio.Event | None
+    settings: Settings, running: RunningBot, services: Services, stop: asyncio.Event | None
 ) -> None:
-    assert settings.slack.app_token is not None
-    handler = await connect_socket_mode(bolt_app, settings.slack.app_token.get_secret_value())
-    logger.info("Socket Mode: connected; health check on port %d", settings.server.port)
+    """`/healthz` and `/metrics` on ``server.port`` at once, and Slack's WebSocket as soon as
+    ``apps.connections.open`` answers; a refused app-level token stops both (AppTokenRefused)."""
+    slack = settings.slack
+    assert slack.app_token is not None
+    connection = SocketModeConnection(
+        running.bolt_app, slack.app_token.get_secret_value(), variable=slack.app_token_env
+    )
+    routes = running.routes(services, events=False, socket_mode=connection)
+    halt = asyncio.Event()
+    http = asyncio.create_task(_serve_http(settings, routes, stop, halt))
+    opening = asyncio.create_task(connection.open())
     try:
-        await _serve_http(settings, routes, stop)
+        await asyncio.wait({http, opening}, return_when=asyncio.FIRST_COMPLETED)
+        if opening.done() and opening.exception() is not None:
+            halt.set()
+            await http
+            opening.result()  # raises AppTokenRefused
+        if opening.done():
+            logger.info("Socket Mode: connected; health check on port %d", settings.server.port)
+        await http
     finally:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(handler.close_async(), timeout=5)  # type: ignore[no-untyped-call]
-
-
-async def connect_socket_mode(bolt_app: AsyncApp, app_token: str) -> AsyncSocketModeHandler:
-    """Open Socket Mode's WebSocket (its URL from ``apps.connections.open`` on the app's
-    Slack client) and answer envelopes on it; ``close_async()`` on the result stops it."""
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-    handler = AsyncSocketModeHandler(bolt_app, app_token)
-    await handler.connect_async()  # type: ignore[no-untyped-call]
-    return handler
+        for task in (opening, http):  # left running only if this one was cancelled
+            if not task.done():
+                task.cancel()
+                await asyncio.wait({task})
+        await connection.close()  # no new envelopes; acked work is drained after this

@@ -1,25 +1,45 @@
 """Slack's side of Socket Mode for the stand-in: WebSocket links, envelopes, acks, retries.
 
-What it plays, from Slack's own description of the protocol
-(https://api.slack.com/apis/connections/socket-implement and
-https://api.slack.com/apis/socket-mode):
+What it plays, from Slack's own description of the protocol, "Using Socket Mode"
+(https://docs.slack.dev/apis/events-api/using-socket-mode/, formerly
+https://api.slack.com/apis/connections/socket-implement) and the method's page
+(https://docs.slack.dev/reference/methods/apps.connections.open/):
 
-* ``apps.connections.open``, called with the app-level token (``xapp-…``), answers a
-  WebSocket URL that is good for one connection (``…/link/?ticket=…``); every connection
-  (and every reconnection) asks for a new one.
-* On connect Slack sends ``{"type": "hello", "num_connections", "debug_info",
-  "connection_info": {"app_id"}}``.
+* ``apps.connections.open``, called with the app-level token (``xapp-…``) in the
+  Authorization header, answers ``{"ok": true, "url": "wss://…/link/?ticket=…&app_id=…"}``:
+  a temporary URL, good for one connection; every connection (and every reconnection) asks
+  for a new one. A token that is not an app-level token is refused (``invalid_auth`` here;
+  Slack's page lists ``invalid_auth``, ``not_authed``, ``missing_args``, ``token_expired``).
+* On connect Slack sends ``{"type": "hello", "num_connections", "debug_info":
+  {"host", "approximate_connection_time", …}, "connection_info": {"app_id"}}``;
+  ``approximate_connection_time`` is how many seconds the connection will last before Slack
+  refreshes it.
 * Each request is an envelope ``{"envelope_id", "type": "slash_commands" | "interactive" |
-  "events_api", "payload", "accepts_response_payload", "retry_attempt", "retry_reason"}``;
-  the app answers ``{"envelope_id", "payload"?}`` (the payload only where
-  ``accepts_response_payload`` is true), within 3 seconds, or Slack sends it again
-  (``retry_attempt`` + 1).
-* ``{"type": "disconnect", "reason": "refresh_requested"}`` tells the app to open a new
-  connection; Slack closes the old one a little later.
+  "events_api", "payload", "accepts_response_payload"}``; ``events_api`` envelopes also carry
+  ``retry_attempt`` / ``retry_reason`` (slack_sdk's ``SocketModeRequest`` reads them for
+  ``events_api`` only). The app acknowledges each by its ``envelope_id``
+  (``{"envelope_id", "payload"?}``, the payload only where ``accepts_response_payload`` is
+  true) within 3 seconds; events not acknowledged are sent again. Envelopes quoted from real
+  apps (https://github.com/slackapi/python-slack-events-api/issues/93,
+  https://github.com/slackapi/bolt-js/issues/2487) show ``retry_attempt`` 0 and
+  ``retry_reason`` "" on a first delivery, then 1, 2, 3 with "timeout" about 4 s apart.
+* ``{"type": "disconnect", "reason": …}``: ``refresh_requested`` (Slack refreshes every
+  connection after a while: open a new one), ``warning`` (sent about 10 seconds before Slack
+  closes the connection), ``link_disabled`` (Socket Mode was turned off for the app).
+* An app may hold up to 10 connections at once; "when multiple connections are active, each
+  payload may be sent to any of the connections" -- to one of them, not to each.
 
-Beyond the docs, a choice of ours: an ack is taken on any of the app's open connections
-(slack_sdk sends it on whichever is current), and an envelope not yet acknowledged when
-its connection goes is sent again on the next one.
+Beyond the docs, choices of ours, stricter than Slack where the docs are silent:
+
+* every kind of envelope is sent again when not acknowledged in time (``retry_attempt`` + 1,
+  ``retry_reason`` "timeout"), slash commands and clicks too, which Slack's docs do not
+  promise: the bot must run each once whichever way Slack behaves;
+* an ack is taken on any of the app's open connections (slack_sdk sends it on whichever is
+  current), and an envelope not yet acknowledged when its connection goes is sent again on
+  another one;
+* envelopes are dealt to the open connections in turn (round robin), so a test of several
+  connections sees each of them used; a connection told to reconnect gets none while
+  another is open.
 """
 
 from __future__ import annotations
@@ -44,7 +64,8 @@ logger = logging.getLogger(__name__)
 LINK_PATH = "/link/"
 ACK_SECONDS = 3.0  # Slack's window for an ack
 RETRIES = 3  # Slack's Events API retries a delivery up to 3 times
-REFRESH_GRACE_SECONDS = 10.0  # how long an old connection lives after refresh_requested
+REFRESH_GRACE_SECONDS = 10.0  # how long an old connection lives after a disconnect message
+DISCONNECT_REASONS = ("refresh_requested", "warning", "link_disabled")  # Slack's, documented
 
 
 @dataclass
@@ -107,12 +128,14 @@ class SocketModeLink:
         self.opened = 0  # connections accepted so far
         self.envelopes: list[Envelope] = []  # every envelope delivered, oldest first
         self.acks: list[dict[str, Any]] = []  # every ack received, as sent
+        self.closed_by_app: list[tuple[int, int]] = []  # (connection, close code) the app closed
         self.lose_acks = 0  # the next this many acks are dropped as if lost on the way
         self.lose_sends = 0  # the next this many envelopes sent never reach the app
         self._tickets: set[str] = set()
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._changed = asyncio.Condition()
         self._serial = itertools.count(1)
+        self._turn = itertools.count()  # round robin over the open connections
         self._closers: set[asyncio.Task[None]] = set()
 
     # -- apps.connections.open -------------------------------------------------------------
@@ -151,8 +174,8 @@ class SocketModeLink:
         try:
             while True:
                 self._take_ack(await websocket.receive_text())
-        except WebSocketDisconnect:
-            pass
+        except WebSocketDisconnect as gone:
+            self.closed_by_app.append((connection.number, gone.code))
         finally:
             async with self._changed:
                 if connection in self.connections:
@@ -211,10 +234,18 @@ class SocketModeLink:
         finally:
             self._waiting.pop(envelope.envelope_id, None)
 
-    async def refresh(self, reason: str = "refresh_requested") -> None:
-        """Tell every open connection to reconnect; each is closed ``refresh_grace_seconds``
-        later if the app has not closed it itself."""
+    async def refresh(
+        self, reason: str = "refresh_requested", *, connections: list[int] | None = None
+    ) -> None:
+        """Send ``{"type": "disconnect", "reason": reason}`` on every open connection (or on
+        those numbered in ``connections``); each is closed ``refresh_grace_seconds`` later if
+        the app has not closed it itself. ``warning`` is Slack's notice 10 s before it closes
+        a connection; ``refresh_requested`` its routine refresh."""
+        if reason not in DISCONNECT_REASONS:
+            raise ValueError(f"Slack's disconnect reasons are {DISCONNECT_REASONS}, not {reason!r}")
         for connection in list(self.connections):
+            if connections is not None and connection.number not in connections:
+                continue
             connection.refreshing = True
             with contextlib.suppress(Exception):
                 await connection.send(
@@ -239,13 +270,14 @@ class SocketModeLink:
         return [c for c in self.connections if c.websocket.client_state == WebSocketState.CONNECTED]
 
     async def _send(self, envelope: Envelope, deadline: float) -> None:
-        """Send on the newest connection not being refreshed (else the newest at all),
-        waiting for one until ``deadline``; unsent by then is like a send that was lost."""
+        """Send on one open connection not being refreshed (else on one being refreshed),
+        each in turn, waiting for one until ``deadline``; unsent by then is like a send that
+        was lost."""
         while time.monotonic() < deadline:
             live = self._live()
             fresh = [c for c in live if not c.refreshing] or live
             if fresh:
-                connection = fresh[-1]
+                connection = fresh[next(self._turn) % len(fresh)]
                 if self.lose_sends > 0:  # as if it went down with a closing connection
                     self.lose_sends -= 1
                     envelope.sent_on.append(connection.number)

@@ -15,10 +15,11 @@ from typing import Any, TextIO
 from pydantic import SecretStr
 
 from bot.runtime.logs import installed_masker
-from bot.runtime.serve import EVENTS_PATH, RunningBot, connect_socket_mode, start_bot
+from bot.runtime.serve import EVENTS_PATH, RunningBot, start_bot
 from bot.runtime.signed import SignedSlack, find_button
 from bot.runtime.simulated import SimulatedProviders, simulated_providers
 from bot.runtime.slack_messages import PostedMessage
+from bot.runtime.socket_client import SocketModeConnection
 from bot.runtime.socket_mode_slack import SocketSlack
 from bot.runtime.standin import Ephemeral, SlackStandIn
 from bot.services import Services
@@ -277,14 +278,15 @@ async def open_stage(
         settings = _settings(providers, f"{slack_url}/api/", token, signing_secret, db_path)
         services = Services.from_settings(settings, now=clock.now)  # as serve builds them
         running: RunningBot | None = None
-        link: Any = None
+        link: SocketModeConnection | None = None
         try:
             running = await start_bot(services, watcher_factory=_start_watcher)
             assert isinstance(running.watcher, _CountingWatcher)
             if socket_mode:
-                link = await connect_socket_mode(running.bolt_app, app_token)
+                link = SocketModeConnection(running.bolt_app, app_token)
+                await link.open()
                 await standin.socket_mode.wait_connected()
-            routes = running.routes(services, events=not socket_mode)
+            routes = running.routes(services, events=not socket_mode, socket_mode=link)
             async with LoopbackServer(routes) as bot_url:
                 bodies = SignedSlack(
                     url=f"{bot_url}{EVENTS_PATH}", signing_secret=signing_secret, standin=standin
@@ -304,7 +306,7 @@ async def open_stage(
                 )
         finally:
             if link is not None:
-                await asyncio.wait_for(link.close_async(), timeout=5)
+                await link.close()
             if running is not None:
                 running.stop()
             await services.aclose()

@@ -114,9 +114,10 @@ class SlackStandIn(SlackWorkspace):
         await self._app(scope, receive, send)
 
     @asynccontextmanager
-    async def serve(self) -> AsyncIterator[str]:
-        """Serve on loopback; yields the base URL (the Web API is under ``/api/``)."""
-        async with LoopbackServer(self) as url:
+    async def serve(self, *, port: int = 0) -> AsyncIterator[str]:
+        """Serve on loopback (``port``, or any free one); yields the base URL (the Web API is
+        under ``/api/``)."""
+        async with LoopbackServer(self, port=port) as url:
             self.base_url = url
             try:
                 yield url

@@ -10,6 +10,11 @@ their own:
   (answered inside the ack) and ``status <ref>`` (an empty ack; the database, a provider
   call and the response_url post follow it, in the same process).
 
+* **socket**: the same two apps in Socket Mode (the bot's ``SocketModeConnection``, Bolt's
+  aiohttp handler), each connected to a Slack stand-in of its own in this process, which
+  sends the same ``/transfer help`` as envelopes over the WebSocket; latency is from sending
+  an envelope to receiving its ack.
+
 The Slack stand-in and a Hostway simulator run in one more process, as Slack and a
 provider would be elsewhere. Every server runs with Bolt's ``process_before_response``
 True (the bot's choice) and False (Bolt's default, which waits for the ack by polling
@@ -59,6 +64,12 @@ CASES = (
     ("bare (default)", "bare", False, "help", 1.0),
     ("ours (default) help", "ours", False, "help", 1.0),
 )
+# Socket Mode: (name, server kind, command text); process_before_response True, the bot's
+SOCKET_CASES = (
+    ("bare (socket)", "bare-socket", "help"),
+    ("ours (socket) help", "ours-socket", "help"),
+)
+APP_TOKEN = "xapp-1-benchmark-app-token"
 
 
 # -- the servers (each in its own process) ------------------------------------------------------
@@ -74,13 +85,9 @@ async def _backends() -> str:
     return f"{standin} {await LoopbackServer(sim).start()}"
 
 
-async def _bare_app(pbr: bool, standin: str) -> Any:
-    from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+async def _bare_bolt(pbr: bool, standin: str) -> Any:
     from slack_bolt.async_app import AsyncApp
     from slack_sdk.web.async_client import AsyncWebClient
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.routing import Route
 
     client = AsyncWebClient(token=TOKEN, base_url=f"{standin}/api/")
     app = AsyncApp(client=client, signing_secret=SECRET, process_before_response=pbr)
@@ -89,7 +96,16 @@ async def _bare_app(pbr: bool, standin: str) -> Any:
     async def ack_only(ack: Any) -> None:
         await ack()
 
-    handler = AsyncSlackRequestHandler(app)
+    return app
+
+
+async def _bare_app(pbr: bool, standin: str) -> Any:
+    from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.routing import Route
+
+    handler = AsyncSlackRequestHandler(await _bare_bolt(pbr, standin))
 
     async def events(request: Request) -> Any:
         return await handler.handle(request)
@@ -98,10 +114,17 @@ async def _bare_app(pbr: bool, standin: str) -> Any:
 
 
 async def _our_app(pbr: bool, standin: str, hostway: str, workdir: Path) -> Any:
+    from bot.runtime.serve import http_app
+
+    bolt_app, services = await _our_bolt(pbr, standin, hostway, workdir)
+    return http_app(bolt_app, services)
+
+
+async def _our_bolt(pbr: bool, standin: str, hostway: str, workdir: Path) -> tuple[Any, Any]:
+    """The bot's Bolt app and its services, one transfer watched."""
     from pydantic import SecretStr
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from bot.runtime.serve import http_app
     from bot.services import Services
     from bot.settings import SecuritySettings, Settings, SlackSettings
     from bot.slack.app import build_app
@@ -148,7 +171,7 @@ async def _our_app(pbr: bool, standin: str, hostway: str, workdir: Path) -> Any:
     snapshot = await services.registry.get(account.name).get_transfer(DOMAIN)
     async with services.db.session() as session:
         await watch_transfer(session, transfer=snapshot, watched_by=USER)
-    return http_app(build_app(services, process_before_response=pbr), services)
+    return build_app(services, process_before_response=pbr), services
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -161,6 +184,8 @@ async def _serve(args: argparse.Namespace) -> None:
         print(f"READY {await _backends()}", flush=True)
         await asyncio.Event().wait()
     with tempfile.TemporaryDirectory() as workdir:
+        if args.serve.endswith("-socket"):
+            await _serve_socket(args, Path(workdir))
         if args.serve == "bare":
             app = await _bare_app(args.pbr, args.standin)
         else:
@@ -168,6 +193,20 @@ async def _serve(args: argparse.Namespace) -> None:
         url = await LoopbackServer(app).start()
         print(f"READY {url}/slack/events", flush=True)
         await asyncio.Event().wait()
+
+
+async def _serve_socket(args: argparse.Namespace, workdir: Path) -> None:
+    """Connect to the stand-in at ``args.standin`` in Socket Mode and answer until killed."""
+    from bot.runtime.socket_client import SocketModeConnection
+
+    if args.serve == "bare-socket":
+        app = await _bare_bolt(True, args.standin)
+    else:
+        app, _ = await _our_bolt(True, args.standin, args.hostway, workdir)
+    connection = SocketModeConnection(app, APP_TOKEN)
+    await connection.open()
+    print("READY connected", flush=True)
+    await asyncio.Event().wait()
 
 
 @dataclass
@@ -234,34 +273,88 @@ def _figures(latencies: list[float]) -> dict[str, float]:
     }
 
 
+async def _socket_load(link: Any, payloads: list[dict[str, str]], concurrency: int) -> list[float]:
+    """Send each payload as a slash_commands envelope, ``concurrency`` at a time; the seconds
+    from sending each to receiving its ack."""
+    import time
+
+    todo, latencies = iter(payloads), []
+
+    async def worker() -> None:
+        for payload in todo:
+            started = time.perf_counter()
+            await link.deliver("slash_commands", payload, accepts_response_payload=True)
+            latencies.append(time.perf_counter() - started)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies
+
+
+def _payloads(text: str, count: int, standin: str) -> list[dict[str, str]]:
+    """Slash-command payloads as Socket Mode carries them (a form body's fields)."""
+    from urllib.parse import parse_qsl
+
+    slack = SignedSlack(url="", signing_secret=SECRET)
+    base = f"{standin}/response"
+    return [
+        dict(
+            parse_qsl(
+                signed_command(slack, text, user=USER, channel=CHANNEL, response_base=base)[
+                    0
+                ].decode()
+            )
+        )
+        for _ in range(count)
+    ]
+
+
 async def _run(scale: float, logs: Path) -> dict[str, dict[str, Any]]:
+    from bot.runtime.standin import SlackStandIn
+
     backends = Process.start("backends", logs, "backends")
     standin, hostway = backends.urls
     servers: dict[str, Process] = {}
-    try:
-        for name, kind, pbr, _, _ in CASES:
-            options = [kind, "--standin", standin, "--hostway", hostway]
-            servers[name] = Process.start(name, logs, *options, *(["--pbr"] if pbr else []))
-        for name, _, _, text, _ in CASES:  # warm up: auth.test, imports, caches
-            await _load(servers[name].urls[0], text, 10, 100, standin)
-        results: dict[str, dict[str, Any]] = {}
-        for concurrency in CONCURRENCY:
-            latencies: dict[str, list[float]] = {name: [] for name, *_ in CASES}
-            for _ in range(ROUNDS):
-                for name, _, _, text, share in CASES:
-                    count = max(concurrency, int(scale * share * REQUESTS[concurrency] / ROUNDS))
-                    url = servers[name].urls[0]
-                    latencies[name] += await _load(url, text, concurrency, count, standin)
-                    await asyncio.sleep(0.3 if text.startswith("status") else 0.05)
-            for name, values in latencies.items():
-                results.setdefault(name, {})[str(concurrency)] = _figures(values)
-        await asyncio.sleep(1)  # the work after the last acks (database, response_url) ends
-        for name, server in servers.items():
-            results[name]["locked"] = server.count_logged(LOCKED)
-        return results
-    finally:
-        for process in [*servers.values(), backends]:
-            process.stop()
+    links: dict[str, Any] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            for name, kind, pbr, _, _ in CASES:
+                options = [kind, "--standin", standin, "--hostway", hostway]
+                servers[name] = Process.start(name, logs, *options, *(["--pbr"] if pbr else []))
+            for name, kind, _ in SOCKET_CASES:  # each with a stand-in (and link) of its own
+                socket_standin = SlackStandIn(token=TOKEN, app_token=APP_TOKEN)
+                url = await stack.enter_async_context(socket_standin.serve())
+                options = [kind, "--standin", url, "--hostway", hostway]
+                servers[name] = await asyncio.to_thread(Process.start, name, logs, *options)
+                links[name] = socket_standin.socket_mode
+            for name, _, _, text, _ in CASES:  # warm up: auth.test, imports, caches
+                await _load(servers[name].urls[0], text, 10, 100, standin)
+            for name, _, text in SOCKET_CASES:
+                await _socket_load(links[name], _payloads(text, 100, standin), 10)
+            results: dict[str, dict[str, Any]] = {}
+            for concurrency in CONCURRENCY:
+                latencies: dict[str, list[float]] = {n: [] for n in [*servers]}
+                for _ in range(ROUNDS):
+                    for name, _, _, text, share in CASES:
+                        count = max(
+                            concurrency, int(scale * share * REQUESTS[concurrency] / ROUNDS)
+                        )
+                        url = servers[name].urls[0]
+                        latencies[name] += await _load(url, text, concurrency, count, standin)
+                        await asyncio.sleep(0.3 if text.startswith("status") else 0.05)
+                    for name, _, text in SOCKET_CASES:
+                        count = max(concurrency, int(scale * REQUESTS[concurrency] / ROUNDS))
+                        payloads = _payloads(text, count, standin)
+                        latencies[name] += await _socket_load(links[name], payloads, concurrency)
+                        await asyncio.sleep(0.05)
+                for name, values in latencies.items():
+                    results.setdefault(name, {})[str(concurrency)] = _figures(values)
+            await asyncio.sleep(1)  # the work after the last acks (database, response_url) ends
+            for name, server in servers.items():
+                results[name]["locked"] = server.count_logged(LOCKED)
+            return results
+        finally:
+            for process in [*servers.values(), backends]:
+                process.stop()
 
 
 def _report(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -277,6 +370,8 @@ def _report(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     summary: dict[str, Any] = {"mode": "process_before_response=True", "p99_target": TARGET_RATIO}
     summary["database_locked_errors"] = locked
     summary["bare"] = {c: _p(bare[c]) for c in map(str, CONCURRENCY)}
+    for key, name in (("socket_bare", "bare (socket)"), ("socket_ours_help", "ours (socket) help")):
+        summary[key] = {c: _p(results[name][c]) for c in map(str, CONCURRENCY)}
     for key, name in (("help", "ours (pbr) help"), ("status", "ours (pbr) status")):
         ours = results[name]
         ratios = {str(c): round(ours[str(c)]["p99"] / bare[str(c)]["p99"], 3) for c in CONCURRENCY}
@@ -299,7 +394,11 @@ def main(argv: list[str] | None = None) -> int:
         description="Measure how fast slash commands are acknowledged (see the module doc).",
     )
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the request counts")
-    parser.add_argument("--serve", choices=("backends", "bare", "ours"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--serve",
+        choices=("backends", "bare", "ours", "bare-socket", "ours-socket"),
+        help=argparse.SUPPRESS,
+    )
     parser.add_argument("--pbr", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--standin", help=argparse.SUPPRESS)
     parser.add_argument("--hostway", help=argparse.SUPPRESS)

@@ -21,7 +21,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 from starlette.applications import Starlette
 
-from bot.runtime.health import HealthInputs, health_report, health_route, read_unreachable_accounts
+from bot.runtime.health import (
+    HealthInputs,
+    SocketModeHealth,
+    health_report,
+    health_route,
+    read_unreachable_accounts,
+)
 from bot.runtime.metrics import Metrics, metrics_route
 from providers.errors import ProviderError
 from providers.hostway import HostwayProvider
@@ -413,3 +419,42 @@ async def test_head_answers_with_the_same_status(sqlite_db: Database):
 
     assert (ok.status_code, stalled.status_code) == (200, 503)
     assert ok.content == b""
+
+
+async def test_a_socket_mode_link_that_is_down_is_degraded_but_200(sqlite_db: Database):
+    down = SocketModeHealth(connected=False, opened=3, down_since=NOW - timedelta(seconds=42))
+    up = SocketModeHealth(connected=True, opened=4, connected_at=NOW)
+
+    degraded = await get_health(lambda: ticking(sqlite_db, socket_mode=down))
+    ok = await get_health(lambda: ticking(sqlite_db, socket_mode=up))
+    http_mode = await get_health(lambda: ticking(sqlite_db))
+
+    assert degraded.status_code == 200 and degraded.json()["status"] == "degraded"
+    check = degraded.json()["checks"]["socket_mode"]
+    assert check["status"] == "reconnecting" and check["since"] == down.down_since.isoformat()
+    assert "down for 42 s" in check["error"]
+    assert ok.json()["status"] == "ok"
+    assert ok.json()["checks"]["socket_mode"] == {
+        "ok": True,
+        "status": "connected",
+        "since": NOW.isoformat(),
+        "connections_opened": 4,
+    }
+    assert "socket_mode" not in http_mode.json()["checks"]  # no such check in HTTP mode
+
+
+async def test_a_socket_mode_link_down_with_the_database_down_answers_503(tmp_path: Path):
+    db = Database(f"postgresql+psycopg://bot:{PASSWORD}@127.0.0.1:{closed_port()}/transferbot")
+    try:
+        code, body = await health_report(
+            db=db,
+            last_tick_at=NOW,
+            now=NOW,
+            tick_seconds=TICK,
+            socket_mode=SocketModeHealth(connected=False, opened=0, down_since=NOW),
+        )
+    finally:
+        await db.dispose()
+
+    assert code == 503 and body["status"] == "unhealthy"
+    assert body["checks"]["socket_mode"]["status"] == "connecting"
