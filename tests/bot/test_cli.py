@@ -133,7 +133,7 @@ BAD_CONFIGURATIONS = {
     "unknown provider type": (
         CPANEL.replace('"cpanel"', '"cpnael"'),
         "accounts[0].type: unknown provider type 'cpnael'; choose from cpanel, hostway, "
-        "opensrs, gandi",
+        "opensrs, gandi, gandi_v5",
     ),
     "unset credential": (
         CPANEL.replace("WHM_TOKEN", "WHM_EAST_TOKEN"),
@@ -196,7 +196,7 @@ BAD_CONFIGURATIONS = {
     "bad stall key": (
         '[watcher.stall_after]\n"hostwya:14" = "5d"\n',
         "watcher.stall_after.\"hostwya:14\": 'hostwya' is not a provider type (cpanel, hostway, "
-        "opensrs, gandi)",
+        "opensrs, gandi, gandi_v5)",
     ),
     "bad duration": (
         '[watcher.stall_after]\n"gandi:WAIT" = "two days"\n',
