@@ -14,7 +14,6 @@ from providers.base import Action, Phase
 from providers.errors import (
     AuthenticationFailed,
     BadReply,
-    NotAllowedNow,
     ProviderError,
     RateLimited,
     TimedOut,
