@@ -180,8 +180,8 @@ class GandiV5Provider(ProviderClient):
     # -- parts ----------------------------------------------------------------------------
     async def _read(self, domain: str, secrets: list[str]) -> Transfer:
         payload = await self._follow_up(domain, secrets)
-        return transfer_from_transferin(
-            payload, account=self.account.name, domain=domain, secrets=secrets
+        return transfer_from_transferin(  # the token too: Gandi may echo it
+            payload, account=self.account.name, domain=domain, secrets=self._secrets(secrets)
         )
 
     async def _follow_up(self, domain: str, secrets: list[str] | None = None) -> dict[str, object]:

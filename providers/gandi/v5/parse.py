@@ -59,7 +59,7 @@ def transfer_from_transferin(
         actions=actions_for(step, errortype, foas),
         changed_at=changed or _date(payload, "created_at"),
         history=_history(payload, raw_code, phase, words or STEP_WORDS.get(step, step)),
-        waiting_for=waiting_for(step, errortype, foas),
+        waiting_for=_scrubbed(waiting_for(step, errortype, foas), hidden),
         details=_details(payload, params, errortype, label, foas, hidden),
     )
 
@@ -135,6 +135,10 @@ def _details(
     return {k: scrub(v, hidden)[:200] for k, v in details.items()}
 
 
+def _scrubbed(text: str | None, hidden: list[str]) -> str | None:
+    return scrub(text, hidden) if text else text
+
+
 def _text(value: object) -> str:
     if value is None or isinstance(value, bool | dict | list | bytes):
         return ""
@@ -152,4 +156,7 @@ def _date(payload: Mapping[str, object], key: str) -> datetime | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC)
+    try:
+        return when.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 with an offset: past the calendar's ends
+        return None
