@@ -72,7 +72,7 @@ _RETRY = ActionSpec(
 )
 _RESEND = ActionSpec(
     Action.RESEND,
-    verb="resend the FOA e-mail",
+    verb="FOA e-mail",
     description="Ask Gandi to send the approval (FOA) e-mail again to whoever has not answered.",
 )
 
