@@ -34,7 +34,9 @@ V5_SANDBOX_URL = "https://api.sandbox.gandi.net"
 API_TYPES = {"v3": "gandi", "v5": "gandi_v5"}  # api -> the provider type it makes
 _V5_HOSTS = frozenset({"api.gandi.net", "api.sandbox.gandi.net"})
 _V3_HOSTS = frozenset({"rpc.gandi.net", "rpc.ote.gandi.net"})
-_V3_KEY = re.compile(r"^[A-Za-z0-9]{24}$")  # "my 24-character API key" (doc.rpc.gandi.net)
+# "my 24-character API key" (doc.rpc.gandi.net/overview.html); Gandi's own check of one is
+# '^[a-z0-9]{24}$' (its fault text, quoted in Chralu/gandyn#3); upper case is let in here
+_V3_KEY = re.compile(r"^[A-Za-z0-9]{24}$")
 
 
 def _secret_text(value: object) -> str:
