@@ -77,10 +77,6 @@ class GandiV5Provider(ProviderClient):
     def __repr__(self) -> str:
         return f"GandiV5Provider({self.account.name!r})"
 
-    @property
-    def who(self) -> str:
-        return f"Gandi v5 account '{self.account.name}'"
-
     async def aclose(self) -> None:
         await self._http.aclose()
 
