@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from hypothesis import strategies as st
 
 from providers.base import Transfer
 from providers.errors import BadReply, ProviderError
@@ -129,3 +130,31 @@ def test_the_depth_cap_counts_every_container() -> None:
     assert parse_untrusted_json(b'{"a": [{"b": 1}]}', max_depth=3) == {"a": [{"b": 1}]}
     with pytest.raises(BadReply, match="nested more than 3 levels"):
         parse_untrusted_json(b'{"a": [{"b": [1]}]}', max_depth=3)
+
+
+# -- fuzz: the reader alone ---------------------------------------------------------------------
+def _deep_json() -> st.SearchStrategy[bytes]:
+    """JSON text with nesting near and past the cap, and junk around it."""
+    return st.builds(
+        lambda depth, opener, tail: (
+            opener * depth + b"1" + (b"]" if opener == b"[" else b"}") * depth + tail
+        ),
+        st.integers(0, 80),
+        st.sampled_from([b"[", b'{"a":']),
+        st.sampled_from([b"", b",", b"]", b" ", b"\x00"]),
+    )
+
+
+def test_any_bytes_are_a_value_or_one_plain_bad_reply(fuzz, shapes) -> None:
+    target = fuzz("Untrusted JSON reader (parse_untrusted_json)")
+    valid = shapes.json_values(12).map(lambda v: json.dumps(v).encode())
+    bodies = st.binary(max_size=2000) | _deep_json() | valid | shapes.mutated(valid)
+
+    @target.given(bodies)
+    def one(body: bytes) -> None:
+        try:
+            parse_untrusted_json(body, max_bytes=4096, max_depth=16)
+        except BadReply as error:
+            target.readable(error)
+
+    one()
