@@ -228,6 +228,12 @@ BAD_CONFIGURATIONS = {
         '(api = "v5"); v5 is at https://api.gandi.net (sandbox https://api.sandbox.gandi.net), '
         'or set api = "v3" to keep the v3 API',
     ),
+    "a PAT's variable under another name": (
+        '[[accounts]]\nname = "g"\ntype = "gandi"\napi = "v5"\nbase_url = "https://api.gandi.net"\n'
+        'secret_env = "GANDI_PAT"\ntoken_env = "GANDI_PAT"\n',
+        "accounts[0].token_env: unknown key (did you mean 'secret_env'? every account names the "
+        "variable holding its token or key there, a Gandi PAT or API key too)",
+    ),
     "an api that is neither": (
         '[[accounts]]\nname = "g"\ntype = "gandi"\napi = "v4"\n'
         'base_url = "https://api.gandi.net"\nsecret_env = "GANDI_PAT"\n',
