@@ -802,9 +802,20 @@ def _suggest(word: str, known: list[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+# keys other tools (and Gandi's words) use for an account's credential variable
+_CREDENTIAL_KEYS = frozenset(
+    {"token_env", "api_key_env", "apikey_env", "key_env", "pat_env", "password_env"}
+)
+
+
 def _message(model: type[BaseModel], error: Any) -> str:
     kind, loc, msg = error["type"], error["loc"], error["msg"]
     if kind == "extra_forbidden":
+        if len(loc) == 1 and "secret_env" in model.model_fields and loc[0] in _CREDENTIAL_KEYS:
+            return (
+                "unknown key (did you mean 'secret_env'? every account names the variable "
+                "holding its token or key there, a Gandi PAT or API key too)"
+            )
         known = [n for n, f in model.model_fields.items() if not f.exclude] if len(loc) == 1 else []
         return "unknown key" + _suggest(str(loc[-1]), known)
     if kind == "missing":

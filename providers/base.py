@@ -76,6 +76,8 @@ ACTION_ALIASES: Mapping[str, Action] = {
     "cancel_transfer": Action.CANCEL,
     "send_password": Action.RESEND,
     "resend_email": Action.RESEND,
+    "foa": Action.RESEND,  # Gandi v5: resend the FOA (approval) e-mail
+    "resend_foa": Action.RESEND,
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -92,14 +92,20 @@ class ProviderDescriptor:
     simulator_port: int  # the real service's own port where it is unprivileged
     sample_account: SampleAccount
     statuses: Mapping[str, Speed]  # raw status code -> how fast it moves; finished ones absent
+    # settings as written -> as this provider takes them (Gandi: ``api`` picks gandi/gandi_v5)
+    adjust_settings: Callable[[dict[str, object]], dict[str, object]] | None = None
+    # what check-config says of settings that can't work together: [(setting, sentence)]
+    settings_problems: Callable[[Mapping[str, object]], list[tuple[str, str]]] | None = None
 
     def codes(self, speed: Speed) -> frozenset[str]:
         """The raw status codes that move at ``speed``."""
         return frozenset(code for code, pace in self.statuses.items() if pace is speed)
 
     def missing_settings(self, settings: Mapping[str, object]) -> list[tuple[str, str]]:
-        """(setting, sentence) for each needed setting ``settings`` lacks, in order."""
-        return [(need.name, need.problem) for need in self.needs if need.missing_from(settings)]
+        """(setting, sentence) for each needed setting ``settings`` lacks, in order, then
+        each combination of settings the provider says can't work."""
+        missing = [(need.name, need.problem) for need in self.needs if need.missing_from(settings)]
+        return missing + (self.settings_problems(settings) if self.settings_problems else [])
 
     def make_simulator(self, **options: Any) -> Any:
         """This provider's simulator (``secret=``, ``username=``, ``clock=``...)."""

@@ -36,6 +36,7 @@ DESCRIPTORS: tuple[ProviderDescriptor, ...] = (
     hostway.DESCRIPTOR,
     opensrs.DESCRIPTOR,
     gandi.DESCRIPTOR,
+    gandi.DESCRIPTOR_V5,
 )
 
 _BY_TYPE: Mapping[str, ProviderDescriptor] = {d.type: d for d in DESCRIPTORS}

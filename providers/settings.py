@@ -5,9 +5,17 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
-from providers.registry import PROVIDER_TYPES
+from providers.registry import PROVIDER_TYPES, descriptor_of
 
 __all__ = ["PROVIDER_TYPES", "Integer", "Number", "ProviderAccount", "checked_http_url", "mask_url"]
 
@@ -95,10 +103,33 @@ class ProviderAccount(BaseModel):
     auth_scheme: Literal["bearer", "basic"] = Field(
         default="bearer", description="Hostway only: how the Authorization header is built."
     )
+    api: Literal["v3", "v5"] | None = Field(
+        default=None,
+        description=(
+            "Gandi only: v5 (REST, Personal Access Token) or v3 (XML-RPC, API key); inferred "
+            "when absent (providers/gandi/accounts.py)."
+        ),
+    )
     concurrency: Integer = Field(default=4, ge=1, le=200)
     rate_limit: Number = Field(default=5.0, gt=0, le=10_000, description="Calls per second.")
     timeout: Number = Field(default=10.0, gt=0, le=300, description="Seconds per call.")
     read_retries: Integer = Field(default=2, ge=0, le=10)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_its_provider_takes_them(cls, data: object) -> object:
+        """A provider may adjust its settings (Gandi's ``api`` picks gandi or gandi_v5)."""
+        if isinstance(data, dict) and data.get("type") in PROVIDER_TYPES:
+            adjust = descriptor_of(str(data["type"])).adjust_settings
+            if adjust is not None:
+                return adjust(dict(data))
+        return data
+
+    @model_validator(mode="after")
+    def _api_only_where_it_means_something(self) -> ProviderAccount:
+        if self.api is not None and descriptor_of(self.type).adjust_settings is None:
+            raise ValueError(f"api is a Gandi setting; a {self.type} account takes none")
+        return self
 
     @field_validator("name")
     @classmethod

@@ -1,7 +1,8 @@
 """`transferbot demo`: the bot's whole job in about a minute, on loopback, with no accounts.
 
-Four transfers are watched, one at each provider; they get stuck, are alerted, retried
-with a second person's approval, paused and resumed, and finish. Everything goes through
+Five transfers are watched, one at each provider and one more at Gandi over its v5 API;
+they get stuck, are alerted, retried with a second person's approval, paused and resumed,
+have their approval e-mail resent, and finish. Everything goes through
 the bot's real request path: signed slash commands, clicks and form submissions into its
 HTTP endpoint; its Web API calls into a local stand-in that prints what Slack would show.
 """
@@ -34,17 +35,19 @@ GANDI_DOMAIN = "bakery-example.net"
 GANDI_NEW_AUTHINFO = "New-Code-2222"
 AUTH_ERROR = "authorization_error"  # the registry refused the authinfo
 OPENSRS_DOMAIN = "wingtip.biz"
+GANDI_V5_DOMAIN = "studio-example.org"  # waits for its owner's approval (FOA) e-mail
 CPANEL_ACCOUNTS = ({"user": "shop", "size": 20_000_000_000},
                    {"user": "blog", "size": 16_000_000_000})  # fmt: skip  # ~2 h of work
 
 
 @dataclass
 class Story:
-    """The refs of the story's four transfers, as their providers name them."""
+    """The refs of the story's five transfers, as their providers name them."""
 
     hostway: str = ""
     cpanel: str = ""
     gandi: str = ""
+    gandi_v5: str = ""
     opensrs: str = ""
     opensrs_new: str = ""
     short: dict[str, str] = field(default_factory=dict)  # provider -> the bot's short id
@@ -53,7 +56,7 @@ class Story:
         """(provider, ref) of each transfer; for OpenSRS the newest order."""
         opensrs = self.opensrs_new or self.opensrs
         return [("hostway", self.hostway), ("cpanel", self.cpanel), ("gandi", self.gandi),
-                ("opensrs", opensrs)]  # fmt: skip
+                ("opensrs", opensrs), ("gandi_v5", self.gandi_v5)]  # fmt: skip
 
 
 def place_transfers(stage: Stage) -> Story:
@@ -79,6 +82,9 @@ def place_transfers(stage: Stage) -> Story:
     story.opensrs = stage.sim("opensrs").add_order(
         OPENSRS_DOMAIN, script="bad_auth", age=70 * MINUTE, resubmit_script="quick"
     )  # the registry cancels it in an hour: the losing registrar refused the auth code
+    story.gandi_v5 = stage.sim("gandi_v5").add_transfer(
+        GANDI_V5_DOMAIN, story="foa_pending", age=20 * MINUTE, answer_after_resend=2 * MINUTE
+    )  # the owner never saw the approval e-mail; answers two minutes after it is resent
     return story
 
 
@@ -149,8 +155,22 @@ async def opensrs_resubmit(stage: Stage, story: Story) -> None:
     await stage.command(f"status {new.short_id}")
 
 
+async def gandi_v5_resend(stage: Stage, story: Story) -> None:
+    stage.scene(7, "A Gandi v5 transfer waits on its owner's e-mail; Alice resends it from Slack")
+    short = story.short["gandi_v5"]
+    await stage.expect_phase("gandi_v5", story.gandi_v5, "pending")
+    await stage.command(f"status {short}")  # the card: who the FOA went to, not answered yet
+    await stage.pause()
+    await stage.command(f"foa {short}")  # resend the FOA e-mail: runs at once, no approval
+    if stage.sim("gandi_v5").transfers[GANDI_V5_DOMAIN].foas[0].sent != 2:
+        raise DemoFailed("Gandi v5 did not send the approval e-mail again")
+    await stage.later(5 * MINUTE, "5 minutes later: the owner has approved the e-mail")
+    await stage.command(f"status {short}")  # Alice looks: approved, and the transfer runs
+    await stage.expect_phase("gandi_v5", story.gandi_v5, "active")
+
+
 async def all_finish(stage: Stage, story: Story) -> None:
-    stage.scene(7, "Three days on, every transfer has finished, each told in its own thread")
+    stage.scene(8, "Three days on, every transfer has finished, each told in its own thread")
     await stage.later(3 * DAY, "three days later")
     for provider, ref in story.refs():
         await stage.expect_phase(provider, ref, "completed")
@@ -158,7 +178,7 @@ async def all_finish(stage: Stage, story: Story) -> None:
 
 
 SCENES = (watch_all, hostway_blocks, hostway_retry, cpanel_pause_resume, gandi_relaunch,
-          opensrs_resubmit, all_finish)  # fmt: skip
+          opensrs_resubmit, gandi_v5_resend, all_finish)  # fmt: skip
 
 
 async def play(stage: Stage) -> Story:
@@ -189,8 +209,8 @@ async def summary(stage: Stage, story: Story, seconds: float) -> list[str]:
     return [
         "",
         "━━ The story is complete " + "━" * 55,
-        f"  {len(finished)} transfers watched at 4 providers, finished: "
-        + ", ".join(f"{row.subject} {row.phase}" for row in finished),
+        f"  {len(finished)} transfers watched at {len({p.split('_')[0] for p, _ in story.refs()})} "
+        "providers, finished: " + ", ".join(f"{row.subject} {row.phase}" for row in finished),
         f"  alerts: {', '.join(f'{n} {kind}' for kind, n in sorted(kinds.items()))}; "
         f"{threads} threads in #{CHANNELS[ALERTS]}, one per transfer",
         f"  actions: {len(approved)} approved by a second person, "

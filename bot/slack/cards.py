@@ -253,7 +253,10 @@ HELP_TOPICS: dict[str, tuple[str, str]] = {
         "retry a stuck transfer (Hostway `reset`, OpenSRS `resubmit`, Gandi `relaunch`)",
         "example.com",
     ),
-    "resend": ("resend the approval e-mail (OpenSRS `send_password`)", "example.com"),
+    "resend": (
+        "resend the approval e-mail (OpenSRS `send_password`, Gandi v5 `foa`)",
+        "example.com",
+    ),
 }
 
 

@@ -76,6 +76,7 @@ _KNOWN_WORDS = (
     "relaunch",
     "start",
     "send_password",
+    "foa",
 )
 
 

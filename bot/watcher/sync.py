@@ -13,7 +13,7 @@ from bot.watcher.intervals import PollPolicy, first_poll_delay
 from bot.watcher.observe import SUPERSEDED_DETAIL
 from providers.base import Phase, Transfer
 from providers.errors import ProviderError
-from providers.registry import capabilities_of
+from providers.registry import PROVIDER_LABELS, capabilities_of
 from storage.alerts import reserve_alert
 from storage.audit import record_audit
 from storage.errors import StorageError
@@ -26,7 +26,7 @@ __all__ = ["AccountSync", "SyncReport", "sync_accounts"]
 
 logger = logging.getLogger(__name__)
 
-PROVIDER_NAMES = {"cpanel": "cPanel", "hostway": "Hostway", "opensrs": "OpenSRS", "gandi": "Gandi"}
+PROVIDER_NAMES = PROVIDER_LABELS  # provider type -> "cPanel", "Gandi (v5)", from the descriptors
 
 
 @dataclass

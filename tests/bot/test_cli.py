@@ -41,6 +41,8 @@ ACCOUNT_ENV = {
     "WHM_TOKEN": "planted-whm",
     "HOSTWAY_TOKEN": "planted-hw",
     "OPENSRS_KEY": "planted-o",
+    "GANDI_V3_KEY": "AbCdEfGhIjKlMnOpQrStUvWx",  # a v3 API key has 24 characters
+    "GANDI_PAT": "pat_planted-token-0123",  # a v5 Personal Access Token
 }
 
 
@@ -116,6 +118,7 @@ def test_the_example_checks_out_and_no_secret_is_printed(tmp_path: Path) -> None
     for planted in EXAMPLE_ENV.values():
         assert planted not in result.stdout
     assert "secret in GANDI_API_KEY (set)" in result.stdout
+    assert "secret in GANDI_PAT (set)" in result.stdout
     assert "need approval: cancel, retry; run at once for operators: pause, resume" in (
         result.stdout
     )
@@ -135,7 +138,7 @@ BAD_CONFIGURATIONS = {
     "unknown provider type": (
         CPANEL.replace('"cpanel"', '"cpnael"'),
         "accounts[0].type: unknown provider type 'cpnael'; choose from cpanel, hostway, "
-        "opensrs, gandi",
+        "opensrs, gandi, gandi_v5",
     ),
     "unset credential": (
         CPANEL.replace("WHM_TOKEN", "WHM_EAST_TOKEN"),
@@ -198,12 +201,45 @@ BAD_CONFIGURATIONS = {
     "bad stall key": (
         '[watcher.stall_after]\n"hostwya:14" = "5d"\n',
         "watcher.stall_after.\"hostwya:14\": 'hostwya' is not a provider type (cpanel, hostway, "
-        "opensrs, gandi)",
+        "opensrs, gandi, gandi_v5)",
     ),
     "bad duration": (
         '[watcher.stall_after]\n"gandi:WAIT" = "two days"\n',
         "watcher.stall_after.\"gandi:WAIT\": 'two days' is not a duration like '90s', '15m', "
         "'2h' or '3d'",
+    ),
+    "a v3 key given to a v5 account": (
+        '[[accounts]]\nname = "g"\ntype = "gandi"\napi = "v5"\n'
+        'base_url = "https://api.gandi.net"\nsecret_env = "GANDI_V3_KEY"\n',
+        "accounts[0].secret_env: GANDI_V3_KEY holds what looks like a 24-character v3 API key, "
+        "but v5 takes a Personal Access Token: create one in Gandi's Admin (Account settings → "
+        "Personal Access Tokens, with the “Manage domain names” permission) and put it there, "
+        'or set api = "v3" to keep using the key',
+    ),
+    "a v5 token given to a v3 account": (
+        '[[accounts]]\nname = "g"\ntype = "gandi"\n'
+        'base_url = "https://rpc.gandi.net/xmlrpc/"\nsecret_env = "GANDI_PAT"\n',
+        "accounts[0].secret_env: GANDI_PAT holds a v5 Personal Access Token (pat_…), but the "
+        "account uses the v3 XML-RPC API, which takes the 24-character API key; to use the token "
+        'set api = "v5" and base_url = "https://api.gandi.net"',
+    ),
+    "a v5 account at the v3 address": (
+        '[[accounts]]\nname = "g"\ntype = "gandi"\napi = "v5"\n'
+        'base_url = "https://rpc.gandi.net/xmlrpc/"\nsecret_env = "GANDI_PAT"\n',
+        "accounts[0].base_url: this is Gandi's v3 XML-RPC address, but the account uses v5 "
+        '(api = "v5"); v5 is at https://api.gandi.net (sandbox https://api.sandbox.gandi.net), '
+        'or set api = "v3" to keep the v3 API',
+    ),
+    "a PAT's variable under another name": (
+        '[[accounts]]\nname = "g"\ntype = "gandi"\napi = "v5"\nbase_url = "https://api.gandi.net"\n'
+        'secret_env = "GANDI_PAT"\ntoken_env = "GANDI_PAT"\n',
+        "accounts[0].token_env: unknown key (did you mean 'secret_env'? every account names the "
+        "variable holding its token or key there, a Gandi PAT or API key too)",
+    ),
+    "an api that is neither": (
+        '[[accounts]]\nname = "g"\ntype = "gandi"\napi = "v4"\n'
+        'base_url = "https://api.gandi.net"\nsecret_env = "GANDI_PAT"\n',
+        "accounts[0].api: must be 'v3' or 'v5'",
     ),
     "accounts as one table": (
         '[accounts]\nname = "x"\n',
@@ -257,7 +293,9 @@ def test_the_configuration_path_may_come_from_the_environment(
 def test_missing_slack_secrets_are_warnings_for_check_config(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name in ("WHM_EAST_TOKEN", "HOSTWAY_API_TOKEN", "OPENSRS_API_KEY", "GANDI_API_KEY"):
+    for name in (
+        "WHM_EAST_TOKEN", "HOSTWAY_API_TOKEN", "OPENSRS_API_KEY", "GANDI_API_KEY", "GANDI_PAT",
+    ):  # fmt: skip
         monkeypatch.setenv(name, EXAMPLE_ENV[name])
     monkeypatch.setenv("SLACK_BOT_TOKEN", EXAMPLE_ENV["SLACK_BOT_TOKEN"])
 

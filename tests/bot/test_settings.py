@@ -24,6 +24,7 @@ EXAMPLE_ENV = {
     "HOSTWAY_API_TOKEN": "planted-hostway-token",
     "OPENSRS_API_KEY": "planted-opensrs-key",
     "GANDI_API_KEY": "planted-gandi-key",
+    "GANDI_PAT": "pat_planted-gandi-token",
 }
 
 CPANEL = """
@@ -80,9 +81,11 @@ def test_the_example_file_validates_with_its_variables_set() -> None:
         ("whm-east", "cpanel"),
         ("hostway", "hostway"),
         ("opensrs", "opensrs"),
-        ("gandi", "gandi"),
+        ("gandi", "gandi_v5"),  # type = "gandi", api = "v5"
+        ("gandi-v3", "gandi"),
     ]
-    assert settings.account("gandi").secret.get_secret_value() == "planted-gandi-key"
+    assert settings.account("gandi").secret.get_secret_value() == "pat_planted-gandi-token"
+    assert settings.account("gandi-v3").secret.get_secret_value() == "planted-gandi-key"
     assert settings.account("hostway").account_number == "1234567"
     assert settings.slack.bot_token.get_secret_value() == "xoxb-planted-bot-token"
     assert settings.slack.approval_required == (Action.CANCEL, Action.RETRY)

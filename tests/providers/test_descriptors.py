@@ -26,26 +26,30 @@ OLD_MOVING = {
     "gandi": {"BILL", "RUN", "ERROR/temporary"},
     "opensrs": {"pending_registry", "pending_admin"},
     "hostway": {"0", "1", "9", "11", "12", "13"},
+    "gandi_v5": {"BILL", "RUN", "ERROR/temporary"},  # joined later (issue 15), Gandi's words
 }  # fmt: skip
 OLD_WAITING = {
     "cpanel": {"PAUSED", "REACHEDMAXMEM"},
     "gandi": {"WAIT", "SUPPORT"},
     "opensrs": {"pending_owner"},
     "hostway": {"3", "14", "28", "29", "35"},
+    "gandi_v5": {"WAIT", "SUPPORT"},
 }
 # bot/cli.py, bot/slack/blocks.py and bot/runtime/simulated.py before
-OLD_PORTS = {"cpanel": 2087, "hostway": 8081, "opensrs": 55443, "gandi": 8082}
-OLD_NAMES = {"cpanel": "cPanel", "hostway": "Hostway", "opensrs": "OpenSRS", "gandi": "Gandi"}
+OLD_PORTS = {"cpanel": 2087, "hostway": 8081, "opensrs": 55443, "gandi": 8082, "gandi_v5": 8083}
+OLD_NAMES = {"cpanel": "cPanel", "hostway": "Hostway", "opensrs": "OpenSRS", "gandi": "Gandi",
+             "gandi_v5": "Gandi (v5)"}  # fmt: skip
 OLD_SAMPLES = {
     "hostway": ("hostway-sim", {"account_number": "acct12345", "auth_scheme": "bearer"}),
     "opensrs": ("opensrs-sim", {"username": "sim_reseller"}),
     "cpanel": ("whm-sim", {"username": "root"}),
     "gandi": ("gandi-sim", {}),
+    "gandi_v5": ("gandi5-sim", {}),
 }
 
 
 def test_one_list_names_every_provider_in_the_configurations_order() -> None:
-    assert PROVIDER_TYPES == ("cpanel", "hostway", "opensrs", "gandi")
+    assert PROVIDER_TYPES == ("cpanel", "hostway", "opensrs", "gandi", "gandi_v5")
     assert [d.type for d in DESCRIPTORS] == list(PROVIDER_TYPES)
     assert dict(PROVIDER_LABELS) == OLD_NAMES
 
@@ -99,6 +103,11 @@ def test_each_descriptor_builds_its_client_and_its_simulator(descriptor) -> None
         ("hostway", {"auth_scheme": "basic", "account_number": 0}, ["account_number", "username"]),
         ("hostway", {"auth_scheme": "bearer", "account_number": "1"}, []),
         ("gandi", {}, []),
+        ("gandi", {"api": "v5", "base_url": "https://rpc.gandi.net/xmlrpc/"}, ["base_url"]),
+        ("gandi", {"api": "v3", "secret": "pat_abc-123"}, ["secret_env"]),
+        ("gandi", {"api": "v5", "secret": "A" * 24}, ["secret_env"]),
+        ("gandi", {"base_url": "https://api.gandi.net", "secret": "pat_abc-123"}, []),
+        ("gandi", {"base_url": "https://rpc.gandi.net/xmlrpc/", "secret": "A" * 24}, []),
     ],
 )
 def test_each_descriptor_says_which_settings_its_accounts_need(kind, settings, missing) -> None:

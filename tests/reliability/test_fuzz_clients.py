@@ -37,12 +37,14 @@ _TYPES = {
     "hostway": "application/json",
     "opensrs": "text/xml",
     "gandi": "text/xml",
+    "gandi_v5": "application/json",
 }
 REFS = {
     "cpanel": "exampleservercopya20140206192428NtyW",
     "hostway": "example.com",
     "opensrs": "12345",
     "gandi": "40100000",
+    "gandi_v5": "example.com",
 }
 
 
@@ -199,7 +201,38 @@ def _gandi(shapes: Any, planted: str) -> st.SearchStrategy[bytes]:
     return (response | fault.map(xmlrpc.client.dumps)).map(str.encode)
 
 
-_REPLIES = {"cpanel": _cpanel, "hostway": _hostway, "opensrs": _opensrs, "gandi": _gandi}
+def _gandi_v5(shapes: Any, planted: str) -> st.SearchStrategy[bytes]:
+    """The v5 follow-up (api.gandi.net/docs/domains/), and its JSON errors echoing the token."""
+    foa = shapes.shaped(
+        {
+            "email": st.sampled_from(["owner@example.org", "", planted]),
+            "answer": st.sampled_from([None, "T", "F", "", "maybe"]) | shapes.json_values(1),
+        }
+    )
+    follow_up = shapes.shaped(
+        {
+            "step": st.sampled_from([*STEP_PHASES, "ERROR", "wait", ""]) | shapes.json_values(1),
+            "step_nb": st.integers(-3, 9) | shapes.json_values(1),
+            "errortype": st.sampled_from([*ERROR_IDENTIFIERS, "client_recoverable", "fatal"]),
+            "errortype_label": _echo(planted),
+            "foa": st.lists(foa, max_size=3) | shapes.json_values(1),
+            "params": shapes.shaped({"domain": st.sampled_from(["example.com", planted])}),
+            "updated_at": st.sampled_from(
+                [
+                    "2024-03-01T10:00:00Z",
+                    "0001-01-01T00:00:00+05:00",
+                    "9999-12-31T23:59:59-05:00",
+                    "junk",
+                ]
+            ),
+        }
+    )
+    error = shapes.shaped({"code": st.integers(400, 599), "message": _echo(planted)})
+    return (follow_up | error).map(lambda r: json.dumps(r).encode())
+
+
+_REPLIES = {"cpanel": _cpanel, "hostway": _hostway, "opensrs": _opensrs, "gandi": _gandi,
+            "gandi_v5": _gandi_v5}  # fmt: skip
 
 
 def _pinned_gandi_date(when: str) -> bytes:
@@ -244,6 +277,12 @@ def _pinned(kind: str, planted: str) -> tuple[tuple[list[tuple[int, str, bytes]]
             [(200, xml_type, _pinned_gandi_date("00010101T00:00:00+05:00"))],
             [(200, xml_type, _pinned_gandi_date("99991231T23:59:59-05:00"))],
         ],
+        "gandi_v5": [
+            [(200, json_type, b'{"step": "WAIT", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}")],
+            [(200, json_type, b'{"step": "RUN", "pad": "' + b"x" * 300_000 + b'"}')],
+            [(403, json_type, json.dumps({"message": f"token {planted} refused"}).encode())],
+            [(200, json_type, b'{"step": "WAIT", "foa": [{"email": "a@b", "answer": 1e999}]}')],
+        ],
     }
     return tuple((answers,) for answers in cases[kind])
 
@@ -285,7 +324,8 @@ async def _read(kind: str, planted: str, answers: list[tuple[int, str, bytes]]) 
 def test_a_client_reads_any_reply_as_a_transfer_or_one_plain_error(
     fuzz, shapes, planted, loop, kind
 ):
-    shown = {"cpanel": "cPanel", "hostway": "Hostway", "opensrs": "OpenSRS", "gandi": "Gandi"}
+    shown = {"cpanel": "cPanel", "hostway": "Hostway", "opensrs": "OpenSRS", "gandi": "Gandi",
+             "gandi_v5": "Gandi v5"}  # fmt: skip
     target = fuzz(f"{shown[kind]} client end to end (get_transfer, list_transfers)")
     answer = st.tuples(
         st.sampled_from(_STATUSES),

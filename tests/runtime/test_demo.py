@@ -40,6 +40,10 @@ def test_the_demo_plays_every_step_of_the_story_and_exits_0(
         "/transfer watch whm-sim ",
         "/transfer watch gandi-sim ",
         "/transfer watch opensrs-sim ",
+        "/transfer watch gandi5-sim studio-example.org",
+        "sent to owner@example.org: not answered yet",  # the v5 card's FOA...
+        "/transfer foa ",  # ...resent from Slack, at once
+        "Gandi sent the approval (FOA) e-mail for studio-example.org again",
         "wrong-epp.example is stuck and needs someone.",  # the alert...
         "Hostway 32 “Canceled - Invalid EPP/authorization key",  # ...on code 32...
         "[ Retry (reset) ]",  # ...with its Retry button
@@ -55,9 +59,11 @@ def test_the_demo_plays_every_step_of_the_story_and_exits_0(
         "bakery-example.net has completed.",
         "wingtip.biz has completed.",
         "2 accounts: shop, blog has completed.",
+        "studio-example.org has completed.",
         "━━ The story is complete",
-        "alerts: 3 blocked, 4 completed; 4 threads in #transfer-alerts",
-        "actions: 3 approved by a second person, 2 run at once",
+        "5 transfers watched at 4 providers",
+        "alerts: 3 blocked, 5 completed; 5 threads in #transfer-alerts",
+        "actions: 3 approved by a second person, 3 run at once",
     ):
         assert step in out, step
     assert "Right-EPP-42" not in out and "New-Code-2222" not in out  # typed, never shown

@@ -31,6 +31,7 @@ from providers.settings import ProviderAccount
 from providers.simulators.base import LoopbackServer, SimClock
 from providers.simulators.cpanel import CpanelSimulator
 from providers.simulators.gandi import GandiSimulator
+from providers.simulators.gandi_v5 import GandiV5Simulator
 from providers.simulators.hostway import HostwaySimulator
 from providers.simulators.opensrs import OpenSRSSimulator
 from storage.migrate import upgrade_database
@@ -228,6 +229,7 @@ async def bot(
         "opensrs": OpenSRSSimulator(secret=PROVIDER_SECRET, username=RESELLER, clock=clock),
         "cpanel": CpanelSimulator(secret=PROVIDER_SECRET, username=WHM_USER, clock=clock),
         "gandi": GandiSimulator(secret=PROVIDER_SECRET, clock=clock),
+        "gandi_v5": GandiV5Simulator(secret=PROVIDER_SECRET, clock=clock),
     }
     standin = SlackStandIn(
         token=TOKEN,
@@ -247,6 +249,7 @@ async def bot(
         _account("opensrs-main", "opensrs", urls["opensrs"], username=RESELLER),
         _account("whm-east", "cpanel", urls["cpanel"], username=WHM_USER),
         _account("gandi-main", "gandi", urls["gandi"]),
+        _account("gandi5-main", "gandi", urls["gandi_v5"], api="v5"),
     )
     key = SecretBox.generate_key()
     api = f"{urls['slack']}/api/"

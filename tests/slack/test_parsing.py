@@ -103,6 +103,7 @@ def test_watch_unwatch_sync() -> None:
         ("relaunch", Action.RETRY),
         ("start", Action.RESUME),
         ("send_password", Action.RESEND),
+        ("foa", Action.RESEND),
         ("send-password", Action.RESEND),
         ("ReSeT", Action.RETRY),
     ],

@@ -34,13 +34,14 @@ from storage.transfers import get_transfer, get_transfer_by_ref, watch_transfer
 TOKEN = "xoxb-watcher-tests-0123"
 CHANNEL = "C0ALERTS"
 SECRET = "watcher-sim-secret-0123456789"
-PROVIDERS = ("cpanel", "hostway", "opensrs", "gandi")
+PROVIDERS = ("cpanel", "hostway", "opensrs", "gandi", "gandi_v5")
 HOSTWAY_ACCOUNT = "acct12345"
 ACCOUNT_FIELDS: Mapping[str, dict[str, Any]] = {
     "cpanel": {"username": "root"},
     "hostway": {"account_number": HOSTWAY_ACCOUNT, "auth_scheme": "bearer"},
     "opensrs": {"username": "test_rsp"},
     "gandi": {},
+    "gandi_v5": {},
 }
 
 

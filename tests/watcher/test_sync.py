@@ -35,9 +35,13 @@ async def test_sync_imports_in_flight_transfers_and_skips_what_cannot_list(rig: 
     assert sorted(report.imported["gandi-test"]) == sorted(refs["gandi"])
     assert report.already_tracked == {"opensrs-test": [refs["opensrs"][0]]}
     assert report.errors == {}
-    assert set(report.skipped) == {"cpanel-test", "hostway-test"}
+    assert set(report.skipped) == {"cpanel-test", "hostway-test", "gandi_v5-test"}
     assert "can't list" in report.skipped["hostway-test"]
-    assert len(report.sentences()) == 4 and all(s.endswith(".") for s in report.sentences())
+    assert report.skipped["gandi_v5-test"].startswith(
+        "gandi_v5-test: Gandi (v5) can't list its transfers, so there is nothing to sync"
+    )
+    assert rig.sims["gandi_v5"].faults.calls == {}  # not asked: v5 has no list endpoint
+    assert len(report.sentences()) == 5 and all(s.endswith(".") for s in report.sentences())
     for done in refs["opensrs_done"]:
         assert await rig.row_by_ref("opensrs", done) is None
     imported = await rig.row_by_ref("gandi", refs["gandi"][0])

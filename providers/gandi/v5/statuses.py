@@ -1,0 +1,143 @@
+"""Gandi v5 transfer steps and error types as phases, the FOA answers, and the actions offered.
+
+The v5 follow-up (``GET /v5/domain/transferin/{domain}``, https://api.gandi.net/docs/domains/)
+gives a ``step``, a ``step_nb`` and, in error, an ``errortype`` with its ``errortype_label``.
+The docs enumerate neither: their one example of a v5 step is ``"step": "WAIT"`` with
+``"step_nb": 2`` and ``"inner_step": "checking_foa_response"`` (the change-owner follow-up on
+the same page), the steps of Gandi's operation engine that v3 shows too (seed 004). So the
+v3 steps and errortype semantics carry over: client_recoverable / support_recoverable are
+blocked (relaunch), fatal is failed, temporary is still moving (Gandi retries).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from providers.base import Action, ActionInput, ActionSpec, Capabilities
+from providers.descriptor import Speed
+from providers.gandi.statuses import ERROR_PHASES, ERROR_WAITS, STEP_PHASES, phase_of
+
+__all__ = [
+    "AUTHINFO_INPUT",
+    "CAPABILITIES",
+    "ERRORTYPES",
+    "FOA_WORDS",
+    "RETRYABLE_ERRORS",
+    "SPEEDS",
+    "STEPS",
+    "Foa",
+    "actions_for",
+    "foa_answer",
+    "phase_of",
+    "waiting_for",
+]
+
+STEPS: tuple[str, ...] = (*STEP_PHASES, "ERROR")
+ERRORTYPES: tuple[str, ...] = tuple(ERROR_PHASES)  # client_recoverable ... unknown
+RETRYABLE_ERRORS = frozenset({"client_recoverable", "support_recoverable"})
+
+# raw code -> how fast it moves (the same words as v3, so the same pacing)
+SPEEDS: Mapping[str, Speed] = {
+    "BILL": Speed.MOVING,
+    "WAIT": Speed.WAITING,  # the owner's FOA answer, the registry or the current registrar
+    "RUN": Speed.MOVING,
+    "SUPPORT": Speed.WAITING,
+    "ERROR/temporary": Speed.MOVING,
+}
+
+CAPABILITIES = Capabilities(
+    actions=frozenset({Action.RETRY, Action.RESEND}),
+    can_list=False,  # v5 has no endpoint listing transfers in
+    ref_label="domain",
+    subject_label="domain",
+    done_words={Action.RETRY: "relaunched"},
+)
+
+AUTHINFO_INPUT = ActionInput(
+    name="authinfo",
+    label="New authorization code (authinfo)",
+    secret=True,
+    min_length=4,
+    max_length=255,
+    hint=(
+        "The code from the current registrar; it is given to Gandi first, then the transfer "
+        "is relaunched. Leave empty to relaunch with the code Gandi has."
+    ),
+)
+_RETRY = ActionSpec(
+    Action.RETRY,
+    verb="relaunch",
+    inputs=(AUTHINFO_INPUT,),
+    description="Relaunch the transfer at Gandi, optionally giving it a new authinfo first.",
+)
+_RESEND = ActionSpec(
+    Action.RESEND,
+    verb="FOA e-mail",
+    description="Ask Gandi to send the approval (FOA) e-mail again to whoever has not answered.",
+)
+
+
+# -- FOA answers -----------------------------------------------------------------------------
+# The docs give ``foa[]`` items as ``{"email": ..., "answer": ...}`` without the answer's
+# words; the change-owner example answers "T". Empty means not answered yet.
+_YES = frozenset({"t", "true", "yes", "y", "1", "ok", "accept", "accepted", "approved", "ack"})
+_NO = frozenset({"f", "false", "no", "n", "0", "refuse", "refused", "reject", "rejected", "nack"})
+FOA_WORDS = {"yes": "approved", "no": "refused", None: "not answered yet"}
+
+
+class Foa:
+    """One approval (FOA) e-mail: where it went, and the answer if any."""
+
+    __slots__ = ("answer", "email", "raw")
+
+    def __init__(self, email: str, raw: str) -> None:
+        self.email = email
+        self.raw = raw
+        self.answer = foa_answer(raw)
+
+    @property
+    def answered(self) -> bool:
+        return bool(self.raw)
+
+    def words(self) -> str:
+        if not self.answered:
+            return FOA_WORDS[None]
+        return FOA_WORDS.get(self.answer, f"answered “{self.raw}”")
+
+
+def foa_answer(raw: str) -> str | None:
+    """``"yes"``, ``"no"`` or None (not answered, or an answer word we do not know)."""
+    word = raw.strip().lower()
+    if word in _YES:
+        return "yes"
+    if word in _NO:
+        return "no"
+    return None
+
+
+# -- what a person can do, and what it waits for ---------------------------------------------
+def actions_for(step: str, errortype: str | None, foas: Sequence[Foa]) -> tuple[ActionSpec, ...]:
+    """Relaunch after a recoverable error; resend the FOA while one is unanswered."""
+    if phase_of(step, errortype).finished:
+        return ()
+    actions: list[ActionSpec] = []
+    if step == "ERROR" and errortype in RETRYABLE_ERRORS:
+        actions.append(_RETRY)
+    if step in ("WAIT", "ERROR") and any(not foa.answered for foa in foas):
+        actions.append(_RESEND)
+    return tuple(actions)
+
+
+def waiting_for(step: str, errortype: str | None, foas: Sequence[Foa]) -> str | None:
+    pending = [foa.email for foa in foas if not foa.answered]
+    if step == "WAIT" and pending:
+        return f"the approval (FOA) e-mail sent to {', '.join(pending)} to be answered"
+    if step == "BILL":
+        return "Gandi to bill the transfer on the prepaid account"
+    if step == "WAIT":
+        return "the registry, the current registrar or the domain owner to approve"
+    if step == "SUPPORT":
+        return "Gandi support"
+    if step != "ERROR" or errortype == "fatal":
+        return None
+    return ERROR_WAITS.get(errortype or "unknown")
