@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Required, TypedDict
 
 __all__ = [
     "FAULT_MODES",
@@ -21,6 +21,7 @@ __all__ = [
     "LoopbackServer",
     "SimClock",
     "Simulator",
+    "SimulatorOptions",
 ]
 
 logger = logging.getLogger(__name__)
@@ -149,6 +150,15 @@ class Faults:
         return None
 
 
+class SimulatorOptions(TypedDict, total=False):
+    """What every simulator takes (``Simulator.__init__``), for subclasses' ``**common``."""
+
+    secret: Required[str]
+    username: str | None
+    clock: SimClock | None
+    faults: Faults | None
+
+
 class Simulator:
     """Base of the provider simulators: wraps the provider's ASGI app with faults and controls.
 
@@ -166,7 +176,16 @@ class Simulator:
     name = "simulator"
     content_type = "application/json"
 
-    def __init__(self, *, clock: SimClock | None = None, faults: Faults | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        secret: str,
+        username: str | None = None,
+        clock: SimClock | None = None,
+        faults: Faults | None = None,
+    ) -> None:
+        self.secret = secret  # the API key, token or password it accepts
+        self.username = username  # the account's login, where the provider has one
         self.clock = clock or SimClock()
         self.faults = faults or Faults()
 

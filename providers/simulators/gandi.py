@@ -17,11 +17,11 @@ import xmlrpc.client
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Unpack
 
 from providers.errors import BadReply
 from providers.gandi.xmlrpc import parse_call
-from providers.simulators.base import Faults, Scope, SimClock, Simulator
+from providers.simulators.base import Scope, Simulator, SimulatorOptions
 
 __all__ = ["ERRORS", "STORIES", "GandiSimulator", "SimOperation"]
 
@@ -148,16 +148,12 @@ class GandiSimulator(Simulator):
     def __init__(
         self,
         *,
-        secret: str,
-        username: str | None = None,
-        clock: SimClock | None = None,
-        faults: Faults | None = None,
         errortype_as: str = "string",
         prepaid_credit: bool = True,
         contact: str = "TB1234-GANDI",
+        **common: Unpack[SimulatorOptions],
     ) -> None:
-        super().__init__(clock=clock, faults=faults)
-        self.secret = secret
+        super().__init__(**common)
         self.errortype_as = errortype_as
         self.prepaid_credit = prepaid_credit
         self.contact = contact

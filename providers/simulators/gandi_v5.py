@@ -21,10 +21,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import unquote
 
-from providers.simulators.base import Faults, Scope, SimClock, Simulator
+from providers.simulators.base import Scope, Simulator, SimulatorOptions
 
 __all__ = ["ERROR_LABELS", "STORIES", "GandiV5Simulator", "SimFoa", "SimTransferIn"]
 
@@ -145,15 +145,11 @@ class GandiV5Simulator(Simulator):
     def __init__(
         self,
         *,
-        secret: str,
-        username: str | None = None,
-        clock: SimClock | None = None,
-        faults: Faults | None = None,
         tokens: dict[str, str] | None = None,
         owner_email: str = "owner@example.org",
+        **common: Unpack[SimulatorOptions],
     ) -> None:
-        super().__init__(clock=clock, faults=faults)
-        self.secret = secret
+        super().__init__(**common)
         self.tokens = dict(tokens or {})
         self.owner_email = owner_email
         self.transfers: dict[str, SimTransferIn] = {}

@@ -12,9 +12,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Unpack
 
-from providers.simulators.base import Faults, Scope, SimClock, Simulator
+from providers.simulators.base import Scope, Simulator, SimulatorOptions
 
 __all__ = ["SCRIPTS", "HostwaySimulator", "SimTransfer"]
 
@@ -123,18 +123,13 @@ class HostwaySimulator(Simulator):
     def __init__(
         self,
         *,
-        secret: str,
-        username: str | None = None,
-        clock: SimClock | None = None,
-        faults: Faults | None = None,
         account_number: str = "acct12345",
         auth_scheme: str | None = None,
+        **common: Unpack[SimulatorOptions],
     ) -> None:
-        super().__init__(clock=clock, faults=faults)
+        super().__init__(**common)
         if auth_scheme not in (None, "bearer", "basic"):
             raise ValueError("auth_scheme must be 'bearer', 'basic' or None")
-        self.secret = secret
-        self.username = username
         self.account_number = account_number
         self.auth_scheme = auth_scheme
         self.transfers: dict[str, SimTransfer] = {}

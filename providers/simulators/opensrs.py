@@ -7,11 +7,11 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Unpack
 
 from providers.errors import BadReply
 from providers.opensrs.wire import build_reply, parse_request, sign
-from providers.simulators.base import Faults, Scope, SimClock, Simulator
+from providers.simulators.base import Scope, Simulator, SimulatorOptions
 
 __all__ = ["SCRIPTS", "OpenSRSSimulator", "SimOrder"]
 
@@ -123,15 +123,11 @@ class OpenSRSSimulator(Simulator):
     def __init__(
         self,
         *,
-        secret: str,
-        username: str | None = None,
-        clock: SimClock | None = None,
-        faults: Faults | None = None,
         first_order_id: int = 3_172_001,
+        **common: Unpack[SimulatorOptions],
     ) -> None:
-        super().__init__(clock=clock, faults=faults)
-        self.secret = secret
-        self.username = username or "test_rsp"
+        super().__init__(**common)
+        self.username = self.username or "test_rsp"
         self.orders: dict[str, SimOrder] = {}
         self._next_id = first_order_id
 

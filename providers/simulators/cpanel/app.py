@@ -10,10 +10,10 @@ import re
 import string
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import parse_qsl
 
-from providers.simulators.base import Faults, Scope, SimClock, Simulator
+from providers.simulators.base import Scope, Simulator, SimulatorOptions
 from providers.simulators.cpanel.sessions import (
     START_DELAY,
     Outcome,
@@ -61,17 +61,13 @@ class CpanelSimulator(Simulator):
     def __init__(
         self,
         *,
-        secret: str,
-        username: str | None = None,
-        clock: SimClock | None = None,
-        faults: Faults | None = None,
         hostname: str = "whm.example.net",
         state_numbers: bool = False,
         seed: int = 3,
+        **common: Unpack[SimulatorOptions],
     ) -> None:
-        super().__init__(clock=clock, faults=faults)
-        self.secret = secret
-        self.username = username or "root"
+        super().__init__(**common)
+        self.username = self.username or "root"
         self.hostname = hostname
         self.state_numbers = state_numbers
         self.sessions: dict[str, SimSession] = {}
