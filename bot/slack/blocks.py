@@ -56,6 +56,7 @@ __all__ = [
     "provider_name",
     "section",
     "slack_date",
+    "snooze_button",
     "status_line",
     "transfer_buttons",
     "transfer_line",
@@ -247,6 +248,14 @@ def owner_button(short_id: str, owner: Owner | None) -> ButtonElement:
     return ButtonElement(text="Release", action_id=target.action_id, value=target.value)
 
 
+def snooze_button(short_id: str) -> ButtonElement:
+    """ "Snooze until tomorrow" on a reminder: no reminders or escalation for a day."""
+    target = OwnerButton(short_id, ActionKind.SNOOZE)
+    return ButtonElement(
+        text="Snooze until tomorrow", action_id=target.action_id, value=target.value
+    )
+
+
 def refresh_button(short_id: str) -> ButtonElement:
     target = TransferRef(short_id)
     return ButtonElement(text="Refresh", action_id=target.action_id, value=target.value)
@@ -260,6 +269,7 @@ def transfer_buttons(
     block_id: str | None = None,
     ownable: bool = False,
     owner: Owner | None = None,
+    extra: Sequence[ButtonElement] = (),
 ) -> ActionsBlock | None:
     """One button per action available now (the recovery one primary when blocked), then
     "I'll take it" or "Release" when ``ownable`` (a stuck transfer), then Refresh."""
@@ -270,6 +280,7 @@ def transfer_buttons(
     ]
     if ownable:
         elements.append(owner_button(short_id, owner))
+    elements.extend(extra)
     if refresh:
         elements.append(refresh_button(short_id))
     if not elements:

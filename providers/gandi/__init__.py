@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from providers.descriptor import ProviderDescriptor, SampleAccount
 from providers.gandi.client import GandiProvider
-from providers.gandi.statuses import CAPABILITIES, SPEEDS
+from providers.gandi.statuses import CAPABILITIES, DEADLINES, SPEEDS
 
 __all__ = ["DESCRIPTOR", "GandiProvider"]
 
@@ -18,4 +18,5 @@ DESCRIPTOR = ProviderDescriptor(
     simulator_port=8082,
     sample_account=SampleAccount("gandi-sim"),
     statuses=SPEEDS,
+    deadlines=DEADLINES,
 )

@@ -20,9 +20,10 @@ from starlette.responses import Response
 from bot.runtime.slack_messages import PostedMessage
 from bot.runtime.standin import SlackStandIn
 from bot.services import Services
-from bot.settings import Settings, SlackSettings, WatcherSettings
+from bot.settings import FollowupSettings, Settings, SlackSettings, WatcherSettings
 from bot.watcher.alerts import post_pending_alerts
 from bot.watcher.poll import PassReport, run_poll_pass
+from bot.watcher.reminders import ReminderReport, run_reminder_pass
 from bot.watcher.transport import provider_transport
 from providers.base import Transfer
 from providers.registry import ProviderRegistry
@@ -169,12 +170,20 @@ async def watch_blocking_and_finishing(
 
 
 def make_settings(
-    slack_url: str, accounts: list[ProviderAccount], watcher: WatcherSettings
+    slack_url: str,
+    accounts: list[ProviderAccount],
+    watcher: WatcherSettings,
+    followups: FollowupSettings | None = None,
 ) -> Settings:
     slack = SlackSettings.model_validate(
         {"alert_channel": CHANNEL, "api_base_url": slack_url, "bot_token": SecretStr(TOKEN)}
     )
-    return Settings(slack=slack, watcher=watcher, accounts=tuple(accounts))
+    return Settings(
+        slack=slack,
+        watcher=watcher,
+        followups=followups or FollowupSettings(),
+        accounts=tuple(accounts),
+    )
 
 
 @dataclass
@@ -226,10 +235,17 @@ class Rig:
     async def post(self, *, pace: float = 0.0) -> int:
         return await post_pending_alerts(self.services, pace=pace)
 
-    async def step(self, seconds: float, *, post: bool = True) -> PassReport:
-        """Move the clock on, run a poll pass and post what it found."""
+    async def remind(self) -> ReminderReport:
+        return await run_reminder_pass(self.services)
+
+    async def step(self, seconds: float, *, post: bool = True, remind: bool = False) -> PassReport:
+        """Move the clock on, run a poll pass (then the reminder pass, as the watcher's tick
+        does, when ``remind``) and post what it found."""
         self.advance(seconds)
         report = await self.poll()
+        if remind:
+            await self.remind()
+            await self.services.drain(10)  # the poster it kicked off, so each step is whole
         if post:
             await self.post()
         return report
@@ -255,7 +271,15 @@ def watcher_config() -> WatcherSettings:
 
 
 @pytest.fixture
-async def rig(db: Database, watcher_config: WatcherSettings) -> AsyncIterator[Rig]:
+def followup_config() -> FollowupSettings:
+    """Override in a test module to change the follow-up settings."""
+    return FollowupSettings()
+
+
+@pytest.fixture
+async def rig(
+    db: Database, watcher_config: WatcherSettings, followup_config: FollowupSettings
+) -> AsyncIterator[Rig]:
     clock = SimClock(frozen=True)
     sims = {
         provider: make_simulator(provider, secret=SECRET, clock=clock) for provider in PROVIDERS
@@ -266,7 +290,9 @@ async def rig(db: Database, watcher_config: WatcherSettings) -> AsyncIterator[Ri
     try:
         async with standin.serve() as slack_url:
             accounts = {p: account_for(p, urls[p]) for p in PROVIDERS}
-            settings = make_settings(f"{slack_url}/api/", list(accounts.values()), watcher_config)
+            settings = make_settings(
+                f"{slack_url}/api/", list(accounts.values()), watcher_config, followup_config
+            )
             services = Services(
                 settings=settings,
                 db=db,
