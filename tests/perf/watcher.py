@@ -52,6 +52,7 @@ from bot.watcher.poll import run_poll_pass
 from bot.watcher.transport import provider_transport
 from storage.database import Database
 from storage.migrate import upgrade_database
+from tests.watcher.perf_reminders import reminder_bench
 from tests.watcher.perf_rig import (
     LIFTED,
     PROVIDERS,
@@ -69,7 +70,6 @@ from tests.watcher.perf_rig import (
     track,
     worker,
 )
-from tests.watcher.perf_reminders import reminder_bench
 from tests.watcher.perf_week import simulate_week
 
 
