@@ -4,6 +4,7 @@ poll pass, then its reminder pass, then the alert poster, as each tick runs them
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -12,7 +13,10 @@ from sqlalchemy import select
 from bot.runtime.slack_messages import PostedMessage
 from bot.settings import FollowupSettings
 from bot.watcher.alerts import post_pending_alerts
+from bot.watcher.poll import run_poll_pass
+from bot.watcher.reminders import run_reminder_pass
 from storage.alerts import pending_alerts
+from storage.database import Database
 from storage.audit import list_audit
 from storage.followups import get_followup, snooze_followup
 from storage.models import Alert, AlertState, TrackedTransfer
@@ -226,3 +230,37 @@ def _buttons(message: PostedMessage) -> list[str]:
 
 
 __all__ = ["CHANNEL"]
+
+
+async def test_two_replicas_post_each_reminder_and_escalation_once(
+    rig: Rig, database_url: str
+) -> None:
+    hostway = rig.sims["hostway"]
+    rows = [
+        await rig.watch("hostway", hostway.add_transfer(f"r{i}.example", script=[(0, 32)]))
+        for i in range(20)
+    ]
+    other = rig.make_services(Database(database_url), instance="watcher-test-2")
+    try:
+        await asyncio.gather(run_poll_pass(rig.services), run_poll_pass(other))
+        for _ in range(24):  # 4 hours, 10 minutes at a time, both replicas ticking
+            rig.advance(10 * MINUTE)
+            await asyncio.gather(run_poll_pass(rig.services), run_poll_pass(other))
+            await asyncio.gather(run_reminder_pass(rig.services), run_reminder_pass(other))
+            await asyncio.gather(
+                post_pending_alerts(rig.services, pace=0), post_pending_alerts(other, pace=0)
+            )
+        await rig.services.drain(10)
+        await other.drain(10)
+        await asyncio.gather(
+            post_pending_alerts(rig.services, pace=0), post_pending_alerts(other, pace=0)
+        )
+    finally:
+        await other.db.dispose()
+    async with rig.services.db.session() as session:
+        kinds = list(await session.scalars(select(Alert.kind).where(Alert.kind != "header")))
+    assert sorted(kinds) == ["escalation"] * 20 + ["reminder"] * 20  # 1 h and 3 h, each
+    delivered = rig.standin.delivered()
+    assert len(delivered) == 40 and set(delivered.values()) == {1}
+    for row in rows:
+        assert [m.text.split(":")[0] for m in followups(rig, row)] == ["Reminder", "Escalation 1"]
