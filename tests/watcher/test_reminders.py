@@ -16,8 +16,8 @@ from bot.watcher.alerts import post_pending_alerts
 from bot.watcher.poll import run_poll_pass
 from bot.watcher.reminders import run_reminder_pass
 from storage.alerts import pending_alerts
-from storage.database import Database
 from storage.audit import list_audit
+from storage.database import Database
 from storage.followups import get_followup, snooze_followup
 from storage.models import Alert, AlertState, TrackedTransfer
 from storage.owners import take_transfer
