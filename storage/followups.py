@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -183,5 +183,4 @@ async def list_deadlines(
     stmt = select(col(Followup.transfer_id), col(Followup.deadline_at)).where(
         col(Followup.transfer_id).in_(ids), col(Followup.deadline_at).is_not(None)
     )
-    found: dict[int, Any] = dict((await session.execute(stmt)).tuples().all())
-    return found
+    return {int(tid): at for tid, at in (await session.execute(stmt)).all() if at is not None}

@@ -6,19 +6,21 @@ import enum
 import logging
 from collections.abc import Sequence
 from datetime import datetime
-from typing import NamedTuple
 
 from slack_sdk.models.blocks import Block
 
 from bot.slack.blocks import (
     MAX_BLOCKS,
     MAX_SECTION_TEXT,
+    Deadline,
     Message,
     Owner,
     Row,
     clip,
     context,
+    deadline_line,
     finish,
+    in_words,
     plain_date,
     plain_line,
     provider_name,
@@ -193,39 +195,6 @@ def thread_header(
     return finish(plain_line(Row(short_id, transfer)), blocks)
 
 
-class Deadline(NamedTuple):
-    """A provider's clock on a transfer: when, and what happens then ("voided")."""
-
-    at: datetime
-    outcome: str
-
-
-def _in_words(delta_seconds: float) -> str:
-    days = delta_seconds / 86400
-    if days >= 2:
-        return f"in {round(days)} days"
-    hours = delta_seconds / 3600
-    if hours >= 2:
-        return f"in {round(hours)} hours"
-    minutes = max(1, round(delta_seconds / 60))
-    return f"in {minutes} minute{'s' if minutes != 1 else ''}"
-
-
-def deadline_line(deadline: Deadline, now: datetime) -> Mrkdwn:
-    """ ":hourglass: Voided in 12 days (<date>)": how long is left, as of ``now``, and
-    the date in each reader's own time zone."""
-    left = (deadline.at - now).total_seconds()
-    if left <= 0:
-        return md(":hourglass: Provider deadline passed {}: {}.", slack_date(deadline.at),
-                  clip(deadline.outcome, 100))  # fmt: skip
-    return md(
-        ":hourglass: {} {} ({}).",
-        clip(deadline.outcome, 100).capitalize(),
-        _in_words(left),
-        slack_date(deadline.at),
-    )
-
-
 def _mentions(targets: Sequence[str]) -> Mrkdwn:
     marks = [group_mention(t) if t.startswith("S") else user_mention(t) for t in targets]
     return Mrkdwn(" ").join(marks)
@@ -252,7 +221,7 @@ def followup_message(
     Reminders and escalations carry "I'll take it" / "Release" and "Snooze until tomorrow".
     """
     subject = clip(transfer.subject, 200)
-    stuck_for = _in_words((now - since).total_seconds()).removeprefix("in ")
+    stuck_for = in_words((now - since).total_seconds()).removeprefix("in ")
     if kind == "escalation":
         lead = md(
             ":rotating_light: *Escalation {}:* *{}* has been stuck for {} and nobody has "
@@ -269,7 +238,7 @@ def followup_message(
         lead = md(":hourglass_flowing_sand: *{}*: {}", subject, deadline_line(deadline, now))
         if owner is not None:
             lead = md("{} {}", user_mention(owner.user_id), lead)
-        plain = f"{subject}: {deadline.outcome} {_in_words((deadline.at - now).total_seconds())}"
+        plain = f"{subject}: {deadline.outcome} {in_words((deadline.at - now).total_seconds())}"
     else:
         number = f" {slot + 1}" if slot else ""
         lead = md(":alarm_clock: *Reminder{}:* *{}* is still stuck, for {} now.",

@@ -38,6 +38,7 @@ __all__ = [
     "MAX_SECTION_TEXT",
     "MAX_VIEW_BLOCKS",
     "PHASE_EMOJI",
+    "Deadline",
     "Message",
     "Mrkdwn",
     "Owner",
@@ -47,8 +48,10 @@ __all__ = [
     "as_mrkdwn",
     "clip",
     "context",
+    "deadline_line",
     "escape",
     "finish",
+    "in_words",
     "md",
     "mention",
     "mrkdwn_text",
@@ -128,6 +131,40 @@ def plain_date(at: datetime) -> str:
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+class Deadline(NamedTuple):
+    """A provider's clock on a transfer: when, and what happens then ("voided")."""
+
+    at: datetime
+    outcome: str
+
+
+def in_words(delta_seconds: float) -> str:
+    """'in 12 days', 'in 5 hours', 'in 3 minutes'."""
+    days = delta_seconds / 86400
+    if days >= 2:
+        return f"in {round(days)} days"
+    hours = delta_seconds / 3600
+    if hours >= 2:
+        return f"in {round(hours)} hours"
+    minutes = max(1, round(delta_seconds / 60))
+    return f"in {minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def deadline_line(deadline: Deadline, now: datetime) -> Mrkdwn:
+    """ ":hourglass: Voided in 12 days (<date>)": how long is left, as of ``now``, and
+    the date in each reader's own time zone."""
+    left = (deadline.at - now).total_seconds()
+    if left <= 0:
+        return md(":hourglass: Provider deadline passed {}: {}.", slack_date(deadline.at),
+                  clip(deadline.outcome, 100))  # fmt: skip
+    return md(
+        ":hourglass: {} {} ({}).",
+        clip(deadline.outcome, 100).capitalize(),
+        in_words(left),
+        slack_date(deadline.at),
+    )
 
 
 def provider_name(provider: str) -> str:

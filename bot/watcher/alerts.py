@@ -345,7 +345,7 @@ class _Poster:
                 return adopted
         if alert.kind == DIGEST:
             async with self.services.db.session() as session:
-                text, blocks = await digest_message(session)
+                text, blocks = await digest_message(session, self.services.now())
         else:
             text, blocks = account_alert_message(alert)
         thread_ts = await self._outage_thread(alert)

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from bot.runtime.slack_messages import PostedMessage
 from bot.settings import FollowupSettings
 from bot.watcher.alerts import post_pending_alerts
+from bot.watcher.digest import reserve_digest
 from bot.watcher.poll import run_poll_pass
 from bot.watcher.reminders import run_reminder_pass
 from storage.alerts import pending_alerts
@@ -132,9 +133,13 @@ async def test_nothing_more_once_the_transfer_moves_or_finishes(rig: Rig) -> Non
         assert await get_followup(session, transfer_id=row.id) is None
 
 
-async def test_a_reminder_reserved_before_the_transfer_moved_is_not_posted(rig: Rig) -> None:
+async def test_a_reminder_reserved_before_the_transfer_moved_is_not_posted(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     row = await blocked_now(rig, "raced.example", [(0, 32), (70 * MINUTE, 14)])
-    await rig.step(HOUR, post=False, remind=True)  # the reminder is reserved, not posted yet
+    with monkeypatch.context() as patch:  # the poster is not started: the reminder waits
+        patch.setattr(rig.services.alert_posting, "kick", lambda: None)
+        await rig.step(HOUR, post=False, remind=True)
     async with rig.services.db.session() as session:
         [waiting] = [a for a in await pending_alerts(session) if a.kind == "reminder"]
     await rig.step(15 * MINUTE, post=False)  # the transfer moves (14) before it is posted
@@ -229,9 +234,6 @@ def _buttons(message: PostedMessage) -> list[str]:
     ]
 
 
-__all__ = ["CHANNEL"]
-
-
 async def test_two_replicas_post_each_reminder_and_escalation_once(
     rig: Rig, database_url: str
 ) -> None:
@@ -264,3 +266,14 @@ async def test_two_replicas_post_each_reminder_and_escalation_once(
     assert len(delivered) == 40 and set(delivered.values()) == {1}
     for row in rows:
         assert [m.text.split(":")[0] for m in followups(rig, row)] == ["Reminder", "Escalation 1"]
+
+
+async def test_the_digest_shows_each_deadline(rig: Rig) -> None:
+    row = await blocked_now(rig, "digested.example", [(0, 32)])
+    await rig.step(10 * DAY, remind=True)
+    assert await reserve_digest(rig.services)
+    await rig.post()
+
+    [digest] = [m for m in rig.standin.channel(CHANNEL) if m.text.startswith("Daily digest")]
+    line = next(part for part in _blocks_text(digest).split("\n") if row.short_id in part)
+    assert "Voided in 50 days (<!date^" in line

@@ -49,3 +49,20 @@ async def test_snooze_until_tomorrow_silences_reminders_for_a_day(bot: Bot) -> N
     await _tick(bot, 24)
     texts = [m.text for m in _followups(header, bot)]
     assert len(texts) == 2 and texts[1].startswith(("Reminder", "Escalation"))
+
+
+async def test_the_status_card_shows_the_providers_deadline(bot: Bot) -> None:
+    hostway = bot.sims["hostway"]
+    ref = hostway.add_transfer("held.example", script="bad_auth", age=2 * 3600)  # 32 for 1 h
+    await bot.watch("hostway-main", ref)
+
+    await bot.command(f"status {ref}", user=ALICE)
+
+    card = bot.last_answer(ALICE)
+    shown = str(card.blocks)
+    assert "Voided in 60 days (<!date^" in shown  # Hostway holds a blocked transfer 60 days
+
+    moving = hostway.add_transfer("moving.example", script="moving", age=20 * 60)
+    await bot.watch("hostway-main", moving)
+    await bot.command(f"status {moving}", user=ALICE)
+    assert "Voided" not in str(bot.last_answer(ALICE).blocks)  # no clock, no deadline shown
