@@ -55,9 +55,16 @@ def test_the_demo_plays_every_step_of_the_story_and_exits_0(
         "bakery-example.net has completed.",
         "wingtip.biz has completed.",
         "2 accounts: shop, blog has completed.",
+        # the ignored one: a reminder, an escalation to the user group, taken on, fixed
+        "Reminder: locked-at-registrar.example is still stuck, for 2 hours now. Nobody has",
+        "@S0TRIAGE 🚨 Escalation 1: locked-at-registrar.example has been stuck for 6 hours",
+        "Voided in 60 days (",
+        "You own `",
+        "accepted the reset of locked-at-registrar.example's transfer",
+        "locked-at-registrar.example has completed.",
         "━━ The story is complete",
-        "alerts: 3 blocked, 4 completed; 4 threads in #transfer-alerts",
-        "actions: 3 approved by a second person, 2 run at once",
+        "alerts: 4 blocked, 5 completed, 1 escalation, 1 reminder; 5 threads in #transfer-alerts",
+        "actions: 4 approved by a second person, 2 run at once",
     ):
         assert step in out, step
     assert "Right-EPP-42" not in out and "New-Code-2222" not in out  # typed, never shown
