@@ -72,6 +72,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+CHUNK = 50  # follow-ups moved on per transaction
+
 
 @dataclass(frozen=True, slots=True)
 class Due:
@@ -272,9 +274,11 @@ async def run_reminder_pass(services: Services) -> ReminderReport:
     now = services.now()
     async with services.db.session() as session:
         items = await due_followups(session, now=now, limit=settings.batch_size)
-        report.due = len(items)
-        for item in items:
-            await _one(session, services, settings, item, now, report)
+    report.due = len(items)
+    for start in range(0, len(items), CHUNK):  # short transactions: SQLite has one writer
+        async with services.db.session() as session:
+            for item in items[start : start + CHUNK]:
+                await _one(session, services, settings, item, now, report)
     if report.reserved:
         services.alert_posting.kick()
     return report
