@@ -26,12 +26,14 @@ def _followups(header: PostedMessage, bot: Bot) -> list[PostedMessage]:
 
 async def test_snooze_until_tomorrow_silences_reminders_for_a_day(bot: Bot) -> None:
     session_id = bot.sims["cpanel"].add_session("RUNNING", accounts=["shop"])
-    await bot.watch("whm-east", session_id)
+    short_id = await bot.watch("whm-east", session_id)
     header = await alert_thread(bot, session_id)
     await _tick(bot, 0)  # the follow-up's clock starts
     await _tick(bot, 4.5)  # the default policy's first reminder, 4 h on
     [reminder] = _followups(header, bot)
     assert "Snooze until tomorrow" in button_labels(reminder)
+    await bot.command(f"history {short_id}", user=ALICE)  # the audit trail says so
+    assert "*reminded* Reminder:" in str(bot.last_answer(ALICE).blocks)
 
     await bot.click(
         "Snooze until tomorrow", user=ERIN, message=bot.as_seen(reminder), channel=ALERTS
