@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from bot.settings import Settings
 from storage.models import TrackedTransfer
 
-__all__ = ["Route", "route_alerts"]
+__all__ = ["Route", "route_alerts", "route_policy"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +41,13 @@ def route_alerts(
     default = Route(settings.slack.alert_channel)
     if row is None:
         return default
-    facts = {
-        "account": row.account,
-        "provider": row.provider,
-        "phase": phase or row.phase,
-        "subject": row.subject or row.ref,
-    }
-    index = next((i for i, rule in enumerate(settings.routes) if rule.matches(**facts)), None)
+    index = _first_match(
+        settings,
+        account=row.account,
+        provider=row.provider,
+        phase=phase or row.phase,
+        subject=row.subject or row.ref,
+    )
     route = default
     if index is not None:
         rule = settings.routes[index]
@@ -55,3 +55,19 @@ def route_alerts(
     if row.alert_ts and row.alert_channel:  # the thread stays where it started
         return Route(row.alert_channel, route.rule, route.policy)
     return route
+
+
+def route_policy(
+    settings: Settings, *, account: str, provider: str, phase: str, subject: str
+) -> str | None:
+    """The follow-up policy named by the first rule matching this transfer (None: the
+    configured default), wherever its thread is."""
+    index = _first_match(settings, account=account, provider=provider, phase=phase, subject=subject)
+    return settings.routes[index].policy if index is not None else None
+
+
+def _first_match(
+    settings: Settings, *, account: str, provider: str, phase: str, subject: str
+) -> int | None:
+    facts = {"account": account, "provider": provider, "phase": phase, "subject": subject}
+    return next((i for i, rule in enumerate(settings.routes) if rule.matches(**facts)), None)

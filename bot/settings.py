@@ -27,6 +27,7 @@ from pydantic import (
 
 from bot.config_file import ConfigFileError, read_config_file
 from providers.base import Action, Phase, parse_action
+from providers.descriptor import Deadline
 from providers.registry import PROVIDER_TYPES, descriptor_of
 from providers.settings import Integer, Number, ProviderAccount, checked_http_url
 
@@ -36,6 +37,9 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "ConfigError",
     "DatabaseSettings",
+    "EscalationLevel",
+    "FollowupPolicy",
+    "FollowupSettings",
     "RouteRule",
     "SecuritySettings",
     "ServerSettings",
@@ -139,6 +143,12 @@ def _time_zone(name: str) -> str:
 
 
 TimeZoneName = Annotated[str, AfterValidator(_time_zone)]
+
+
+def _off_or_duration(value: object) -> timedelta | None:
+    if isinstance(value, str) and value.strip().lower() == "off":
+        return None
+    return parse_duration(value)
 
 
 def _http_url(value: str) -> str:
@@ -400,7 +410,7 @@ class RouteRule(_Section):
     provider: Annotated[tuple[Annotated[str, AfterValidator(_provider_type)], ...], Words] = ()
     phase: Annotated[tuple[Annotated[str, AfterValidator(_phase)], ...], Words] = ()
     subject: Annotated[str, AfterValidator(_pattern)] | None = None
-    policy: PolicyName | None = None  # named for the reminders; only validated here
+    policy: PolicyName | None = None  # its transfers' followups.policies entry
 
     @property
     def catch_all(self) -> bool:
@@ -429,6 +439,114 @@ class RouteRule(_Section):
         return wider and (self.subject is None or self.subject == later.subject)
 
 
+def _mention_target(value: str) -> str:
+    if not re.match(r"^(S|U|W)[A-Z0-9]{2,}$", value):
+        raise ValueError(f"{value!r} is not a Slack user-group id (S…) or user id (U… or W…)")
+    return value
+
+
+MentionTarget = Annotated[str, AfterValidator(_mention_target)]
+
+
+class EscalationLevel(_Section):
+    """One escalation level: nobody has taken the transfer ``after`` this long; ``mention``
+    (user groups ``S…``, people ``U…``) are named in the thread, broadcast to the channel."""
+
+    after: Duration
+    mention: tuple[MentionTarget, ...] = ()
+
+
+def _default_levels() -> tuple[EscalationLevel, ...]:
+    return (EscalationLevel(after=timedelta(days=1)), EscalationLevel(after=timedelta(days=3)))
+
+
+class FollowupPolicy(_Section):
+    """[followups.policies.NAME]: how a stuck transfer is followed up, PagerDuty-style.
+
+    A reminder in its thread ``remind_after`` the transfer got stuck, then every
+    ``remind_every`` (at most ``max_reminders``, 0 for no limit), mentioning its owner if
+    it has one; while nobody owns it, each escalation level once, at its ``after``.
+    """
+
+    remind_after: Duration = timedelta(hours=4)
+    remind_every: Duration = timedelta(days=1)
+    max_reminders: Integer = Field(default=0, ge=0, le=1000)
+    broadcast: bool = False  # reminders also shown in the channel (thread replies notify nobody)
+    escalations: tuple[EscalationLevel, ...] = Field(default_factory=_default_levels)
+
+    @field_validator("escalations")
+    @classmethod
+    def _in_order(cls, value: tuple[EscalationLevel, ...]) -> tuple[EscalationLevel, ...]:
+        afters = [level.after for level in value]
+        if afters != sorted(afters) or len(set(afters)) != len(afters):
+            raise ValueError("give the levels in order, each 'after' longer than the one before")
+        if len(value) > 5:
+            raise ValueError("at most 5 escalation levels")
+        return value
+
+
+class FollowupSettings(_Section):
+    """[followups]: reminders, escalation and deadline warnings for transfers nobody moved.
+
+    ``policies`` are named so that a channel route can pick one; ``policy`` is the one used
+    otherwise. ``deadlines`` overrides a provider's own clock per ``provider:status``
+    (a duration, or "off"); see docs/configuration.md for the figures and their sources.
+    """
+
+    enabled: bool = True
+    stalled: bool = True  # stalled transfers are followed up as blocked ones are
+    policies: dict[str, FollowupPolicy] = Field(
+        default_factory=lambda: {"default": FollowupPolicy()}
+    )
+    policy: str = "default"  # after policies, so that it can be checked against them
+    snooze_for: Duration = timedelta(days=1)  # "Snooze until tomorrow"
+    deadline_warning: Duration = timedelta(days=3)  # remind this long before a deadline
+    deadlines: dict[StallKey, Annotated[timedelta | None, BeforeValidator(_off_or_duration)]] = (
+        Field(default_factory=dict)
+    )
+    batch_size: Integer = Field(default=500, ge=1, le=10_000)
+
+    @field_validator("policies")
+    @classmethod
+    def _has_default(cls, value: dict[str, FollowupPolicy]) -> dict[str, FollowupPolicy]:
+        for name in value:
+            if not re.match(r"^[A-Za-z0-9_-]{1,40}$", name):
+                raise ValueError(f"{name!r} is not a policy name (letters, digits, - and _)")
+        return {"default": FollowupPolicy(), **value}
+
+    @field_validator("deadlines")
+    @classmethod
+    def _per_status(cls, value: dict[str, timedelta | None]) -> dict[str, timedelta | None]:
+        if "default" in value:
+            raise ValueError("name a 'provider:status'; there is no default deadline")
+        return value
+
+    @field_validator("policy")
+    @classmethod
+    def _known_policy(cls, value: str, info: ValidationInfo) -> str:
+        policies = info.data.get("policies") or {"default": None}
+        if value not in policies:
+            raise ValueError(f"no policy {value!r} in followups.policies ({', '.join(policies)})")
+        return value
+
+    def policy_for(self, name: str | None = None) -> FollowupPolicy:
+        """The named policy (a route's), else the configured one."""
+        return self.policies.get(name or self.policy) or self.policies[self.policy]
+
+    def deadline_for(self, provider: str, raw_code: str) -> Deadline | None:
+        """The clock a provider's rules put on this status (or the override), if any."""
+        wanted = f"{provider}:{raw_code.strip()}".lower()
+        for key, after in self.deadlines.items():
+            if key.lower() == wanted:
+                if after is None:
+                    return None
+                known = descriptor_of(provider).deadlines.get(raw_code.strip())
+                outcome = known.outcome if known is not None else "due"
+                source = known.source if known is not None else "configuration"
+                return Deadline(after, outcome, source)
+        return descriptor_of(provider).deadlines.get(raw_code.strip())
+
+
 class ServerSettings(_Section):
     """[server]: the HTTP listener (Slack events in HTTP mode, health checks) and logging."""
 
@@ -451,6 +569,7 @@ class Settings(BaseModel):
     database: DatabaseSettings = DatabaseSettings()
     security: SecuritySettings = SecuritySettings()
     watcher: WatcherSettings = WatcherSettings()
+    followups: FollowupSettings = FollowupSettings()
     server: ServerSettings = ServerSettings()
     accounts: tuple[ProviderAccount, ...] = ()
     routes: tuple[RouteRule, ...] = ()
@@ -561,6 +680,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "database": DatabaseSettings,
     "security": SecuritySettings,
     "watcher": WatcherSettings,
+    "followups": FollowupSettings,
     "server": ServerSettings,
 }
 # resolved from the environment, never written in the file: field -> the key naming its variable
@@ -640,6 +760,7 @@ class _ConfigReader:
             sections[name] = self.validate(model, self.with_secrets(name, table), name)
         accounts = self.resolve_accounts(raw.get("accounts", []))
         routes = self.resolve_routes(raw.get("routes", []), sections.get("slack"))
+        self.check_route_policies(routes, sections.get("followups"))
         if self.problems:
             return None
         return Settings(source=self.label, accounts=accounts, routes=routes, **sections)
@@ -664,6 +785,21 @@ class _ConfigReader:
                 "the digest; set slack.alert_channel",
             )
         return tuple(routes)
+
+    def check_route_policies(
+        self, routes: tuple[RouteRule, ...], followups: FollowupSettings | None
+    ) -> None:
+        """A rule's ``policy`` must name one of ``followups.policies``."""
+        if followups is None:
+            return
+        for index, rule in enumerate(routes):
+            if rule.policy is not None and rule.policy not in followups.policies:
+                known = ", ".join(followups.policies)
+                self.report(
+                    f"routes[{index}].policy",
+                    f"no policy {rule.policy!r} in followups.policies ({known})"
+                    + _suggest(rule.policy, list(followups.policies)),
+                )
 
     def with_secrets(self, section: str, table: dict[str, Any]) -> dict[str, Any]:
         data = dict(table)

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from bot.slack.blocks import Row
+from bot.slack.blocks import Deadline, Row
 from bot.watcher.intervals import PollPolicy, first_poll_delay
+from bot.watcher.messages import deadline_of
 from bot.watcher.observe import observe_transfer
 from providers.base import Phase, Transfer
 from providers.errors import ProviderError
 from storage.audit import record_audit
+from storage.followups import get_followup
 from storage.models import TrackedTransfer
 from storage.snapshots import transfer_from_row
 from storage.transfers import (
@@ -59,6 +61,8 @@ class Fresh:
     error: str | None = None  # the provider's error sentence when it could not be asked
     stalled_since: datetime | None = None
     superseded_by: str | None = None  # "t-xxxx (ref)" of the order that replaced it
+    deadline: Deadline | None = None  # the provider's clock on its status, if any
+    now: datetime | None = None  # when it was asked (the card counts the days left from it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,11 +153,26 @@ async def _described(
     stalled_since: datetime | None,
 ) -> Fresh:
     superseded = None
-    if row.superseded_by_id is not None:
-        async with services.db.session() as session:
+    async with services.db.session() as session:
+        if row.superseded_by_id is not None:
             new = await get_transfer(session, transfer_id=row.superseded_by_id)
-        superseded = f"{new.short_id} ({new.ref})" if new is not None else None
-    return Fresh(row, snapshot, error, stalled_since, superseded)
+            superseded = f"{new.short_id} ({new.ref})" if new is not None else None
+        followup = await get_followup(session, transfer_id=row.id) if row.id else None
+    deadline = deadline_of(row, followup) or _provider_deadline(services, row, snapshot)
+    return Fresh(row, snapshot, error, stalled_since, superseded, deadline, services.now())
+
+
+def _provider_deadline(
+    services: Services, row: TrackedTransfer, snapshot: Transfer
+) -> Deadline | None:
+    """Before the watcher has started its clock: the provider's own change time, if it
+    gives one, plus the status's window."""
+    if snapshot.phase.finished or snapshot.changed_at is None or snapshot.raw_code != row.raw_code:
+        return None
+    window = services.settings.followups.deadline_for(row.provider, row.raw_code)
+    if window is None:
+        return None
+    return Deadline(snapshot.changed_at + window.after, window.outcome)
 
 
 async def watch(services: Services, *, account: str, ref: str, actor: str) -> Watched:

@@ -13,6 +13,7 @@ import enum
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from providers.base import Capabilities, TransferProvider
@@ -22,7 +23,14 @@ if TYPE_CHECKING:
 
     from providers.settings import ProviderAccount
 
-__all__ = ["ClientClass", "NeededSetting", "ProviderDescriptor", "SampleAccount", "Speed"]
+__all__ = [
+    "ClientClass",
+    "Deadline",
+    "NeededSetting",
+    "ProviderDescriptor",
+    "SampleAccount",
+    "Speed",
+]
 
 # the settings a simulator is told it accepts when the sample account carries them
 _SIMULATOR_SETTINGS = ("account_number", "username")
@@ -62,6 +70,17 @@ class NeededSetting:
 
 
 @dataclass(frozen=True, slots=True)
+class Deadline:
+    """A clock the provider's rules put on a status: how long it may last, what happens
+    then ("voided", "auto-approved", "failed"), and where the provider says so."""
+
+    after: timedelta
+    outcome: str
+    source: str
+    warn: bool = True  # worth a reminder before it (an automatic approval is not)
+
+
+@dataclass(frozen=True, slots=True)
 class SampleAccount:
     """The account that points the bot at this provider's simulator (``serve --simulate``)."""
 
@@ -96,6 +115,8 @@ class ProviderDescriptor:
     adjust_settings: Callable[[dict[str, object]], dict[str, object]] | None = None
     # what check-config says of settings that can't work together: [(setting, sentence)]
     settings_problems: Callable[[Mapping[str, object]], list[tuple[str, str]]] | None = None
+    # raw status code -> the clock on it; a status the provider's docs give none has none
+    deadlines: Mapping[str, Deadline] = field(default_factory=dict)
 
     def codes(self, speed: Speed) -> frozenset[str]:
         """The raw status codes that move at ``speed``."""

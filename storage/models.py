@@ -21,6 +21,7 @@ __all__ = [
     "AlertState",
     "AuditEntry",
     "EventKind",
+    "Followup",
     "RequestSecret",
     "RequestState",
     "SeenSignature",
@@ -293,3 +294,24 @@ class SeenSignature(SQLModel, table=True):
 
     digest: str = Field(primary_key=True, sa_type=String(64))  # hex; never the signature
     signed_at: datetime = Field(sa_type=UTCDateTime)  # the request's timestamp
+
+
+class Followup(SQLModel, table=True):
+    """A clock running on one transfer: stuck (blocked, or stalled) so it is reminded of,
+    and/or in a status with a provider deadline. One row per transfer, replaced when its
+    status changes; the reminder pass reads only the rows due (``due_at``)."""
+
+    __tablename__ = "followups"
+    __table_args__ = (Index(None, "due_at"),)
+
+    transfer_id: int = Field(
+        primary_key=True, foreign_key="tracked_transfers.id", ondelete="CASCADE"
+    )
+    raw_code: str = Field(sa_type=String(64))  # the status this clock is about
+    stuck: bool = Field(default=False, sa_type=Boolean)  # reminders and escalation run
+    since: datetime = Field(sa_type=UTCDateTime)  # when following up began (the clock's start)
+    deadline_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # None: nothing more
+    checked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # the last pass
+    snoozed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    snoozed_by: str | None = Field(default=None, sa_type=String(64))

@@ -1,8 +1,10 @@
 """`transferbot demo`: the bot's whole job in about a minute, on loopback, with no accounts.
 
-Five transfers are watched, one at each provider and one more at Gandi over its v5 API;
-they get stuck, are alerted, retried with a second person's approval, paused and resumed,
-have their approval e-mail resent, and finish. Everything goes through
+Six transfers are watched, one at each provider, one more at Gandi over its v5 API and
+a second at Hostway; they get stuck, are alerted, retried with a second person's approval,
+paused and resumed, have their approval e-mail resent, and finish. One stuck transfer is
+ignored: the bot reminds the channel, escalates it to a user group, someone takes it on
+and it is fixed. Everything goes through
 the bot's real request path: signed slash commands, clicks and form submissions into its
 HTTP endpoint; its Web API calls into a local stand-in that prints what Slack would show.
 """
@@ -19,7 +21,17 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.runtime.signals import stop_signals
-from bot.runtime.stage import ALERTS, ALICE, BOB, CHANNELS, OPS, DemoFailed, Stage, open_stage
+from bot.runtime.stage import (
+    ALERTS,
+    ALICE,
+    BOB,
+    CHANNELS,
+    OPS,
+    TRIAGE,
+    DemoFailed,
+    Stage,
+    open_stage,
+)
 from bot.watcher.decisions import HEADER
 from storage.alerts import count_alerts_by_kind
 from storage.models import RequestState
@@ -29,6 +41,7 @@ __all__ = ["DemoFailed", "Story", "run_demo"]
 
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
 HOSTWAY_DOMAIN = "wrong-epp.example"
+IGNORED_DOMAIN = "locked-at-registrar.example"  # blocks with it; nobody looks for hours
 RESET = "Retry (reset)"  # the button Hostway's blocked transfers offer
 NEW_AUTH_INFO = "Right-EPP-42"  # what the registry accepts; the order was placed with another
 GANDI_DOMAIN = "bakery-example.net"
@@ -42,9 +55,10 @@ CPANEL_ACCOUNTS = ({"user": "shop", "size": 20_000_000_000},
 
 @dataclass
 class Story:
-    """The refs of the story's five transfers, as their providers name them."""
+    """The refs of the story's six transfers, as their providers name them."""
 
     hostway: str = ""
+    ignored: str = ""
     cpanel: str = ""
     gandi: str = ""
     gandi_v5: str = ""
@@ -55,8 +69,9 @@ class Story:
     def refs(self) -> list[tuple[str, str]]:
         """(provider, ref) of each transfer; for OpenSRS the newest order."""
         opensrs = self.opensrs_new or self.opensrs
-        return [("hostway", self.hostway), ("cpanel", self.cpanel), ("gandi", self.gandi),
-                ("opensrs", opensrs), ("gandi_v5", self.gandi_v5)]  # fmt: skip
+        return [("hostway", self.hostway), ("hostway", self.ignored), ("cpanel", self.cpanel),
+                ("gandi", self.gandi), ("opensrs", opensrs),
+                ("gandi_v5", self.gandi_v5)]  # fmt: skip
 
 
 def place_transfers(stage: Stage) -> Story:
@@ -65,6 +80,9 @@ def place_transfers(stage: Stage) -> Story:
     story.hostway = stage.sim("hostway").add_transfer(
         HOSTWAY_DOMAIN, script="bad_auth", age=40 * MINUTE, correct_auth_info=NEW_AUTH_INFO
     )  # waiting on the registry now; blocks on a bad authInfo (32) in 20 minutes
+    story.ignored = stage.sim("hostway").add_transfer(
+        IGNORED_DOMAIN, script="locked", age=40 * MINUTE
+    )  # blocks on the domain's status at the registry (22) at the same time
     story.cpanel = stage.sim("cpanel").add_session(
         "RUNNING", accounts=list(CPANEL_ACCOUNTS), remote_host="old-server.example.com", ago=60
     )
@@ -92,17 +110,18 @@ async def watch_all(stage: Stage, story: Story) -> None:
     stage.scene(1, "Alice starts watching a transfer at each provider")
     for provider, ref in story.refs():
         await stage.command(f"watch {stage.account(provider)} {ref}")
-        story.short[provider] = (await stage.row(provider, ref)).short_id
+        story.short.setdefault(provider, (await stage.row(provider, ref)).short_id)
         await stage.pause(0.5)
     await stage.command("list")
 
 
 async def hostway_blocks(stage: Stage, story: Story) -> None:
-    stage.scene(2, "A Hostway transfer gets stuck on a bad authInfo, and the channel is told")
+    stage.scene(2, "Two Hostway transfers get stuck, and the channel is told")
     await stage.later(25 * MINUTE, "25 minutes later: the watcher polls")
     row = await stage.expect_phase("hostway", story.hostway, "blocked")
     if row.raw_code != "32":
         raise DemoFailed(f"the Hostway transfer is blocked on {row.raw_code}, not 32")
+    await stage.expect_phase("hostway", story.ignored, "blocked")
 
 
 async def hostway_retry(stage: Stage, story: Story) -> None:
@@ -169,8 +188,33 @@ async def gandi_v5_resend(stage: Stage, story: Story) -> None:
     await stage.expect_phase("gandi_v5", story.gandi_v5, "active")
 
 
+async def ignored_escalated(stage: Stage, story: Story) -> None:
+    stage.scene(8, "Nobody acts on the other stuck transfer: a reminder, then @triage is paged")
+    await stage.later(HOUR, "an hour later: it has been stuck over 2 hours, untouched")
+    thread = stage.thread_about(IGNORED_DOMAIN)
+    if not any(reply.text.startswith("Reminder") for reply in thread.replies):
+        raise DemoFailed(f"no reminder about {IGNORED_DOMAIN} was posted in its thread")
+    await stage.later(4 * HOUR, "four hours later: still nobody has taken it on")
+    thread = stage.thread_about(IGNORED_DOMAIN)
+    escalations = [r for r in thread.replies if r.text.startswith("Escalation")]
+    if not escalations or f"<!subteam^{TRIAGE}>" not in str(escalations[-1].blocks):
+        raise DemoFailed(f"the escalation of {IGNORED_DOMAIN} did not page the triage group")
+    await stage.pause()
+    await stage.click("I'll take it", escalations[-1], user=ALICE)
+    row = await stage.row("hostway", story.ignored)
+    if row.owner_id != ALICE:
+        raise DemoFailed(f"{IGNORED_DOMAIN} is not Alice's after she took it")
+    stage.say("\n  (the registry has unlocked the domain; Alice retries the transfer)")
+    await stage.click(RESET, stage.with_button(RESET, stage.thread_about(IGNORED_DOMAIN)),
+                      user=ALICE)  # fmt: skip
+    await stage.fill_in({})
+    await stage.click("Approve", stage.newest(ALERTS), user=BOB)
+    await stage.later(10 * MINUTE, "10 minutes later: it moves again; nobody is reminded")
+    await stage.expect_phase("hostway", story.ignored, "active")
+
+
 async def all_finish(stage: Stage, story: Story) -> None:
-    stage.scene(8, "Three days on, every transfer has finished, each told in its own thread")
+    stage.scene(9, "Three days on, every transfer has finished, each told in its own thread")
     await stage.later(3 * DAY, "three days later")
     for provider, ref in story.refs():
         await stage.expect_phase(provider, ref, "completed")
@@ -178,7 +222,7 @@ async def all_finish(stage: Stage, story: Story) -> None:
 
 
 SCENES = (watch_all, hostway_blocks, hostway_retry, cpanel_pause_resume, gandi_relaunch,
-          opensrs_resubmit, gandi_v5_resend, all_finish)  # fmt: skip
+          opensrs_resubmit, gandi_v5_resend, ignored_escalated, all_finish)  # fmt: skip
 
 
 async def play(stage: Stage) -> Story:

@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -25,6 +26,9 @@ from bot.runtime.standin import Ephemeral, SlackStandIn
 from bot.services import Services
 from bot.settings import (
     DatabaseSettings,
+    EscalationLevel,
+    FollowupPolicy,
+    FollowupSettings,
     SecuritySettings,
     Settings,
     SlackSettings,
@@ -38,10 +42,11 @@ from storage.models import TrackedTransfer
 from storage.secrets import SecretBox
 from storage.transfers import get_transfer_by_ref
 
-__all__ = ["ALERTS", "ALICE", "BOB", "OPS", "DemoFailed", "Stage", "open_stage"]
+__all__ = ["ALERTS", "ALICE", "BOB", "OPS", "TRIAGE", "DemoFailed", "Stage", "open_stage"]
 
 ALICE, BOB = "U0ALICE", "U0BOB"  # an operator; an approver
 OPS, ALERTS = "C0OPS", "C0ALERTS"
+TRIAGE = "S0TRIAGE"  # the user group an ignored stuck transfer is escalated to
 PEOPLE = {ALICE: {"name": "alice", "real_name": "Alice (operator)"},
           BOB: {"name": "bob", "real_name": "Bob (approver)"}}  # fmt: skip
 CHANNELS = {OPS: "transfer-ops", ALERTS: "transfer-alerts"}
@@ -154,7 +159,8 @@ class Stage:
         view = list(self.standin.views.values())[-1]
         self.say(_indent("form " + self.standin.render_view(view)))
         typed = ", ".join(f"{name} = {'•' * len(value)}" for name, value in values.items())
-        self.say(f"\n  @{self._name(user)} types {typed} and submits the form")
+        did = f"types {typed} and submits the form" if typed else "submits the form as it is"
+        self.say(f"\n  @{self._name(user)} {did}")
         status, body = await self._send(
             "submit",
             values={input_block_id(k): {INPUT_ACTION_ID: v} for k, v in values.items()},
@@ -267,6 +273,7 @@ async def open_stage(
         token=token,
         users=PEOPLE,
         channels=CHANNELS,
+        user_groups={TRIAGE: [ALICE, BOB]},
         app_token=app_token,
         echo=(lambda text: print(_indent(text), file=out, flush=True)) if show else None,
     )
@@ -332,11 +339,19 @@ def _settings(
     watcher = WatcherSettings(
         tick_seconds=TICK_SECONDS, sync_interval_minutes=0, lease_seconds=60, jitter=0.1
     )
+    # the story's clock jumps hours at a time: a reminder 2 h after a transfer gets stuck,
+    # then daily; escalation to @triage once nobody has taken it on for 6 h
+    policy = FollowupPolicy(
+        remind_after=timedelta(hours=2),
+        remind_every=timedelta(days=1),
+        escalations=(EscalationLevel(after=timedelta(hours=6), mention=(TRIAGE,)),),
+    )
     return Settings(
         slack=slack,
         database=DatabaseSettings(url=f"sqlite+aiosqlite:///{db_path}"),
         security=SecuritySettings(secret_key=SecretStr(SecretBox.generate_key())),
         watcher=watcher,
+        followups=FollowupSettings(policies={"default": policy}),
         accounts=tuple(providers.accounts.values()),
     )
 

@@ -12,29 +12,36 @@ from slack_sdk.models.blocks import Block
 from bot.slack.blocks import (
     MAX_BLOCKS,
     MAX_SECTION_TEXT,
+    Deadline,
     Message,
     Owner,
     Row,
     clip,
     context,
+    deadline_line,
     finish,
+    in_words,
     plain_date,
     plain_line,
     provider_name,
     section,
     slack_date,
+    snooze_button,
     status_line,
     transfer_buttons,
     transfer_line,
 )
-from bot.slack.mrkdwn import Mrkdwn, md
+from bot.slack.mrkdwn import Mrkdwn, group_mention, md
 from bot.slack.mrkdwn import mention as user_mention
 from providers.base import Phase, Transfer
 
 __all__ = [
     "AlertKind",
+    "Deadline",
     "SummaryItem",
     "alert_message",
+    "deadline_line",
+    "followup_message",
     "outage_message",
     "owned_line",
     "recovered_message",
@@ -146,9 +153,12 @@ def thread_header(
     superseded_by: str | None = None,
     polled_at: datetime | None = None,
     owner: Owner | None = None,
+    deadline: Deadline | None = None,
+    now: datetime | None = None,
 ) -> Message:
     """The first message of a transfer's thread, updated as the transfer moves; a stuck
-    one (blocked or stalled) shows who owns it and "I'll take it" or "Release"."""
+    one (blocked or stalled) shows who owns it and "I'll take it" or "Release"; one on a
+    provider's clock shows its deadline (as of ``now``)."""
     stuck = not transfer.phase.finished and (
         transfer.phase is Phase.BLOCKED or stalled_since is not None
     )
@@ -163,6 +173,8 @@ def thread_header(
         notes.append(md(":eyes: Waiting for {}.", clip(transfer.waiting_for, 300)))
     if stalled_since is not None and not transfer.phase.finished:
         notes.append(md(":snail: No change since {}.", slack_date(stalled_since)))
+    if deadline is not None and not transfer.phase.finished:
+        notes.append(deadline_line(deadline, now or deadline.at))
     if last_error:
         notes.append(md(":exclamation: Last check failed: {}", clip(last_error, 500)))
     if superseded_by:
@@ -181,6 +193,74 @@ def thread_header(
         if buttons is not None:
             blocks.append(buttons)
     return finish(plain_line(Row(short_id, transfer)), blocks)
+
+
+def _mentions(targets: Sequence[str]) -> Mrkdwn:
+    marks = [group_mention(t) if t.startswith("S") else user_mention(t) for t in targets]
+    return Mrkdwn(" ").join(marks)
+
+
+def followup_message(
+    kind: str,
+    transfer: Transfer,
+    *,
+    short_id: str,
+    since: datetime,
+    now: datetime,
+    slot: int = 0,
+    level: int = 0,
+    mention: Sequence[str] = (),
+    owner: Owner | None = None,
+    deadline: Deadline | None = None,
+) -> Message:
+    """A reminder (``kind`` "reminder"), an escalation ("escalation", level 1, 2, ...) or a
+    deadline warning ("deadline") in a stuck transfer's thread.
+
+    A reminder mentions the owner (the owner is reminded, others are not); an escalation
+    names the level's user groups and people; a deadline warning says what happens when.
+    Reminders and escalations carry "I'll take it" / "Release" and "Snooze until tomorrow".
+    """
+    subject = clip(transfer.subject, 200)
+    stuck_for = in_words((now - since).total_seconds()).removeprefix("in ")
+    if kind == "escalation":
+        lead = md(
+            ":rotating_light: *Escalation {}:* *{}* has been stuck for {} and nobody has "
+            "taken it on.",
+            level,
+            subject,
+            stuck_for,
+        )
+        if mention:
+            lead = md("{} {}", _mentions(mention), lead)
+        plain = f"Escalation {level}: {subject} is stuck and nobody has taken it on"
+    elif kind == "deadline":
+        assert deadline is not None
+        lead = md(":hourglass_flowing_sand: *{}*: {}", subject, deadline_line(deadline, now))
+        if owner is not None:
+            lead = md("{} {}", user_mention(owner.user_id), lead)
+        plain = f"{subject}: {deadline.outcome} {in_words((deadline.at - now).total_seconds())}"
+    else:
+        number = f" {slot + 1}" if slot else ""
+        lead = md(":alarm_clock: *Reminder{}:* *{}* is still stuck, for {} now.",
+                  number, subject, stuck_for)  # fmt: skip
+        if owner is not None:
+            lead = md("{} {} It is yours.", user_mention(owner.user_id), lead)
+        else:
+            lead = md("{} Nobody has taken it on.", lead)
+        plain = f"Reminder: {subject} is still stuck"
+    blocks: list[Block] = [
+        section(lead),
+        context(status_line(transfer), _where(transfer, short_id)),
+    ]
+    if deadline is not None and kind != "deadline":
+        blocks.append(context(deadline_line(deadline, now)))
+    if kind in ("reminder", "escalation"):
+        buttons = transfer_buttons(
+            transfer, short_id, ownable=True, owner=owner, extra=[snooze_button(short_id)]
+        )
+        if buttons is not None:
+            blocks.append(buttons)
+    return finish(plain, blocks)
 
 
 def outage_message(account: str, since: datetime, last_error: str) -> Message:

@@ -38,6 +38,7 @@ __all__ = [
     "MAX_SECTION_TEXT",
     "MAX_VIEW_BLOCKS",
     "PHASE_EMOJI",
+    "Deadline",
     "Message",
     "Mrkdwn",
     "Owner",
@@ -47,8 +48,10 @@ __all__ = [
     "as_mrkdwn",
     "clip",
     "context",
+    "deadline_line",
     "escape",
     "finish",
+    "in_words",
     "md",
     "mention",
     "mrkdwn_text",
@@ -56,6 +59,7 @@ __all__ = [
     "provider_name",
     "section",
     "slack_date",
+    "snooze_button",
     "status_line",
     "transfer_buttons",
     "transfer_line",
@@ -127,6 +131,40 @@ def plain_date(at: datetime) -> str:
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+class Deadline(NamedTuple):
+    """A provider's clock on a transfer: when, and what happens then ("voided")."""
+
+    at: datetime
+    outcome: str
+
+
+def in_words(delta_seconds: float) -> str:
+    """'in 12 days', 'in 5 hours', 'in 3 minutes'."""
+    days = delta_seconds / 86400
+    if days >= 2:
+        return f"in {round(days)} days"
+    hours = delta_seconds / 3600
+    if hours >= 2:
+        return f"in {round(hours)} hours"
+    minutes = max(1, round(delta_seconds / 60))
+    return f"in {minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def deadline_line(deadline: Deadline, now: datetime) -> Mrkdwn:
+    """ ":hourglass: Voided in 12 days (<date>)": how long is left, as of ``now``, and
+    the date in each reader's own time zone."""
+    left = (deadline.at - now).total_seconds()
+    if left <= 0:
+        return md(":hourglass: Provider deadline passed {}: {}.", slack_date(deadline.at),
+                  clip(deadline.outcome, 100))  # fmt: skip
+    return md(
+        ":hourglass: {} {} ({}).",
+        clip(deadline.outcome, 100).capitalize(),
+        in_words(left),
+        slack_date(deadline.at),
+    )
 
 
 def provider_name(provider: str) -> str:
@@ -247,6 +285,14 @@ def owner_button(short_id: str, owner: Owner | None) -> ButtonElement:
     return ButtonElement(text="Release", action_id=target.action_id, value=target.value)
 
 
+def snooze_button(short_id: str) -> ButtonElement:
+    """ "Snooze until tomorrow" on a reminder: no reminders or escalation for a day."""
+    target = OwnerButton(short_id, ActionKind.SNOOZE)
+    return ButtonElement(
+        text="Snooze until tomorrow", action_id=target.action_id, value=target.value
+    )
+
+
 def refresh_button(short_id: str) -> ButtonElement:
     target = TransferRef(short_id)
     return ButtonElement(text="Refresh", action_id=target.action_id, value=target.value)
@@ -260,6 +306,7 @@ def transfer_buttons(
     block_id: str | None = None,
     ownable: bool = False,
     owner: Owner | None = None,
+    extra: Sequence[ButtonElement] = (),
 ) -> ActionsBlock | None:
     """One button per action available now (the recovery one primary when blocked), then
     "I'll take it" or "Release" when ``ownable`` (a stuck transfer), then Refresh."""
@@ -270,6 +317,7 @@ def transfer_buttons(
     ]
     if ownable:
         elements.append(owner_button(short_id, owner))
+    elements.extend(extra)
     if refresh:
         elements.append(refresh_button(short_id))
     if not elements:

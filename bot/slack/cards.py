@@ -22,11 +22,13 @@ from bot.slack.blocks import (
     MAX_BUTTON_TEXT,
     MAX_FIELD_TEXT,
     MAX_HEADER_TEXT,
+    Deadline,
     Message,
     Owner,
     Row,
     clip,
     context,
+    deadline_line,
     finish,
     mrkdwn_text,
     plain_line,
@@ -70,6 +72,8 @@ def transfer_card(
     polled_at: datetime | None = None,
     superseded_by: str | None = None,
     buttons: bool = True,
+    deadline: Deadline | None = None,
+    now: datetime | None = None,
 ) -> Message:
     """The status card: who, what, where it stands in our words and the provider's, and what to do.
 
@@ -81,6 +85,7 @@ def transfer_card(
         polled_at: when the provider was last asked.
         superseded_by: the transfer that replaced this one (an OpenSRS resubmission).
         buttons: False for a read-only card (no actions row).
+        deadline: the provider's clock on its status ("voided in 12 days"), as of ``now``.
     """
     blocks: list[Block] = [
         HeaderBlock(
@@ -93,6 +98,8 @@ def transfer_card(
         section(status_line(transfer), block_id=BlockId.STATUS.value),
     ]
     blocks.extend(_notes(transfer, stalled_since, last_error, superseded_by))
+    if deadline is not None and not transfer.phase.finished:
+        blocks.append(section(deadline_line(deadline, now or deadline.at)))
     details = _details(transfer.details)
     if details is not None:
         blocks.append(details)

@@ -59,6 +59,7 @@ class ActionKind(enum.StrEnum):
     PAGE = "list.page"  # list.page:<n>
     TAKE = "transfer.take"  # transfer.take:<short_id>   ("I'll take it")
     RELEASE = "transfer.release"  # transfer.release:<short_id>
+    SNOOZE = "transfer.snooze"  # transfer.snooze:<short_id>  ("Snooze until tomorrow")
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -158,7 +159,8 @@ class TransferRef:
 
 @dataclass(frozen=True, slots=True)
 class OwnerButton:
-    """Take a stuck transfer on ("I'll take it"), or let it go ("Release")."""
+    """Take a stuck transfer on ("I'll take it"), let it go ("Release"), or silence its
+    reminders for a day ("Snooze until tomorrow")."""
 
     short_id: str
     kind: ActionKind = ActionKind.TAKE
@@ -282,7 +284,7 @@ def parse_button(action_id: str, value: str | None) -> ButtonTarget | None:
         target = TransferChoice.parse(value)
     elif kind is ActionKind.PAGE:
         target = ListPage.parse(value)
-    elif kind in (ActionKind.TAKE, ActionKind.RELEASE):
+    elif kind in (ActionKind.TAKE, ActionKind.RELEASE, ActionKind.SNOOZE):
         target = OwnerButton.parse(value, kind)
     else:
         target = RequestButton.parse(value, kind)

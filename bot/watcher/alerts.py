@@ -29,13 +29,24 @@ from bot.slack.calls import (
     find_posted,
     summary_metadata,
 )
-from bot.watcher.decisions import ACCOUNT_KINDS, DIGEST, HEADER, TRANSFER_KINDS
+from bot.watcher.decisions import (
+    ACCOUNT_KINDS,
+    DEADLINE,
+    DIGEST,
+    ESCALATION,
+    FOLLOWUP_KINDS,
+    HEADER,
+    TRANSFER_KINDS,
+)
 from bot.watcher.digest import digest_message
 from bot.watcher.messages import (
     account_alert_message,
+    followup_alert_message,
+    parse_time,
     transfer_alert_message,
     transfer_at_alert,
 )
+from bot.watcher.reminders import stay_is
 from bot.watcher.summary import post_details
 from bot.watcher.threads import Posting, open_thread, update_header
 from storage.alerts import (
@@ -45,8 +56,10 @@ from storage.alerts import (
     pending_alerts,
     return_alert,
 )
+from storage.audit import record_audit
 from storage.errors import StorageError
-from storage.models import Alert, AlertState, TrackedTransfer
+from storage.followups import get_followup
+from storage.models import Alert, AlertState, Followup, TrackedTransfer
 from storage.owners import clear_owner_if_moving
 from storage.transfers import get_transfers
 
@@ -194,6 +207,15 @@ class _Poster:
                     thread_ts=thread_ts,
                     now=self.services.now(),
                 )
+                if alert.kind in FOLLOWUP_KINDS and ts:  # /transfer history shows "reminded"
+                    await record_audit(
+                        session,
+                        actor="watcher",
+                        verb="reminded",
+                        transfer_id=alert.transfer_id,
+                        detail=alert.message,
+                        now=self.services.now(),
+                    )
         metrics = self.services.metrics
         if metrics is not None:
             for alert in alerts:
@@ -243,6 +265,8 @@ class _Poster:
     async def _deliver(self, alert: Alert, stale: bool) -> Where | None:
         if alert.kind in TRANSFER_KINDS:
             return await self._transfer_alert(alert, stale)
+        if alert.kind in FOLLOWUP_KINDS:
+            return await self._followup(alert, stale)
         if alert.kind in ACCOUNT_KINDS or alert.kind == DIGEST:
             return await self._channel_alert(alert, stale)
         logger.error(
@@ -291,6 +315,57 @@ class _Poster:
             await update_header(self.posting, row.id)
         return thread.channel, str(response["ts"]), thread.ts
 
+    async def _followup(self, alert: Alert, stale: bool) -> Where | None:
+        """A reminder, escalation or deadline warning, in the transfer's thread; nothing
+        when the transfer moved, finished, was unwatched, owned (an escalation) or
+        snoozed since it was reserved."""
+        row = await self._row(alert.transfer_id)
+        followup = None
+        if row is not None and row.id is not None:
+            async with self.services.db.session() as session:
+                followup = await get_followup(session, transfer_id=row.id)
+        if row is None or followup is None or not self._still_due(alert, row, followup):
+            logger.info("follow-up %s is no longer due; not posting it", alert.key)
+            return self.channel, "", None
+        channel = route_alerts(self.services.settings, row).channel or self.channel
+        thread = await open_thread(
+            self.posting, row, channel=channel, stale=stale, since=alert.created_at
+        )
+        if stale:
+            adopted = await self._adopt(alert, thread.channel, thread.ts)
+            if adopted is not None:
+                return adopted
+        text, blocks = followup_alert_message(alert, row, followup, self.services.now())
+        payload = alert.payload or {}
+        broadcast = alert.kind in (ESCALATION, DEADLINE) or bool(payload.get("broadcast"))
+        response = await self.services.calls.paced(
+            lambda: self.client.chat_postMessage(
+                channel=thread.channel,
+                text=text,
+                blocks=blocks,
+                thread_ts=thread.ts,
+                reply_broadcast=True if broadcast else None,
+                metadata=alert_metadata(alert.id or 0),
+            ),
+            channel=thread.channel,
+            pace=self.pace,
+        )
+        return thread.channel, str(response["ts"]), thread.ts
+
+    def _still_due(self, alert: Alert, row: TrackedTransfer, followup: Followup) -> bool:
+        payload = alert.payload or {}
+        if not row.watching or row.raw_code != followup.raw_code or not stay_is(followup, payload):
+            return False
+        now = self.services.now()
+        if alert.kind == DEADLINE:
+            deadline = parse_time(payload.get("deadline_at"))
+            return deadline is not None and followup.deadline_at == deadline and now < deadline
+        if not followup.stuck:
+            return False
+        if followup.snoozed_until is not None and followup.snoozed_until > alert.created_at:
+            return False  # snoozed after it was reserved
+        return alert.kind != ESCALATION or row.owner_id is None
+
     async def _channel_alert(self, alert: Alert, stale: bool) -> Where | None:
         """An alert about no one transfer (an outage, the digest): the default channel."""
         channel = self._channel_of(alert, None)
@@ -300,7 +375,7 @@ class _Poster:
                 return adopted
         if alert.kind == DIGEST:
             async with self.services.db.session() as session:
-                text, blocks = await digest_message(session)
+                text, blocks = await digest_message(session, self.services.now())
         else:
             text, blocks = account_alert_message(alert)
         thread_ts = await self._outage_thread(alert, channel)

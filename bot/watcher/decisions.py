@@ -9,16 +9,23 @@ from providers.base import Phase
 
 __all__ = [
     "ACCOUNT_KINDS",
+    "DEADLINE",
     "DIGEST",
+    "ESCALATION",
+    "FOLLOWUP_KINDS",
     "HEADER",
     "RECOVERED",
+    "REMINDER",
     "STALLED",
     "TRANSFER_KINDS",
     "UNREACHABLE",
+    "deadline_key",
     "digest_key",
+    "escalation_key",
     "header_key",
     "outage_key",
     "recovery_key",
+    "reminder_key",
     "stall_alert_key",
     "stall_due_in",
     "status_alert_key",
@@ -32,6 +39,11 @@ UNREACHABLE = "unreachable"
 RECOVERED = "recovered"
 HEADER = "header"  # not a post: keep a transfer's thread header current (chat.update)
 DIGEST = "digest"
+# follow-ups in a stuck transfer's thread (bot.watcher.reminders): never rolled into a summary
+REMINDER = "reminder"
+ESCALATION = "escalation"
+DEADLINE = "deadline"
+FOLLOWUP_KINDS = frozenset({REMINDER, ESCALATION, DEADLINE})
 # kinds about one transfer (bot.slack.alerts.AlertKind values), and about an account
 TRANSFER_KINDS = frozenset({"blocked", "completed", "failed", "cancelled", STALLED})
 ACCOUNT_KINDS = frozenset({UNREACHABLE, RECOVERED})
@@ -64,6 +76,19 @@ def status_alert_key(transfer_id: int, kind: str, event_id: int | None) -> str:
 def stall_alert_key(transfer_id: int, raw_code: str, since: datetime) -> str:
     """One key per stay in a status (a status left and entered again may stall again)."""
     return f"transfer:{transfer_id}:{STALLED}:{raw_code[:64]}:{_stamp(since)}"
+
+
+def reminder_key(transfer_id: int, since: datetime, slot: int) -> str:
+    """One key per reminder slot of one stay (a follow-up's clock start)."""
+    return f"transfer:{transfer_id}:{REMINDER}:{_stamp(since)}:{slot}"
+
+
+def escalation_key(transfer_id: int, since: datetime, level: int) -> str:
+    return f"transfer:{transfer_id}:{ESCALATION}:{_stamp(since)}:{level}"
+
+
+def deadline_key(transfer_id: int, deadline_at: datetime) -> str:
+    return f"transfer:{transfer_id}:{DEADLINE}:{_stamp(deadline_at)}"
 
 
 def header_key(transfer_id: int, event_id: int | None) -> str:

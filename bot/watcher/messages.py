@@ -8,17 +8,28 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.slack.alerts import alert_message, outage_message, recovered_message, thread_header
+from bot.slack.alerts import (
+    Deadline,
+    alert_message,
+    followup_message,
+    outage_message,
+    recovered_message,
+    thread_header,
+)
 from bot.slack.blocks import Message, Owner
 from bot.watcher.decisions import STALLED, UNREACHABLE
 from bot.watcher.observe import status_since
 from providers.base import Phase, Transfer
-from storage.models import Alert, TrackedTransfer
+from providers.registry import descriptor_of
+from storage.followups import get_followup
+from storage.models import Alert, Followup, TrackedTransfer
 from storage.snapshots import transfer_from_row
 from storage.transfers import get_transfer
 
 __all__ = [
     "account_alert_message",
+    "deadline_of",
+    "followup_alert_message",
     "header_message",
     "owner_of",
     "parse_time",
@@ -84,11 +95,40 @@ def owner_of(row: TrackedTransfer) -> Owner | None:
     return Owner(row.owner_id, row.owned_at or row.updated_at)
 
 
+def deadline_of(row: TrackedTransfer, followup: Followup | None) -> Deadline | None:
+    """The provider's clock on the transfer's current status, if its follow-up has one."""
+    if followup is None or followup.deadline_at is None or followup.raw_code != row.raw_code:
+        return None
+    known = descriptor_of(row.provider).deadlines.get(row.raw_code.strip())
+    return Deadline(followup.deadline_at, known.outcome if known is not None else "due")
+
+
+def followup_alert_message(
+    alert: Alert, row: TrackedTransfer, followup: Followup, now: datetime
+) -> Message:
+    """A reminder, escalation or deadline warning as the transfer stands now."""
+    payload = alert.payload or {}
+    mention = payload.get("mention") or []
+    return followup_message(
+        alert.kind,
+        transfer_from_row(row),
+        short_id=row.short_id,
+        since=followup.since,
+        now=now,
+        slot=int(payload.get("slot") or 0),
+        level=int(payload.get("level") or 0),
+        mention=[str(m) for m in mention] if isinstance(mention, list) else [],
+        owner=owner_of(row),
+        deadline=deadline_of(row, followup),
+    )
+
+
 async def header_message(session: AsyncSession, row: TrackedTransfer, now: datetime) -> Message:
     """The thread's first message as the transfer stands now."""
     stalled_since = None
     if row.stalled_alerted_for is not None and row.stalled_alerted_for == row.raw_code:
         stalled_since = await status_since(session, row, now=now)
+    followup = await get_followup(session, transfer_id=row.id) if row.id is not None else None
     return thread_header(
         transfer_from_row(row),
         short_id=row.short_id,
@@ -97,6 +137,8 @@ async def header_message(session: AsyncSession, row: TrackedTransfer, now: datet
         superseded_by=await _superseded_by(session, row),
         polled_at=row.last_polled_at,
         owner=owner_of(row),
+        deadline=deadline_of(row, followup),
+        now=now,
     )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.watcher.decisions import header_key, status_alert_key, status_alert_kind
 from bot.watcher.intervals import PollPolicy, next_poll_delay
+from bot.watcher.reminders import follow_up
 from bot.watcher.stalls import flag_stall, stall_in
 from providers.base import Phase, Transfer
 from storage.alerts import reserve_alert
@@ -130,6 +131,14 @@ async def record_snapshot(
         keys += [stalled] if stalled else []
     if row.watching and seen.status_changed and row.alert_ts and not keys:
         keys += await _header_refresh(session, row, seen.event, now)
+    await follow_up(
+        session,
+        services.settings,
+        row,
+        status_since=since,
+        now=now,
+        changed=seen.status_changed or bool(keys),
+    )
     next_poll_at, interval = next_poll(services, row, since, now, threshold, followed)
     if lease_owner is not None:
         await release_transfer(

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.watcher.intervals import PollPolicy, error_delay
 from bot.watcher.observe import next_poll, record_snapshot
 from bot.watcher.outages import AccountWatch, record_account_result
+from bot.watcher.reminders import follow_up_quiet
 from bot.watcher.stalls import stall_in
 from providers.base import Transfer
 from providers.errors import ProviderError, RateLimited
@@ -163,6 +164,7 @@ class Recorder:
         ids = [r.row.id for r in results]
         seen = await last_statuses_at(session, transfer_ids=ids)
         params = []
+        clocks = []  # stuck or on a provider clock: each gets a follow-up if it has none
         for result in results:
             row = result.row
             since = min(seen.get(row.id, row.first_seen_at), _provider_since(row, now))
@@ -174,12 +176,15 @@ class Recorder:
                 self.services, row, since, now, threshold, None, self.policy
             )
             params.append(quiet_poll(row, self.owner, now, next_at, interval))
+            clocks.append((row, since))
         if await release_quiet_polls(session, polls=params):
             written = {p["b_id"] for p in params}  # every guarded update went through
         else:  # some did not (changed meanwhile, or no longer ours): ask which are left
             left = await leased_ids(session, transfer_ids=ids, owner=self.owner)
             written = {i for i in ids if i not in left}
         self.report.polled += len(written)
+        quiet = [c for c in clocks if c[0].id in written]
+        await follow_up_quiet(session, self.services.settings, quiet, now)
         for account in {r.row.account for r in results if r.row.id in written}:
             if account in self.watch.failing:
                 keys = await record_account_result(

@@ -1,9 +1,9 @@
 """The watcher's clock: APScheduler only says when; every piece of state lives in the database.
 
-Jobs: the tick (a poll pass, then alert posting), alert posting on its own every tick
-(so a long pass does not hold alerts back), the periodic sync, the expiry of approval
-requests (``bot.actions.expire_due_requests``) and the
-optional daily digest. A restart or a second replica changes nothing: leases, unique
+Jobs: the tick (a poll pass, then the reminder pass, then alert posting), alert posting
+on its own every tick (so a long pass does not hold alerts back), the periodic sync, the
+expiry of approval requests (``bot.actions.expire_due_requests``) and the optional daily
+digest. A restart or a second replica changes nothing: leases, unique
 alert keys and request states in the database decide who does what.
 """
 
@@ -20,6 +20,7 @@ from bot.actions import expire_due_requests
 from bot.runtime.health import read_unreachable_accounts
 from bot.watcher.digest import digest_day_due, reserve_digest
 from bot.watcher.poll import PassReport, run_poll_pass
+from bot.watcher.reminders import ReminderReport, run_reminder_pass
 from bot.watcher.sync import sync_accounts
 from storage.transfers import count_transfers_by_phase
 
@@ -45,6 +46,7 @@ class Watcher:
         self.services = services
         self.last_tick_at: datetime | None = None
         self.last_pass: PassReport | None = None
+        self.last_reminders: ReminderReport | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self._running: set[str] = set()
         self._digest_day: date | None = None  # the local day whose digest this one reserved
@@ -94,13 +96,17 @@ class Watcher:
 
     # -- the jobs -----------------------------------------------------------------------------
     async def tick(self) -> PassReport | None:
-        """One poll pass, then post what it found."""
+        """One poll pass, then the follow-ups due (reminders, escalation, deadlines), then
+        post what they found."""
         report: PassReport | None = await self._guarded(
             "poll pass", lambda: run_poll_pass(self.services)
         )
         if report is not None:
             self.last_pass = report
             await self._guarded("gauges", self._refresh_gauges)
+        reminders = await self._guarded("reminders", lambda: run_reminder_pass(self.services))
+        if reminders is not None:
+            self.last_reminders = reminders
         self.services.alert_posting.kick()
         self.last_tick_at = self.services.now()
         return report

@@ -8,7 +8,7 @@ from __future__ import annotations
 from providers.descriptor import ProviderDescriptor, SampleAccount
 from providers.gandi.accounts import account_problems, resolve_api
 from providers.gandi.client import GandiProvider
-from providers.gandi.statuses import CAPABILITIES, SPEEDS
+from providers.gandi.statuses import CAPABILITIES, DEADLINES, SPEEDS
 from providers.gandi.v5 import GandiV5Provider
 from providers.gandi.v5.statuses import CAPABILITIES as V5_CAPABILITIES
 from providers.gandi.v5.statuses import SPEEDS as V5_SPEEDS
@@ -27,6 +27,7 @@ DESCRIPTOR = ProviderDescriptor(
     statuses=SPEEDS,
     adjust_settings=resolve_api,
     settings_problems=account_problems,
+    deadlines=DEADLINES,
 )
 
 DESCRIPTOR_V5 = ProviderDescriptor(
@@ -41,4 +42,5 @@ DESCRIPTOR_V5 = ProviderDescriptor(
     statuses=V5_SPEEDS,
     adjust_settings=resolve_api,
     settings_problems=account_problems,
+    deadlines=DEADLINES,  # the same WAIT step, the same 5-day approval window
 )

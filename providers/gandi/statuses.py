@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 
 from providers.base import Action, ActionInput, ActionSpec, Capabilities, Phase
-from providers.descriptor import Speed
+from providers.descriptor import Deadline, Speed
 
 __all__ = [
     "AUTHINFO_INPUT",
     "CANCELLABLE_STEPS",
     "CAPABILITIES",
+    "DEADLINES",
     "ERROR_IDENTIFIERS",
     "ERROR_PHASES",
     "RELAUNCHABLE_TYPES",
@@ -55,6 +57,18 @@ SPEEDS: Mapping[str, Speed] = {
     "RUN": Speed.MOVING,
     "SUPPORT": Speed.WAITING,
     "ERROR/temporary": Speed.MOVING,  # Gandi retries by itself
+}
+# WAIT: Gandi e-mails the owner the Form of Authorization, whose answer is due "within 5
+# days"; no answer and the transfer fails (https://www.gandi.net/faq/view_question/en/
+# /how_to_transfer_my_domain_name_to_gandi; http://wiki.gandi.net/en/domains/transfer/accept:
+# "before the 5-day deadline"). The losing registrar's own window under ICANN's policy is
+# 5 days too, so a WAIT longer than 5 days is past one of them either way.
+DEADLINES: Mapping[str, Deadline] = {
+    "WAIT": Deadline(
+        timedelta(days=5),
+        "past the 5-day approval window",
+        "Gandi FAQ, how to transfer my domain name to Gandi: the FOA is answered within 5 days",
+    ),
 }
 RETRYABLE_ERRORS = frozenset({"client_recoverable", "support_recoverable"})
 CANCELLABLE_STEPS = frozenset({"BILL", "WAIT", "ERROR"})

@@ -5,7 +5,14 @@ from __future__ import annotations
 from providers.descriptor import NeededSetting, ProviderDescriptor, SampleAccount
 from providers.hostway.client import HostwayProvider
 from providers.hostway.parse import parse_transfer
-from providers.hostway.statuses import CAPABILITIES, SPEEDS, STATUS_CODES, StatusCode, phase_of
+from providers.hostway.statuses import (
+    CAPABILITIES,
+    DEADLINES,
+    SPEEDS,
+    STATUS_CODES,
+    StatusCode,
+    phase_of,
+)
 
 __all__ = [
     "DESCRIPTOR",
@@ -35,4 +42,5 @@ DESCRIPTOR = ProviderDescriptor(
         "hostway-sim", {"account_number": "acct12345", "auth_scheme": "bearer"}
     ),
     statuses=SPEEDS,
+    deadlines=DEADLINES,
 )

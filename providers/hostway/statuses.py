@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 from providers.base import Action, ActionInput, ActionSpec, Capabilities, Phase
-from providers.descriptor import Speed
+from providers.descriptor import Deadline, Speed
 
 __all__ = [
     "AUTH_INFO_INPUT",
+    "BLOCKED_FOR",
     "CAPABILITIES",
+    "DEADLINES",
     "SPEEDS",
     "STATUS_CODES",
     "StatusCode",
@@ -259,6 +262,17 @@ _ROWS: tuple[StatusCode, ...] = (
 
 STATUS_CODES: Mapping[int, StatusCode] = {row.code: row for row in _ROWS}
 SPEEDS: Mapping[str, Speed] = {str(row.code): row.speed for row in _ROWS if row.speed is not None}
+# Seed 003 (Accounts-accountNumber-domains-transfer-domainName:PUT, Hostway API
+# documentation): "If a problem occurs, a domain transfer will block for up to 60 days."
+# Every blocked status carries that clock; Hostway names no other.
+BLOCKED_FOR = Deadline(
+    timedelta(days=60),
+    "voided",
+    "Hostway API documentation, domains/transfer PUT (seed 003): blocks for up to 60 days",
+)
+DEADLINES: Mapping[str, Deadline] = {
+    str(row.code): BLOCKED_FOR for row in _ROWS if row.phase is Phase.BLOCKED
+}
 
 
 def status_code(code: int) -> StatusCode | None:

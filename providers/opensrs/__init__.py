@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from providers.descriptor import NeededSetting, ProviderDescriptor, SampleAccount
 from providers.opensrs.client import OpenSRSProvider
-from providers.opensrs.statuses import CAPABILITIES, SPEEDS
+from providers.opensrs.statuses import CAPABILITIES, DEADLINES, SPEEDS
 
 __all__ = ["DESCRIPTOR", "OpenSRSProvider"]
 
@@ -18,4 +18,5 @@ DESCRIPTOR = ProviderDescriptor(
     simulator_port=55443,  # XCP's own
     sample_account=SampleAccount("opensrs-sim", {"username": "sim_reseller"}),
     statuses=SPEEDS,
+    deadlines=DEADLINES,
 )

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 from providers.base import Action, ActionSpec, Capabilities, Phase
-from providers.descriptor import Speed
+from providers.descriptor import Deadline, Speed
 
 __all__ = [
     "CANCEL",
     "CAPABILITIES",
+    "DEADLINES",
     "FINAL_STATUSES",
     "RESEND",
     "RETRY",
@@ -88,4 +90,19 @@ STATUSES: Mapping[str, StatusInfo] = {
 FINAL_STATUSES = frozenset({"completed", "cancelled"})
 SPEEDS: Mapping[str, Speed] = {
     status: info.speed for status, info in STATUSES.items() if info.speed is not None
+}
+# pending_registry: the losing registrar's window under ICANN's Transfer Policy — it must
+# answer the registry within five days, else the registry approves the transfer by default
+# (http://www.icann.org/en/resources/registrars/transfers/policy, section I.A.3;
+# https://wiki.hexonet.net/index.php?title=Glossary:Transfer_Pending_Period: AUTO-ACK).
+# pending_owner: OpenSRS cancels an order whose registrant does not approve "in time", but
+# its public docs give no figure (support.opensrs.com "A Complete Guide to Domain
+# Transfers"), so that status shows no deadline rather than a guess.
+DEADLINES: Mapping[str, Deadline] = {
+    "pending_registry": Deadline(
+        timedelta(days=5),
+        "approved by the registry by default",
+        "ICANN Transfer Policy I.A.3: the losing registrar has 5 days to ACK or NACK",
+        warn=False,
+    ),
 }

@@ -152,6 +152,22 @@ def test_routes_need_a_default_channel(tmp_path: Path, capsys: pytest.CaptureFix
     assert "slack.alert_channel: routes need a default channel" in err
 
 
+def test_a_rule_naming_a_policy_that_does_not_exist_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    routes = (
+        '[[routes]]\nchannel = "C0ACME"\naccount = "hostway"\npolicy = "urgnt"\n'
+        '[followups.policies.urgent]\nremind_after = "1h"\n'
+    )
+    status, _, err = check(config(tmp_path, routes), capsys)
+    assert status == 2
+    [line] = err.splitlines()
+    assert line == (
+        f"{tmp_path / 'transferbot.toml'}: routes[0].policy: no policy 'urgnt' in "
+        "followups.policies (default, urgent) (did you mean 'urgent'?)"
+    )
+
+
 def test_without_the_bot_token_the_channel_check_is_skipped(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

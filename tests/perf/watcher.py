@@ -20,7 +20,11 @@ running. Measured, in this order:
    result stored): timed on a sample, extrapolated to N;
 5. a simulated week of adaptive polling against a fixed 5-minute cron
    (tests.watcher.perf_week);
-6. the peak RSS of this process while the watcher ran (the bare poller runs apart).
+6. the peak RSS of this process while the watcher ran (the bare poller runs apart);
+7. the reminder pass's cost per tick (database statements and time) at N transfers with
+   ``--blocked-share`` of them blocked (tests.watcher.perf_reminders). ``--reminders``
+   runs this step alone, without simulators, in seconds:
+   ``python -m tests.perf.watcher --reminders --transfers 10000``.
 
 The garbage collector is tuned as ``transferbot serve`` tunes it (bot.runtime.tuning).
 
@@ -48,6 +52,7 @@ from bot.watcher.poll import run_poll_pass
 from bot.watcher.transport import provider_transport
 from storage.database import Database
 from storage.migrate import upgrade_database
+from tests.watcher.perf_reminders import reminder_bench
 from tests.watcher.perf_rig import (
     LIFTED,
     PROVIDERS,
@@ -239,6 +244,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--rounds", type=int, default=3, help="turns of watcher and bare poller at top speed"
     )
+    parser.add_argument(
+        "--reminders", action="store_true", help="only the reminder pass's cost per tick"
+    )
+    parser.add_argument("--blocked-share", type=float, default=0.1)
+    parser.add_argument("--ticks", type=int, default=50, help="steady reminder passes timed")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -248,9 +258,42 @@ def main(argv: list[str] | None = None) -> None:
     if args.worker:
         asyncio.run(worker(args.worker))
         return
+    if args.reminders:
+        reminders = asyncio.run(reminders_step(args))
+        print(reminders_table(reminders))
+        print(json.dumps({"reminders": reminders}, sort_keys=True))
+        return
     result = asyncio.run(run(args))
+    result["reminders"] = asyncio.run(reminders_step(args))
     print(table(result))
+    print(reminders_table(result["reminders"]))
     print(json.dumps(result, sort_keys=True))
+
+
+async def reminders_step(args: argparse.Namespace) -> dict[str, Any]:
+    """Step 7 in a database of its own (the reminder pass reads no provider)."""
+    with tempfile.TemporaryDirectory(prefix="reminder-bench-") as workdir:
+        url = args.database or f"sqlite+aiosqlite:///{workdir}/reminders.sqlite3"
+        figures = await reminder_bench(
+            url, transfers=args.transfers, blocked_share=args.blocked_share, ticks=args.ticks
+        )
+    step("reminder pass", f"{figures['steady_queries_median']} statements per tick")
+    return figures
+
+
+def reminders_table(r: dict[str, Any]) -> str:
+    burst = r["burst_due_per_pass"]
+    return "\n".join(
+        [
+            f"reminder pass at {r['transfers']} transfers, {r['blocked']} blocked ({r['dialect']})",
+            f"  steady tick   {r['steady_queries_median']} statements (max "
+            f"{r['steady_queries_max']}), {r['steady_ms_median']} ms median, {r['steady_ms_max']}"
+            f" ms max over {r['steady_ticks']} ticks; {r['steady_due_total']} follow-ups due",
+            f"  burst         {len(burst)} passes for {sum(burst)} due at once: statements "
+            f"{r['burst_queries_per_pass']}, ms {r['burst_ms_per_pass']}; "
+            f"{r['burst_reserved']} alerts reserved",
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,11 @@ BOB = "U0BOB"  # approver
 ACTION_TIMEOUT = 10.0  # seconds per provider call: longer than any kill takes to land
 
 
-def bot_settings(rig: Rig, database_url: str, port: int) -> dict[str, Any]:
-    """Settings for the bot process: the rig's simulators and stand-in, quick watcher ticks."""
+def bot_settings(
+    rig: Rig, database_url: str, port: int, followups: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Settings for the bot process: the rig's simulators and stand-in, quick watcher ticks
+    (and ``followups``, the [followups] section, when given)."""
     accounts = []
     for provider in PROVIDERS:
         account = rig.accounts[provider]
@@ -45,7 +48,9 @@ def bot_settings(rig: Rig, database_url: str, port: int) -> dict[str, Any]:
         fields.update(secret=account.secret.get_secret_value(), timeout=ACTION_TIMEOUT)
         accounts.append(fields)
     watcher = quick_watcher_json()
+    extra = {"followups": followups} if followups is not None else {}
     return {
+        **extra,
         "slack": {
             "api_base_url": rig.services.slack.base_url,
             "alert_channel": CHANNEL,
@@ -73,6 +78,7 @@ class BotProcess:
     process: asyncio.subprocess.Process | None = None
     starts: int = 0
     started_at: float = 0.0  # monotonic time of the last start
+    followups: dict[str, Any] | None = None  # the [followups] section, if not the default
 
     @property
     def url(self) -> str:
@@ -89,7 +95,7 @@ class BotProcess:
         self.starts += 1
         path = self.logs / f"bot-{self.starts}.json"
         config = {
-            "settings": bot_settings(self.rig, self.database_url, self.port),
+            "settings": bot_settings(self.rig, self.database_url, self.port, self.followups),
             "instance": f"crash-bot-{self.starts}",
             "clock_offset_seconds": later,
         }

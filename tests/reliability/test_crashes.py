@@ -26,6 +26,7 @@ from tests.reliability.crash_bot import BOB, BotProcess
 from tests.reliability.processes import alerts, all_posted, wait_for
 from tests.reliability.results import record
 from tests.watcher.conftest import Rig, watch_blocking_and_finishing
+from tests.watcher.conftest import followup_config as followup_config
 from tests.watcher.conftest import rig as rig
 from tests.watcher.conftest import watcher_config as watcher_config
 
@@ -216,6 +217,32 @@ async def test_kill_mid_alert_post_then_restart_posts_each_alert_once(bot: BotPr
         rig.standin.metadata[m.ts]["event_payload"]["transfer_id"] for m in rig.standin.threads()
     )
     assert len(per_transfer) == 4 and set(per_transfer.values()) == {1}
+
+
+async def test_kill_between_claiming_and_posting_a_reminder_posts_it_once(
+    bot: BotProcess,
+) -> None:
+    rig = bot.rig
+    bot.followups = {"policies": {"default": {"remind_after": "3s", "remind_every": "1d"}}}
+    ref = rig.sims["hostway"].add_transfer("ignored.example", script=[(0, 32)])
+    row = await rig.watch("hostway", ref)  # blocked already: its thread starts with a reminder
+    # the thread's header is answered; the reminder is posted, never answered
+    rig.standin.swallow("chat.postMessage", after=1)
+    await bot.start()
+    await wait_for(lambda: _posts_arrived(rig, 2), what="the reminder's post")
+    await bot.kill()
+    [claimed] = [a for a in await alerts(rig.services) if a.kind == "reminder"]
+    assert claimed.state == AlertState.POSTING.value  # claimed; its post unconfirmed
+    assert rig.standin.delivered()[claimed.id] == 1
+
+    await bot.start(later=LEASE_SECONDS + 1)
+    await wait_for(lambda: all_posted(rig.services, 1), what="the reminder marked posted")
+    survived("between claiming and posting a reminder", time.monotonic() - bot.started_at)
+    assert rig.standin.delivered()[claimed.id] == 1  # found in the thread, not posted again
+    assert row.id is not None
+    header = rig.standin.thread_of(row.id)
+    assert header is not None
+    assert [m.text.split(":")[0] for m in header.replies] == ["Reminder"]
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -60,10 +60,17 @@ def test_the_demo_plays_every_step_of_the_story_and_exits_0(
         "wingtip.biz has completed.",
         "2 accounts: shop, blog has completed.",
         "studio-example.org has completed.",
+        # the ignored one: a reminder, an escalation to the user group, taken on, fixed
+        "Reminder: locked-at-registrar.example is still stuck, for 2 hours now. Nobody has",
+        "@S0TRIAGE 🚨 Escalation 1: locked-at-registrar.example has been stuck for 6 hours",
+        "Voided in 60 days (",
+        "You own `",
+        "accepted the reset of locked-at-registrar.example's transfer",
+        "locked-at-registrar.example has completed.",
         "━━ The story is complete",
-        "5 transfers watched at 4 providers",
-        "alerts: 3 blocked, 5 completed; 5 threads in #transfer-alerts",
-        "actions: 3 approved by a second person, 3 run at once",
+        "6 transfers watched at 4 providers",
+        "alerts: 4 blocked, 6 completed, 1 escalation, 1 reminder; 6 threads in #transfer-alerts",
+        "actions: 4 approved by a second person, 3 run at once",
     ):
         assert step in out, step
     assert "Right-EPP-42" not in out and "New-Code-2222" not in out  # typed, never shown

@@ -31,6 +31,7 @@ TABLES = {
     "account_health",
     "audit_log",
     "seen_signatures",
+    "followups",
 }
 
 

@@ -20,9 +20,10 @@ from starlette.responses import Response
 from bot.runtime.slack_messages import PostedMessage
 from bot.runtime.standin import SlackStandIn
 from bot.services import Services
-from bot.settings import RouteRule, Settings, SlackSettings, WatcherSettings
+from bot.settings import FollowupSettings, RouteRule, Settings, SlackSettings, WatcherSettings
 from bot.watcher.alerts import post_pending_alerts
 from bot.watcher.poll import PassReport, run_poll_pass
+from bot.watcher.reminders import ReminderReport, run_reminder_pass
 from providers.base import Transfer
 from providers.settings import ProviderAccount
 from providers.simulators import make_simulator
@@ -171,11 +172,18 @@ def make_settings(
     accounts: list[ProviderAccount],
     watcher: WatcherSettings,
     routes: tuple[RouteRule, ...] = (),
+    followups: FollowupSettings | None = None,
 ) -> Settings:
     slack = SlackSettings.model_validate(
         {"alert_channel": CHANNEL, "api_base_url": slack_url, "bot_token": SecretStr(TOKEN)}
     )
-    return Settings(slack=slack, watcher=watcher, accounts=tuple(accounts), routes=routes)
+    return Settings(
+        slack=slack,
+        watcher=watcher,
+        followups=followups or FollowupSettings(),
+        accounts=tuple(accounts),
+        routes=routes,
+    )
 
 
 @dataclass
@@ -227,10 +235,17 @@ class Rig:
     async def post(self, *, pace: float = 0.0) -> int:
         return await post_pending_alerts(self.services, pace=pace)
 
-    async def step(self, seconds: float, *, post: bool = True) -> PassReport:
-        """Move the clock on, run a poll pass and post what it found."""
+    async def remind(self) -> ReminderReport:
+        return await run_reminder_pass(self.services)
+
+    async def step(self, seconds: float, *, post: bool = True, remind: bool = False) -> PassReport:
+        """Move the clock on, run a poll pass (then the reminder pass, as the watcher's tick
+        does, when ``remind``) and post what it found."""
         self.advance(seconds)
         report = await self.poll()
+        if remind:
+            await self.remind()
+            await self.services.drain(10)  # the poster it kicked off, so each step is whole
         if post:
             await self.post()
         return report
@@ -260,8 +275,17 @@ def routes() -> tuple[RouteRule, ...]:
 
 
 @pytest.fixture
+def followup_config() -> FollowupSettings:
+    """Override in a test module to change the follow-up settings."""
+    return FollowupSettings()
+
+
+@pytest.fixture
 async def rig(
-    db: Database, watcher_config: WatcherSettings, routes: tuple[RouteRule, ...]
+    db: Database,
+    watcher_config: WatcherSettings,
+    routes: tuple[RouteRule, ...],
+    followup_config: FollowupSettings,
 ) -> AsyncIterator[Rig]:
     clock = SimClock(frozen=True)
     sims = {
@@ -274,7 +298,11 @@ async def rig(
         async with standin.serve() as slack_url:
             accounts = {p: account_for(p, urls[p]) for p in PROVIDERS}
             settings = make_settings(
-                f"{slack_url}/api/", list(accounts.values()), watcher_config, routes
+                f"{slack_url}/api/",
+                list(accounts.values()),
+                watcher_config,
+                routes,
+                followup_config,
             )
             services = Services.from_settings(  # the production transport, as serve's
                 settings,

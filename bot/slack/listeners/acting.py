@@ -102,6 +102,8 @@ def card_message(fresh: Fresh, *, lead: str | None = None) -> Message:
         last_error=fresh.error,
         polled_at=fresh.row.last_polled_at,
         superseded_by=fresh.superseded_by,
+        deadline=fresh.deadline,
+        now=fresh.now,
     )
     if lead is None:
         return text, blocks

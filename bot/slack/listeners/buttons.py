@@ -25,7 +25,7 @@ from bot.slack.listeners.acting import Asker, answer_outcome, card_message, star
 from bot.slack.listeners.answers import AfterAck, Answer, Pool
 from bot.slack.listeners.commands import carry_on
 from bot.slack.listeners.events import publish_home
-from bot.slack.listeners.owning import own_transfer
+from bot.slack.listeners.owning import own_transfer, snooze_transfer
 from bot.slack.permissions import READ_WORDS, Roster, not_an_operator
 from bot.tracking import list_page, refresh_transfer, transfer_by_short_id
 
@@ -96,6 +96,8 @@ async def _clicked(
         await start_action(asker, row, target.action)
     elif isinstance(target, TransferChoice):
         await carry_on(asker, row, target.verb)
+    elif isinstance(target, OwnerButton) and target.kind is ActionKind.SNOOZE:
+        await snooze_transfer(asker, row)
     elif isinstance(target, OwnerButton):
         await own_transfer(asker, row, target.kind)
     elif not in_home:

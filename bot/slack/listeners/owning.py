@@ -1,4 +1,5 @@
-"""Owning a stuck transfer: "I'll take it", "Release" and ``/transfer mine``."""
+"""Owning a stuck transfer: "I'll take it", "Release", "Snooze until tomorrow" and
+``/transfer mine``."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from bot.slack.mrkdwn import md, mention
 from bot.tracking import row_of
 from bot.watcher.messages import owner_of
 from bot.watcher.threads import Posting, update_header
+from storage.followups import snooze_followup
 from storage.models import TrackedTransfer
 from storage.owners import list_owned_transfers, release_transfer, still_stuck, take_transfer
 
-__all__ = ["own_transfer", "show_mine"]
+__all__ = ["own_transfer", "show_mine", "snooze_transfer"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +70,27 @@ async def own_transfer(asker: Asker, row: TrackedTransfer, kind: ActionKind) -> 
             said = md("You have released `{}` from {}.", row.short_id, mention(before))
     await _refresh_header(asker, row)
     await asker.answer.send(said)
+
+
+async def snooze_transfer(asker: Asker, row: TrackedTransfer) -> None:
+    """ "Snooze until tomorrow" on a reminder: no reminders or escalation for
+    ``followups.snooze_for`` (a day); audited. A deadline warning still comes."""
+    services = asker.services
+    assert row.id is not None
+    now = services.now()
+    until = now + services.settings.followups.snooze_for
+    async with services.db.session() as session:
+        snoozed = await snooze_followup(
+            session, transfer_id=row.id, until=until, user_id=asker.user_id, now=now
+        )
+    if snoozed is None:
+        await asker.answer.send(
+            md("`{}` is not stuck now; there are no reminders to snooze.", row.short_id)
+        )
+        return
+    await asker.answer.send(
+        md("Reminders about `{}` are snoozed until {}.", row.short_id, slack_date(until))
+    )
 
 
 async def _refresh_header(asker: Asker, row: TrackedTransfer) -> None:
