@@ -7,7 +7,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from providers.base import Action, Phase
 from providers.settings import PROVIDER_TYPES
@@ -153,29 +153,16 @@ class TransferRef:
         return self.short_id
 
     @classmethod
-    def parse(cls, value: str, kind: ActionKind = ActionKind.REFRESH) -> TransferRef | None:
+    def parse(cls, value: str, kind: ActionKind = ActionKind.REFRESH) -> Self | None:
         return cls(value, kind) if is_token(value) else None
 
 
 @dataclass(frozen=True, slots=True)
-class OwnerButton:
+class OwnerButton(TransferRef):
     """Take a stuck transfer on ("I'll take it"), let it go ("Release"), or silence its
     reminders for a day ("Snooze until tomorrow")."""
 
-    short_id: str
     kind: ActionKind = ActionKind.TAKE
-
-    @property
-    def action_id(self) -> str:
-        return self.kind.action_id(self.short_id)
-
-    @property
-    def value(self) -> str:
-        return self.short_id
-
-    @classmethod
-    def parse(cls, value: str, kind: ActionKind) -> OwnerButton | None:
-        return cls(value, kind) if is_token(value) else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,19 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from providers import errors
 from providers.base import Action, Phase, Transfer, TransferProvider
-from providers.errors import (
-    AuthenticationFailed,
-    BadReply,
-    InvalidInput,
-    NotAllowedNow,
-    ProviderError,
-    RateLimited,
-    TimedOut,
-    TransferNotFound,
-    Unavailable,
-    Unsupported,
-)
 from providers.registry import build_provider, capabilities_of
 from providers.settings import ProviderAccount
 from providers.simulators.base import LoopbackServer, SimClock, Simulator
@@ -39,13 +28,13 @@ WRONG_SECRET = "wrong-key-000000"
 OVERSIZED = 3 * 1024 * 1024  # past every client's reply cap
 
 # fault mode -> the error a read must raise
-READ_FAULTS: Mapping[str, type[ProviderError]] = {
-    "error": Unavailable,
-    "ratelimit": RateLimited,
-    "hang": TimedOut,
-    "malformed": BadReply,
-    "truncated": BadReply,
-    "wrong_content_type": BadReply,
+READ_FAULTS: Mapping[str, type[errors.ProviderError]] = {
+    "error": errors.Unavailable,
+    "ratelimit": errors.RateLimited,
+    "hang": errors.TimedOut,
+    "malformed": errors.BadReply,
+    "truncated": errors.BadReply,
+    "wrong_content_type": errors.BadReply,
 }
 
 
@@ -66,7 +55,7 @@ class ActionCase:
 class WrongBaseURL:
     """What a read says when the base URL leads to a web server's 404 page."""
 
-    error: type[ProviderError]
+    error: type[errors.ProviderError]
     words: tuple[str, ...]
     transient: bool | None = None  # None: either
 
@@ -140,7 +129,7 @@ class ProviderContract:
     action_cases: tuple[ActionCase, ...] = ()
     # fault on an action (mode, or mode-status) -> (error, or None when it still works;
     # whether the action may have been done)
-    action_faults: Mapping[str, tuple[type[ProviderError] | None, bool]] = {}
+    action_faults: Mapping[str, tuple[type[errors.ProviderError] | None, bool]] = {}
     wrong_base_url: WrongBaseURL
     # every action the provider lacks -> words its Unsupported sentence says
     unsupported_words: Mapping[Action, str] = {}
@@ -184,7 +173,7 @@ class ProviderContract:
     def check_seeded(self, transfers: list[Transfer], reply: dict[str, Any]) -> None:
         """Assert what the seeded transfers read as."""
 
-    def check_action_error(self, error: ProviderError, case: ActionCase, fault: str) -> None:
+    def check_action_error(self, error: errors.ProviderError, case: ActionCase, fault: str) -> None:
         """Assert what this provider's error for a fault on an action says beyond the rest."""
 
     def check_applied(self, sim: Simulator, ref: str, case: ActionCase) -> None:
@@ -280,7 +269,7 @@ class ProviderContract:
         assert after.phase is not Phase.BLOCKED
 
     async def test_missing_transfer_is_not_found(self, provider) -> None:
-        with pytest.raises(TransferNotFound) as info:
+        with pytest.raises(errors.TransferNotFound) as info:
             await provider.get_transfer(self.missing_ref())
         assert info.value.message.endswith(".")
 
@@ -288,7 +277,7 @@ class ProviderContract:
         ref = self.seed_inflight(sim)
         client = build_provider(self.make_account(base_url, secret="wrong-key-000000"))
         try:
-            with pytest.raises(AuthenticationFailed) as info:
+            with pytest.raises(errors.AuthenticationFailed) as info:
                 await client.get_transfer(ref)
         finally:
             await client.aclose()
@@ -298,7 +287,7 @@ class ProviderContract:
         self, sim, provider
     ) -> None:
         ref = self.seed_completed(sim)
-        with pytest.raises((NotAllowedNow, Unsupported)) as info:
+        with pytest.raises((errors.NotAllowedNow, errors.Unsupported)) as info:
             await provider.perform(ref, Action.RETRY, self.retry_inputs())
         assert info.value.message
         assert sim.faults.calls[self.retry_operation] == 0
@@ -327,7 +316,7 @@ class ProviderContract:
     async def test_an_action_is_never_retried(self, sim, provider) -> None:
         ref = self.seed_blocked(sim)
         sim.faults.add("error", operation=self.retry_operation, times=1, status=502)
-        with pytest.raises(Unavailable):
+        with pytest.raises(errors.Unavailable):
             await provider.perform(ref, Action.RETRY, self.retry_inputs())
         assert sim.faults.calls[self.retry_operation] == 1
 
@@ -335,7 +324,7 @@ class ProviderContract:
         moving = self.seed_inflight(sim)
         done = self.seed_completed(sim)
         if not provider.capabilities.can_list:
-            with pytest.raises(Unsupported):
+            with pytest.raises(errors.Unsupported):
                 await provider.list_transfers()
             return
         refs = {t.ref for t in await provider.list_transfers()}
@@ -356,7 +345,7 @@ class ProviderContract:
         self, sim, provider, lacked
     ) -> None:
         ref = self.seed_inflight(sim)
-        with pytest.raises(Unsupported) as info:
+        with pytest.raises(errors.Unsupported) as info:
             await provider.perform(ref, lacked)
         message = info.value.message
         assert self.unsupported_words[lacked] in message and message.endswith(".")
@@ -365,10 +354,10 @@ class ProviderContract:
     async def test_a_ref_of_the_wrong_form_is_refused_before_sending(
         self, sim, provider, bad_ref
     ) -> None:
-        with pytest.raises(InvalidInput) as info:
+        with pytest.raises(errors.InvalidInput) as info:
             await provider.get_transfer(bad_ref)
         case = self.action_cases[0]
-        with pytest.raises(InvalidInput):
+        with pytest.raises(errors.InvalidInput):
             await provider.perform(bad_ref, case.action, case.inputs)
         message = info.value.message
         assert self.bad_ref_words in message
@@ -403,7 +392,7 @@ class ProviderContract:
     ) -> None:
         ref = getattr(self, case.seed)(sim)
         tamper.drop.add(case.operation)
-        with pytest.raises(Unavailable) as info:
+        with pytest.raises(errors.Unavailable) as info:
             await provider.perform(ref, case.action, case.inputs)
         assert info.value.maybe_applied is True
         assert "dropped the connection" in info.value.message
@@ -417,7 +406,7 @@ class ProviderContract:
     ) -> None:
         ref = getattr(self, case.seed)(sim)
         tamper.oversize.add(case.operation)
-        with pytest.raises(BadReply) as info:
+        with pytest.raises(errors.BadReply) as info:
             await provider.perform(ref, case.action, case.inputs)
         assert info.value.maybe_applied is True
         assert "oversized" in info.value.message
@@ -425,7 +414,9 @@ class ProviderContract:
         assert sim.faults.calls[case.operation] == 1
 
     @staticmethod
-    def _readable(error: ProviderError, provider: TransferProvider, case: ActionCase) -> None:
+    def _readable(
+        error: errors.ProviderError, provider: TransferProvider, case: ActionCase
+    ) -> None:
         """One sentence naming the account, with no traceback and no secret in it."""
         message = error.message
         assert message.endswith(".") and provider.account.name in message
@@ -443,12 +434,12 @@ class ProviderContract:
         listed = await provider.list_transfers() if provider.capabilities.can_list else []
         inputs = self.retry_inputs()
         sim.faults.add("error", operation=self.retry_operation, status=500)
-        with pytest.raises(ProviderError) as failed:
+        with pytest.raises(errors.ProviderError) as failed:
             await provider.perform(ref, self.recovery_action, inputs)
         result = await provider.perform(ref, self.recovery_action, inputs)
         wrong = build_provider(self.make_account(base_url, secret=WRONG_SECRET))
         try:
-            with pytest.raises(AuthenticationFailed) as refused:
+            with pytest.raises(errors.AuthenticationFailed) as refused:
                 await wrong.get_transfer(ref)
         finally:
             await wrong.aclose()

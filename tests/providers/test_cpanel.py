@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
+from providers import errors
 from providers.base import Action, Phase, Transfer
 from providers.cpanel import CpanelProvider
 from providers.cpanel.parse import (
@@ -23,18 +24,6 @@ from providers.cpanel.parse import (
 )
 from providers.cpanel.statuses import STATE_NUMBERS, STATES, rule_for
 from providers.cpanel.wire import SESSION_ID, build_request, error_for_reason, read_envelope
-from providers.errors import (
-    AuthenticationFailed,
-    BadReply,
-    InvalidInput,
-    NotAllowedNow,
-    ProviderError,
-    RateLimited,
-    TimedOut,
-    TransferNotFound,
-    Unavailable,
-    Unsupported,
-)
 from providers.settings import ProviderAccount
 from providers.simulators.base import LoopbackServer, SimClock
 from providers.simulators.cpanel import CpanelSimulator
@@ -97,18 +86,18 @@ class TestCpanelContract(ProviderContract):
     )
     action_faults = {
         # fault: (error, maybe_applied)
-        "error": (Unavailable, True),  # a 500 from WHM: it may have acted before failing
-        "error-501": (Unavailable, True),
-        "error-502": (Unavailable, True),  # a gateway may have passed the call on
-        "error-503": (Unavailable, False),
-        "error-504": (Unavailable, True),
-        "ratelimit": (RateLimited, False),
-        "hang": (TimedOut, True),
-        "malformed": (BadReply, True),
-        "truncated": (BadReply, True),
-        "wrong_content_type": (BadReply, False),  # a login or proxy page: WHM never saw it
+        "error": (errors.Unavailable, True),  # a 500 from WHM: it may have acted before failing
+        "error-501": (errors.Unavailable, True),
+        "error-502": (errors.Unavailable, True),  # a gateway may have passed the call on
+        "error-503": (errors.Unavailable, False),
+        "error-504": (errors.Unavailable, True),
+        "ratelimit": (errors.RateLimited, False),
+        "hang": (errors.TimedOut, True),
+        "malformed": (errors.BadReply, True),
+        "truncated": (errors.BadReply, True),
+        "wrong_content_type": (errors.BadReply, False),  # a login or proxy page: WHM never saw it
     }
-    wrong_base_url = WrongBaseURL(BadReply, ("HTTP 404", "base URL"))
+    wrong_base_url = WrongBaseURL(errors.BadReply, ("HTTP 404", "base URL"))
     unsupported_words = {Action.RETRY: "can't be retried", Action.RESEND: "no approval e-mail"}
     bad_refs = ("../../etc/passwd", "")
     bad_ref_words = "not a cPanel transfer session id"
@@ -144,7 +133,7 @@ class TestCpanelContract(ProviderContract):
         assert paused.phase is Phase.PAUSED
         assert queued.waiting_for == "a free transfer slot"
 
-    def check_action_error(self, error: ProviderError, case: ActionCase, fault: str) -> None:
+    def check_action_error(self, error: errors.ProviderError, case: ActionCase, fault: str) -> None:
         assert error.message.startswith(("cpanel", "Could not"))
         if fault.startswith("error"):  # a server error says whether it may have happened
             then = (
@@ -176,7 +165,7 @@ class TestCpanelContract(ProviderContract):
     async def test_an_action_is_never_retried(self, sim, provider) -> None:
         ref = self.seed_blocked(sim)
         sim.faults.add("error", operation=self.retry_operation, times=1, status=502)
-        with pytest.raises(Unavailable):
+        with pytest.raises(errors.Unavailable):
             await provider.perform(ref, Action.RESUME)
         assert sim.faults.calls[self.retry_operation] == 1
 
@@ -252,11 +241,11 @@ def test_an_unknown_state_is_shown_raw_as_active_with_nothing_offered(state: str
 
 
 REASONS = [
-    ("The system failed to “pause” the transfer session.", NotAllowedNow),
-    ("The transfer session “abc” does not exist.", TransferNotFound),
-    ("Permission denied: the token lacks the “transfer” privilege.", AuthenticationFailed),
-    ("Unknown app (“x”) requested for this version (1) of the API.", Unsupported),
-    ("The disk is full.", ProviderError),
+    ("The system failed to “pause” the transfer session.", errors.NotAllowedNow),
+    ("The transfer session “abc” does not exist.", errors.TransferNotFound),
+    ("Permission denied: the token lacks the “transfer” privilege.", errors.AuthenticationFailed),
+    ("Unknown app (“x”) requested for this version (1) of the API.", errors.Unsupported),
+    ("The disk is full.", errors.ProviderError),
 ]
 
 
@@ -292,7 +281,7 @@ BAD_BODIES = [
 
 @pytest.mark.parametrize(("body", "content_type"), BAD_BODIES)
 def test_a_reply_that_is_not_the_envelope_is_a_bad_reply(body, content_type) -> None:
-    with pytest.raises(BadReply) as info:
+    with pytest.raises(errors.BadReply) as info:
         read_envelope(body, content_type=content_type, who=WHO, account="a", function="f")
     assert info.value.message.startswith(WHO)
 
@@ -340,19 +329,8 @@ def make_account(base_url: str, **extra: object) -> ProviderAccount:
 
 
 @pytest.fixture
-def clock() -> SimClock:
-    return SimClock(frozen=True)
-
-
-@pytest.fixture
 def sim(clock: SimClock) -> CpanelSimulator:
     return CpanelSimulator(secret=GOOD_SECRET, username=WHM_USER, clock=clock)
-
-
-@pytest.fixture
-async def base_url(sim: CpanelSimulator) -> AsyncIterator[str]:
-    async with LoopbackServer(sim) as url:
-        yield url
 
 
 @pytest.fixture
@@ -447,7 +425,7 @@ async def test_pausing_a_session_that_stopped_running_meanwhile_says_why(sim, ba
 
     client = CpanelProvider(make_account(base_url), transport=Steered(after=later))
     try:
-        with pytest.raises(NotAllowedNow) as info:
+        with pytest.raises(errors.NotAllowedNow) as info:
             await client.perform(ref, Action.PAUSE)
     finally:
         await client.aclose()
@@ -503,7 +481,7 @@ async def test_an_unknown_state_is_shown_and_refuses_actions_before_sending(sim,
     assert (transfer.phase, transfer.raw_code, transfer.actions) == (
         Phase.ACTIVE, "QUIESCING", (),
     )  # fmt: skip
-    with pytest.raises(NotAllowedNow) as info:
+    with pytest.raises(errors.NotAllowedNow) as info:
         await provider.perform(ref, Action.PAUSE)
     assert "nothing can be done to it now" in info.value.message
     assert sim.faults.calls["pause_transfer_session"] == 0
@@ -511,11 +489,11 @@ async def test_an_unknown_state_is_shown_and_refuses_actions_before_sending(sim,
 
 async def test_a_state_that_does_not_allow_the_action_is_refused_before_sending(sim, provider):
     ref = sim.add_session("COMPLETED")
-    with pytest.raises(NotAllowedNow) as info:
+    with pytest.raises(errors.NotAllowedNow) as info:
         await provider.perform(ref, Action.RESUME)
     assert "is COMPLETED, so it can't be started" in info.value.message
     ref = sim.add_session("PAUSED")
-    with pytest.raises(NotAllowedNow) as info:
+    with pytest.raises(errors.NotAllowedNow) as info:
         await provider.perform(ref, Action.PAUSE)
     assert info.value.message.endswith("it can be started or aborted.")
     assert sim.faults.calls["start_transfer_session"] == 0
@@ -523,7 +501,7 @@ async def test_a_state_that_does_not_allow_the_action_is_refused_before_sending(
 
 
 async def test_inputs_are_refused_before_anything_is_sent(sim, provider) -> None:
-    with pytest.raises(InvalidInput) as info:
+    with pytest.raises(errors.InvalidInput) as info:
         await provider.perform(
             "remoteexamplecopya20140211211719FxjU", Action.PAUSE, {"authinfo": "x"}
         )
@@ -535,7 +513,7 @@ async def test_a_wrong_whm_user_is_an_authentication_failure(sim, base_url) -> N
     ref = sim.add_session("RUNNING")
     client = CpanelProvider(make_account(base_url, username="root"))
     try:
-        with pytest.raises(AuthenticationFailed) as info:
+        with pytest.raises(errors.AuthenticationFailed) as info:
             await client.get_transfer(ref)
     finally:
         await client.aclose()
@@ -545,7 +523,7 @@ async def test_a_wrong_whm_user_is_an_authentication_failure(sim, base_url) -> N
 async def test_the_token_never_comes_back_in_anything_we_say(sim, provider) -> None:
     assert GOOD_SECRET not in repr(provider)
     # someone pastes the token where the session id goes: WHM echoes it back, we don't
-    with pytest.raises(TransferNotFound) as info:
+    with pytest.raises(errors.TransferNotFound) as info:
         await provider.get_transfer(GOOD_SECRET)
     assert GOOD_SECRET not in info.value.message
     assert GOOD_SECRET not in (info.value.detail or "")
@@ -554,6 +532,6 @@ async def test_the_token_never_comes_back_in_anything_we_say(sim, provider) -> N
 
 async def test_watching_is_by_id_only(provider) -> None:
     assert provider.capabilities.can_list is False
-    with pytest.raises(Unsupported) as info:
+    with pytest.raises(errors.Unsupported) as info:
         await provider.list_transfers()
     assert "session id" in info.value.message

@@ -14,18 +14,8 @@ from typing import Any
 
 import pytest
 
+from providers import errors
 from providers.base import Action, Phase
-from providers.errors import (
-    AuthenticationFailed,
-    BadReply,
-    InvalidInput,
-    NotAllowedNow,
-    ProviderError,
-    RateLimited,
-    TimedOut,
-    TransferNotFound,
-    Unavailable,
-)
 from providers.gandi import GandiProvider
 from providers.gandi.parse import transfer_from_operation
 from providers.gandi.statuses import errortype_of, phase_of
@@ -40,7 +30,7 @@ from providers.gandi.xmlrpc import (
 )
 from providers.http import ProviderHTTP
 from providers.settings import ProviderAccount
-from providers.simulators.base import LoopbackServer, SimClock
+from providers.simulators.base import LoopbackServer
 from providers.simulators.gandi import GandiSimulator
 from tests.providers.contract import (
     GOOD_SECRET,
@@ -63,10 +53,10 @@ class TestGandiContract(ProviderContract):
         ),
     )
     action_faults = {  # fault -> error, maybe_applied
-        "error": (Unavailable, True), "error-502": (Unavailable, True),
-        "error-503": (Unavailable, False), "ratelimit": (RateLimited, False),
-        "hang": (TimedOut, True), "malformed": (BadReply, True),
-        "truncated": (BadReply, True), "wrong_content_type": (BadReply, True),
+        "error": (errors.Unavailable, True), "error-502": (errors.Unavailable, True),
+        "error-503": (errors.Unavailable, False), "ratelimit": (errors.RateLimited, False),
+        "hang": (errors.TimedOut, True), "malformed": (errors.BadReply, True),
+        "truncated": (errors.BadReply, True), "wrong_content_type": (errors.BadReply, True),
     }  # fmt: skip
     unsupported_words = {
         Action.PAUSE: "cancelled while waiting",
@@ -76,7 +66,7 @@ class TestGandiContract(ProviderContract):
     bad_refs = ("abc", "0", "-5", "99999999999", "12 34", "٣٤٥", "")
     bad_ref_words = "Gandi operation ids are numbers"
     wrong_base_url = WrongBaseURL(
-        ProviderError,
+        errors.ProviderError,
         ("answered HTTP 404 to operation.info; check the account's base_url",),
         transient=False,
     )
@@ -173,7 +163,7 @@ class Recorder:
         body = b"".join(m.get("body", b"") for m in messages)
         try:
             self.calls.append((scope["path"], *parse_call(body)))
-        except BadReply:
+        except errors.BadReply:
             self.calls.append((scope["path"], "unreadable", []))
         replay = iter(messages)
         await self.app(scope, lambda: _next(replay), send)
@@ -181,11 +171,6 @@ class Recorder:
 
 async def _next(messages):
     return next(messages)
-
-
-@pytest.fixture
-def clock() -> SimClock:
-    return SimClock(frozen=True)
 
 
 @pytest.fixture
@@ -245,7 +230,7 @@ async def test_every_seed_list_option_is_accepted_by_the_simulator(url) -> None:
 
 async def test_an_option_the_seed_does_not_name_is_refused_in_gandis_words(url) -> None:
     api = v3(url)
-    with pytest.raises(InvalidInput) as info:
+    with pytest.raises(errors.InvalidInput) as info:
         await api.operation_list({"colour": "blue"})
     await api.endpoint.http.aclose()
     assert "Unknown option 'colour'" in info.value.message
@@ -366,7 +351,7 @@ def _reply(value_xml: str) -> bytes:
     b"</param></params></methodResponse>",
 ])  # fmt: skip
 def test_anything_but_a_well_formed_reply_is_a_bad_reply(body) -> None:
-    with pytest.raises(BadReply) as info:
+    with pytest.raises(errors.BadReply) as info:
         parse_response(body, what="The reply")
     assert info.value.message.startswith("The reply") and info.value.message.endswith(".")
 
@@ -461,7 +446,7 @@ def test_an_operation_struct_becomes_a_card_without_its_secrets() -> None:
     "op", [{"step": "RUN"}, {"id": "abc", "step": "RUN"}, {"id": 1}, {"id": 1, "step": 5}]
 )
 def test_an_operation_without_id_or_step_is_a_bad_reply(op) -> None:
-    with pytest.raises(BadReply):
+    with pytest.raises(errors.BadReply):
         transfer_from_operation(op, account="gandi-main")
 
 
@@ -532,7 +517,7 @@ async def test_cancel_while_waiting_cancels(sim, gandi, clock) -> None:
 
 async def test_cancel_while_running_is_refused_before_sending(sim, gandi) -> None:
     ref = sim.add_operation("example.com", story="quick", age=10)
-    with pytest.raises(NotAllowedNow) as info:
+    with pytest.raises(errors.NotAllowedNow) as info:
         await gandi.perform(ref, Action.CANCEL)
     assert "is active (RUN), so it can't be cancelled" in info.value.message
     assert sim.faults.calls["operation.cancel"] == 0
@@ -540,7 +525,7 @@ async def test_cancel_while_running_is_refused_before_sending(sim, gandi) -> Non
 
 async def test_a_blocked_transfer_says_what_can_be_done_instead(sim, gandi) -> None:
     ref = sim.add_operation("example.com", story="support", age=600)
-    with pytest.raises(NotAllowedNow) as info:
+    with pytest.raises(errors.NotAllowedNow) as info:
         await gandi.perform(ref, Action.RETRY)
     assert info.value.message.endswith("it is waiting for Gandi support.")
     assert sim.faults.calls["operation.relaunch"] == 0
@@ -584,7 +569,7 @@ async def test_relaunch_carries_the_missing_extension_field(sim, gandi, clock) -
 async def test_relaunch_without_prepaid_credit_says_so(sim, gandi) -> None:
     sim.prepaid_credit = False
     ref = sim.add_operation("example.com", story="missing_parameter", age=60)
-    with pytest.raises(NotAllowedNow) as info:
+    with pytest.raises(errors.NotAllowedNow) as info:
         await gandi.perform(ref, Action.RETRY)
     assert "no prepaid credit" in info.value.message and "530040" in info.value.detail
 
@@ -595,7 +580,7 @@ async def test_a_type_gandi_cannot_relaunch_offers_no_retry(sim, gandi) -> None:
     )
     transfer = await gandi.get_transfer(ref)
     assert transfer.phase is Phase.BLOCKED and transfer.action_names == ("cancel",)
-    with pytest.raises(NotAllowedNow) as info:
+    with pytest.raises(errors.NotAllowedNow) as info:
         await gandi.perform(ref, Action.RETRY)
     assert info.value.message.endswith(
         "is blocked (ERROR/client_recoverable), so it can't be relaunched; it can be cancelled."
@@ -612,15 +597,15 @@ RELAUNCH_INPUT_PROBLEMS = [
 async def test_relaunch_inputs_are_checked_before_anything_is_sent(sim, gandi) -> None:
     ref = sim.add_operation("example.com", story="missing_parameter", age=60)
     for inputs, words in RELAUNCH_INPUT_PROBLEMS:
-        with pytest.raises(InvalidInput, match=words):
+        with pytest.raises(errors.InvalidInput, match=words):
             await gandi.perform(ref, Action.RETRY, inputs)
     assert calls(sim) == 0
 
 
 # -- faults on each action call --------------------------------------------------------------
 @pytest.mark.parametrize(("setup", "error"), [
-    ("wrong_key", AuthenticationFailed), ("missing", TransferNotFound),
-    ("running", NotAllowedNow),
+    ("wrong_key", errors.AuthenticationFailed), ("missing", errors.TransferNotFound),
+    ("running", errors.NotAllowedNow),
 ])  # fmt: skip
 @pytest.mark.parametrize("method", ["operation_cancel", "operation_relaunch"])
 async def test_gandi_faults_on_each_action_call_map_to_the_error_tree(
@@ -679,11 +664,11 @@ def _fixed_app(
     return app
 
 
-async def _read_through(app: Any, ref: str = "40100000", **extra: Any) -> ProviderError:
+async def _read_through(app: Any, ref: str = "40100000", **extra: Any) -> errors.ProviderError:
     async with LoopbackServer(app) as served:
         client = GandiProvider(account(served, **extra))
         try:
-            with pytest.raises(ProviderError) as info:
+            with pytest.raises(errors.ProviderError) as info:
                 await client.get_transfer(ref)
         finally:
             await client.aclose()
@@ -692,7 +677,7 @@ async def _read_through(app: Any, ref: str = "40100000", **extra: Any) -> Provid
 
 async def test_a_fault_that_echoes_the_api_key_is_scrubbed_even_when_sent_with_http_500():
     error = await _read_through(_fault_app(f"Invalid API key '{GOOD_SECRET}'", status=500))
-    assert isinstance(error, AuthenticationFailed)
+    assert isinstance(error, errors.AuthenticationFailed)
     assert GOOD_SECRET not in error.message + (error.detail or "")
     assert "••••••" in (error.detail or "")
 
@@ -801,7 +786,7 @@ async def test_xml_attacks_fail_as_bad_replies_reading_no_file_and_opening_no_co
     async with ConnectionTrap() as trap:
         for name, body in _attacks(secret_file, trap.url).items():
             error = await _read_through(_fixed_app(body), read_retries=0)
-            assert isinstance(error, BadReply), name
+            assert isinstance(error, errors.BadReply), name
             assert "TOP-SECRET-MARKER" not in error.message + (error.detail or ""), name
         assert trap.connections == 0 and not watch.touched()
         # the traps work: a real read and a real connection are seen
@@ -821,7 +806,7 @@ async def test_xml_attacks_fail_as_bad_replies_reading_no_file_and_opening_no_co
 async def test_a_reply_far_over_the_cap_is_a_bad_reply(chunks) -> None:
     body = _wrap("", "<string>" + "a" * (3 * 1024 * 1024) + "</string>")
     error = await _read_through(_fixed_app(body, chunks=chunks), read_retries=0)
-    assert isinstance(error, BadReply) and "oversized" in error.message
+    assert isinstance(error, errors.BadReply) and "oversized" in error.message
 
 
 # -- listing ---------------------------------------------------------------------------------

@@ -10,23 +10,13 @@ from typing import Any
 import httpx
 import pytest
 
+from providers import errors
 from providers.base import Action, Phase
-from providers.errors import (
-    AuthenticationFailed,
-    BadReply,
-    ProviderError,
-    RateLimited,
-    TimedOut,
-    Unavailable,
-    Unsupported,
-    WrongAccount,
-)
 from providers.gandi.v5 import GandiV5Provider
 from providers.gandi.v5.parse import transfer_from_transferin
 from providers.gandi.v5.statuses import ERRORTYPES, STEPS
 from providers.registry import build_provider
 from providers.settings import ProviderAccount
-from providers.simulators.base import SimClock
 from providers.simulators.gandi_v5 import GandiV5Simulator
 from tests.providers.contract import GOOD_SECRET, ActionCase, ProviderContract, WrongBaseURL
 
@@ -43,10 +33,10 @@ class TestGandiV5Contract(ProviderContract):
         ActionCase(Action.RESEND, "seed_foa_pending", "transferin.foa"),
     )
     action_faults = {  # fault -> error, maybe_applied
-        "error": (Unavailable, True), "error-502": (Unavailable, True),
-        "error-503": (Unavailable, False), "ratelimit": (RateLimited, False),
-        "hang": (TimedOut, True), "malformed": (BadReply, True),
-        "truncated": (BadReply, True), "wrong_content_type": (BadReply, True),
+        "error": (errors.Unavailable, True), "error-502": (errors.Unavailable, True),
+        "error-503": (errors.Unavailable, False), "ratelimit": (errors.RateLimited, False),
+        "hang": (errors.TimedOut, True), "malformed": (errors.BadReply, True),
+        "truncated": (errors.BadReply, True), "wrong_content_type": (errors.BadReply, True),
     }  # fmt: skip
     unsupported_words = {
         Action.PAUSE: "relaunched after a recoverable error",
@@ -56,7 +46,7 @@ class TestGandiV5Contract(ProviderContract):
     bad_refs = ("", "not a domain", "-bad-.com", "localhost", "a" * 300, "x/../y.com")
     bad_ref_words = "is not a domain name"
     wrong_base_url = WrongBaseURL(
-        ProviderError, ("with a web page", "check the account's base_url"), transient=False
+        errors.ProviderError, ("with a web page", "check the account's base_url"), transient=False
     )
 
     def make_simulator(self, clock, secret):
@@ -207,18 +197,13 @@ def test_the_foa_state_is_on_the_card_and_resend_is_offered_while_unanswered() -
 
 
 def test_a_follow_up_without_its_step_is_a_bad_reply() -> None:
-    with pytest.raises(BadReply):
+    with pytest.raises(errors.BadReply):
         transfer_from_transferin({"params": {}}, account="g5", domain="example.com")
-    with pytest.raises(BadReply):
+    with pytest.raises(errors.BadReply):
         transfer_from_transferin(["WAIT"], account="g5", domain="example.com")
 
 
 # -- through the simulator -----------------------------------------------------------------
-@pytest.fixture
-def clock() -> SimClock:
-    return SimClock(frozen=True)
-
-
 @pytest.fixture
 def sim(clock) -> GandiV5Simulator:
     return GandiV5Simulator(
@@ -324,7 +309,7 @@ async def test_a_relaunch_without_a_new_code_fails_again_on_the_old_one(sim, cli
 async def test_when_the_new_authinfo_is_refused_nothing_is_relaunched(sim, client) -> None:
     ref = sim.add_transfer("code-example.com", story="authorization_error", age=200)
     sim.faults.add("error", operation="transferin.authinfo", status=500)
-    with pytest.raises(Unavailable) as info:
+    with pytest.raises(errors.Unavailable) as info:
         await client.perform(ref, Action.RETRY, {"authinfo": NEW_CODE})
     assert info.value.message.startswith("The transfer of code-example.com was not relaunched")
     assert NEW_CODE not in info.value.message
@@ -335,7 +320,7 @@ async def test_when_the_new_authinfo_is_refused_nothing_is_relaunched(sim, clien
 async def test_a_refused_relaunch_after_the_new_code_says_the_code_was_taken(sim, client):
     ref = sim.add_transfer("code-example.com", story="authorization_error", age=200)
     sim.faults.add("error", operation="transferin.relaunch", status=503)
-    with pytest.raises(Unavailable) as info:
+    with pytest.raises(errors.Unavailable) as info:
         await client.perform(ref, Action.RETRY, {"authinfo": NEW_CODE})
     assert info.value.message.startswith("Gandi took the new authinfo for code-example.com")
     assert sim.transfers[ref].history == ["authinfo"]
@@ -343,14 +328,14 @@ async def test_a_refused_relaunch_after_the_new_code_says_the_code_was_taken(sim
 
 async def test_cancel_is_refused_in_a_plain_sentence_and_nothing_is_sent(sim, client) -> None:
     ref = sim.add_transfer("foa-example.com", story="foa_pending")
-    with pytest.raises(Unsupported) as info:
+    with pytest.raises(errors.Unsupported) as info:
         await client.perform(ref, Action.CANCEL)
     assert "no way to cancel a transfer in" in info.value.message
     assert sum(sim.faults.calls.values()) == 0
 
 
 async def test_sync_is_refused_plainly_there_is_no_list_endpoint(client) -> None:
-    with pytest.raises(Unsupported) as info:
+    with pytest.raises(errors.Unsupported) as info:
         await client.list_transfers()
     assert "no endpoint that lists transfers in" in info.value.message
 
@@ -358,10 +343,14 @@ async def test_sync_is_refused_plainly_there_is_no_list_endpoint(client) -> None
 @pytest.mark.parametrize(
     ("token", "error", "words"),
     [
-        ("pat_expired-0000", AuthenticationFailed, "most likely expired"),
-        ("pat_unknown-0000", AuthenticationFailed, "most likely expired"),
-        ("pat_other-org-0000", WrongAccount, "another organization"),
-        ("pat_no-perm-0000", AuthenticationFailed, "lacks the “Manage domain names” permission"),
+        ("pat_expired-0000", errors.AuthenticationFailed, "most likely expired"),
+        ("pat_unknown-0000", errors.AuthenticationFailed, "most likely expired"),
+        ("pat_other-org-0000", errors.WrongAccount, "another organization"),
+        (
+            "pat_no-perm-0000",
+            errors.AuthenticationFailed,
+            "lacks the “Manage domain names” permission",
+        ),
     ],
 )
 async def test_a_refused_token_says_which_problem_it_likely_is_and_what_to_do(

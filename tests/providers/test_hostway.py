@@ -10,19 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from providers import errors
 from providers.base import Action, Phase, Transfer
-from providers.errors import (
-    AuthenticationFailed,
-    BadReply,
-    InvalidInput,
-    NotAllowedNow,
-    ProviderError,
-    RateLimited,
-    TimedOut,
-    TransferNotFound,
-    Unavailable,
-    WrongAccount,
-)
 from providers.hostway import STATUS_CODES, HostwayProvider, parse_transfer
 from providers.hostway.parse import ReplyShapeError
 from providers.hostway.wire import normalize_domain, reset_body, reset_error
@@ -115,19 +104,19 @@ class TestHostwayContract(ProviderContract):
     )
     action_faults = {
         # fault on the reset: (error, or None when it still worked; maybe_applied)
-        "error": (Unavailable, False),  # Hostway documents its 500: an unknown reset error
-        "error-502": (Unavailable, True),
-        "error-503": (Unavailable, False),
-        "error-504": (Unavailable, True),
-        "ratelimit": (RateLimited, False),
-        "hang": (TimedOut, True),
-        "malformed": (BadReply, True),
-        "wrong_content_type": (BadReply, True),
+        "error": (errors.Unavailable, False),  # Hostway documents its 500: an unknown reset error
+        "error-502": (errors.Unavailable, True),
+        "error-503": (errors.Unavailable, False),
+        "error-504": (errors.Unavailable, True),
+        "ratelimit": (errors.RateLimited, False),
+        "hang": (errors.TimedOut, True),
+        "malformed": (errors.BadReply, True),
+        "wrong_content_type": (errors.BadReply, True),
         "truncated": (None, False),  # a reset's reply has no body to cut: it still worked
         "latency": (None, False),
     }
     # Hostway's 404 means "no such transfer order" (seed 002): that is what it says
-    wrong_base_url = WrongBaseURL(TransferNotFound, ("check the domain and the account",))
+    wrong_base_url = WrongBaseURL(errors.TransferNotFound, ("check the domain and the account",))
     unsupported_words = {
         Action.PAUSE: "can't be paused",
         Action.RESUME: "retry",
@@ -177,7 +166,7 @@ class TestHostwayContract(ProviderContract):
         (transfer,) = transfers
         assert (transfer.raw_code, transfer.phase) == ("14", Phase.ACTIVE)
 
-    def check_action_error(self, error: ProviderError, case: ActionCase, fault: str) -> None:
+    def check_action_error(self, error: errors.ProviderError, case: ActionCase, fault: str) -> None:
         assert "hostway account 'hostway-test'" in error.message
 
     def check_applied(self, sim: HostwaySimulator, ref: str, case: ActionCase) -> None:
@@ -289,12 +278,12 @@ def test_a_code_in_another_script_is_a_shape_error_not_a_crash() -> None:
     [
         (202, None),
         (204, None),
-        (400, TransferNotFound),
-        (404, TransferNotFound),
-        (403, WrongAccount),
-        (409, NotAllowedNow),
-        (500, Unavailable),
-        (418, BadReply),
+        (400, errors.TransferNotFound),
+        (404, errors.TransferNotFound),
+        (403, errors.WrongAccount),
+        (409, errors.NotAllowedNow),
+        (500, errors.Unavailable),
+        (418, errors.BadReply),
     ],
 )
 def test_reset_replies_map_to_outcomes(status, error) -> None:
@@ -337,12 +326,6 @@ def clock() -> SimClock:
 @pytest.fixture
 def sim(clock: SimClock) -> HostwaySimulator:
     return HostwaySimulator(secret=GOOD_SECRET, clock=clock, account_number=ACCOUNT_NUMBER)
-
-
-@pytest.fixture
-async def base_url(sim: HostwaySimulator) -> AsyncIterator[str]:
-    async with LoopbackServer(sim) as url:
-        yield url
 
 
 @pytest.fixture
@@ -408,10 +391,10 @@ async def test_a_locked_domain_resets_with_its_old_auth_info(sim, clock, hostway
 async def test_frozen_or_failed_transfers_are_refused_before_a_reset_is_sent(sim, hostway) -> None:
     frozen = sim.add_transfer("frozen.example", script="frozen", age=7200)
     failed = sim.add_transfer("failed.example", script="fails", age=7200)
-    with pytest.raises(NotAllowedNow) as info:
+    with pytest.raises(errors.NotAllowedNow) as info:
         await hostway.perform(frozen, Action.RETRY)
     assert "billing" in info.value.message and "frozen.example" in info.value.message
-    with pytest.raises(NotAllowedNow) as info:
+    with pytest.raises(errors.NotAllowedNow) as info:
         await hostway.perform(failed, Action.RETRY)
     assert "failed" in info.value.message and "nothing more can be done" in info.value.message
     assert sim.faults.calls["reset_transfer"] == 0
@@ -419,7 +402,7 @@ async def test_frozen_or_failed_transfers_are_refused_before_a_reset_is_sent(sim
 
 async def test_a_transfer_of_another_account_is_wrong_account(sim, hostway) -> None:
     ref = sim.add_transfer("theirs.example", account_number="acct99999", age=3600)
-    with pytest.raises(WrongAccount) as info:
+    with pytest.raises(errors.WrongAccount) as info:
         await hostway.get_transfer(ref)
     assert "acct12345" in info.value.message
 
@@ -427,9 +410,9 @@ async def test_a_transfer_of_another_account_is_wrong_account(sim, hostway) -> N
 @pytest.mark.parametrize(
     ("action", "inputs", "error", "words"),
     [
-        (Action.RETRY, {"authInfo": "short"}, InvalidInput, "at least 6"),
-        (Action.RETRY, {"authInfo": "x" * 17}, InvalidInput, "at most 16"),
-        (Action.RETRY, {"authInfo": "has space1"}, InvalidInput, "spaces"),
+        (Action.RETRY, {"authInfo": "short"}, errors.InvalidInput, "at least 6"),
+        (Action.RETRY, {"authInfo": "x" * 17}, errors.InvalidInput, "at most 16"),
+        (Action.RETRY, {"authInfo": "has space1"}, errors.InvalidInput, "spaces"),
     ],
 )
 async def test_bad_input_sends_nothing(sim, hostway, action, inputs, error, words) -> None:
@@ -441,9 +424,9 @@ async def test_bad_input_sends_nothing(sim, hostway, action, inputs, error, word
 
 
 def test_the_account_number_is_required() -> None:
-    with pytest.raises(InvalidInput, match="account_number"):
+    with pytest.raises(errors.InvalidInput, match="account_number"):
         HostwayProvider(hostway_account("http://127.0.0.1:9", account_number=None))
-    with pytest.raises(InvalidInput, match="username"):
+    with pytest.raises(errors.InvalidInput, match="username"):
         HostwayProvider(hostway_account("http://127.0.0.1:9", auth_scheme="basic"))
 
 
@@ -466,7 +449,7 @@ async def test_basic_auth_is_checked(clock, scheme, username, ok) -> None:
             if ok:
                 assert (await client.get_transfer(ref)).ref == ref
             else:
-                with pytest.raises(AuthenticationFailed):
+                with pytest.raises(errors.AuthenticationFailed):
                     await client.get_transfer(ref)
         finally:
             await client.aclose()
@@ -475,7 +458,7 @@ async def test_basic_auth_is_checked(clock, scheme, username, ok) -> None:
 async def test_a_registry_error_is_a_plain_sentence(sim, hostway) -> None:
     ref = sim.add_transfer("moving.example", age=3600)
     sim.faults.add("error", operation="get_transfer_status", times=None, status=500)
-    with pytest.raises(Unavailable, match="registry answered with an error"):
+    with pytest.raises(errors.Unavailable, match="registry answered with an error"):
         await hostway.get_transfer(ref)
     assert sim.faults.calls["get_transfer_status"] == 2  # read_retries=1
 
@@ -511,7 +494,8 @@ def _echoing(sim: HostwaySimulator, method: str, status: int):
 
 
 @pytest.mark.parametrize(("method", "status", "error"), [
-    ("GET", 403, WrongAccount), ("PUT", 409, NotAllowedNow), ("PUT", 500, Unavailable),
+    ("GET", 403, errors.WrongAccount), ("PUT", 409, errors.NotAllowedNow),
+    ("PUT", 500, errors.Unavailable),
 ])  # fmt: skip
 async def test_what_hostway_echoes_back_never_shows_our_token_or_authinfo(
     sim, method, status, error

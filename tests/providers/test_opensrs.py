@@ -15,18 +15,8 @@ import httpx
 import pytest
 from lxml import etree
 
+from providers import errors
 from providers.base import Action, Phase, Transfer
-from providers.errors import (
-    AuthenticationFailed,
-    BadReply,
-    InvalidInput,
-    NotAllowedNow,
-    ProviderError,
-    RateLimited,
-    TimedOut,
-    TransferNotFound,
-    Unavailable,
-)
 from providers.opensrs import OpenSRSProvider
 from providers.opensrs.parse import (
     LiveStatus,
@@ -175,11 +165,6 @@ def make_account(url: str, **fields: Any) -> ProviderAccount:
 
 
 @pytest.fixture
-def clock() -> SimClock:
-    return SimClock(frozen=True)
-
-
-@pytest.fixture
 def sim(clock: SimClock) -> OpenSRSSimulator:
     return OpenSRSSimulator(secret=GOOD_SECRET, username=RESELLER, clock=clock)
 
@@ -224,14 +209,14 @@ class TestOpenSRSContract(ProviderContract):
     )
     action_faults = {
         # fault: (error, maybe_applied)
-        "error": (Unavailable, True),  # HTTP 500: the server may have done part of it
-        "ratelimit": (RateLimited, False),
-        "hang": (TimedOut, True),
-        "malformed": (BadReply, True),  # OpenSRS did it and then garbled the answer
-        "truncated": (BadReply, True),
-        "wrong_content_type": (BadReply, False),  # a proxy's page: OpenSRS never saw it
+        "error": (errors.Unavailable, True),  # HTTP 500: the server may have done part of it
+        "ratelimit": (errors.RateLimited, False),
+        "hang": (errors.TimedOut, True),
+        "malformed": (errors.BadReply, True),  # OpenSRS did it and then garbled the answer
+        "truncated": (errors.BadReply, True),
+        "wrong_content_type": (errors.BadReply, False),  # a proxy's page: OpenSRS never saw it
     }
-    wrong_base_url = WrongBaseURL(Unavailable, ("HTTP 404",))
+    wrong_base_url = WrongBaseURL(errors.Unavailable, ("HTTP 404",))
     unsupported_words = {Action.PAUSE: "cancelled", Action.RESUME: "cancelled"}
     bad_refs = ("", "12 34", "<item/>", "order#5", "x" * 300, "-1")
     bad_ref_words = "neither an OpenSRS order id (digits) nor a domain name"
@@ -391,7 +376,7 @@ def _envelope(inner: str) -> bytes:
     ],
 )
 def test_malformed_envelopes_are_bad_replies(body):
-    with pytest.raises(BadReply) as info:
+    with pytest.raises(errors.BadReply) as info:
         parse_reply(body)
     assert info.value.message.endswith(".")
 
@@ -412,13 +397,13 @@ SUPERSCRIPT_TWO = "\u00b2"  # str.isdigit() says yes; int() says no
     ids=["code", "list-index"],
 )
 def test_numbers_in_other_scripts_are_bad_replies_not_crashes(data_block):
-    with pytest.raises(BadReply):
+    with pytest.raises(errors.BadReply):
         parse_reply(_envelope(data_block))
 
 
 @pytest.mark.parametrize("total", [SUPERSCRIPT_TWO, "\u2460", "x"])
 def test_a_listing_whose_total_is_no_plain_number_is_a_bad_reply(total):
-    with pytest.raises(BadReply, match="without a total"):
+    with pytest.raises(errors.BadReply, match="without a total"):
         orders_from_listing({"total": total, "transfers": []})
 
 
@@ -503,25 +488,25 @@ def test_check_transfer_is_taken_for_this_order_only_while_it_can_be(
 @pytest.mark.parametrize(
     ("code", "kind"),
     [
-        (300, RateLimited),
-        (310, RateLimited),
-        (350, RateLimited),
-        (400, Unavailable),
-        (404, Unavailable),
-        (405, Unavailable),
-        (410, AuthenticationFailed),
-        (415, InvalidInput),
-        (430, NotAllowedNow),
-        (435, NotAllowedNow),
-        (436, InvalidInput),
-        (437, NotAllowedNow),
-        (460, InvalidInput),
-        (465, InvalidInput),
-        (480, TransferNotFound),
-        (485, NotAllowedNow),
-        (486, Unavailable),
-        (487, NotAllowedNow),
-        (499, ProviderError),
+        (300, errors.RateLimited),
+        (310, errors.RateLimited),
+        (350, errors.RateLimited),
+        (400, errors.Unavailable),
+        (404, errors.Unavailable),
+        (405, errors.Unavailable),
+        (410, errors.AuthenticationFailed),
+        (415, errors.InvalidInput),
+        (430, errors.NotAllowedNow),
+        (435, errors.NotAllowedNow),
+        (436, errors.InvalidInput),
+        (437, errors.NotAllowedNow),
+        (460, errors.InvalidInput),
+        (465, errors.InvalidInput),
+        (480, errors.TransferNotFound),
+        (485, errors.NotAllowedNow),
+        (486, errors.Unavailable),
+        (487, errors.NotAllowedNow),
+        (499, errors.ProviderError),
     ],
 )
 def test_response_codes_map_to_the_error_tree(code, kind):
@@ -535,7 +520,9 @@ def test_response_codes_map_to_the_error_tree(code, kind):
 
 def test_invalid_command_is_not_allowed_rather_than_unavailable():
     reply = parse_reply(build_reply("DOMAIN", 400, "Invalid Command: FROB"))
-    assert isinstance(error_from_reply(reply, account="srs", operation="FROB"), NotAllowedNow)
+    assert isinstance(
+        error_from_reply(reply, account="srs", operation="FROB"), errors.NotAllowedNow
+    )
 
 
 # -- behaviour through the simulator ------------------------------------------------------------
@@ -583,7 +570,7 @@ async def test_retry_follows_the_new_order_which_completes(sim, clock, client):
     assert old.details["superseded by"] == result.new_ref
     clock.advance(6 * DAY)
     assert (await client.get_transfer(result.new_ref)).phase is Phase.COMPLETED
-    with pytest.raises(NotAllowedNow):
+    with pytest.raises(errors.NotAllowedNow):
         await client.perform(ref, Action.RETRY)
 
 
@@ -612,7 +599,7 @@ async def test_resend_only_while_waiting_for_the_owner(sim, clock, wire, client)
     assert sim.orders[ref].resends == 1
     assert parse_request(wire.requests[-1][1]).attributes == {"domain_name": "mail.example"}
     clock.advance(2 * 3600 + 60)
-    with pytest.raises(NotAllowedNow) as info:
+    with pytest.raises(errors.NotAllowedNow) as info:
         await client.perform(ref, Action.RESEND)
     assert "pending_admin" in info.value.message and "cancel" in info.value.message
     assert wire.actions().count("SEND_PASSWORD") == 1
@@ -690,7 +677,7 @@ async def test_the_sample_mix_and_what_is_listed(sim, client):
 async def test_an_account_without_a_reseller_name_sends_nothing(sim, wire, url):
     provider = OpenSRSProvider(make_account(url, username=None))
     try:
-        with pytest.raises(AuthenticationFailed) as info:
+        with pytest.raises(errors.AuthenticationFailed) as info:
             await provider.get_transfer(pending(sim))
     finally:
         await provider.aclose()
@@ -704,7 +691,7 @@ async def test_an_account_without_a_reseller_name_sends_nothing(sim, wire, url):
 async def test_a_rate_limit_reply_to_a_read_fails_at_once_saying_when(sim, wire, client, code):
     ref = pending(sim)
     wire.replace["GET_TRANSFERS_IN"] = build_reply("DOMAIN", code, "Too many connections")
-    with pytest.raises(RateLimited) as info:
+    with pytest.raises(errors.RateLimited) as info:
         await client.get_transfer(ref)
     assert "try again in a minute" in info.value.message and info.value.retry_after == 60
     assert wire.actions() == ["GET_TRANSFERS_IN"]  # a minute's wait is not worth blocking on
@@ -855,7 +842,7 @@ async def test_hostile_xml_is_a_bad_reply_that_reads_no_file_and_opens_no_connec
         async with LoopbackServer(_hostile_app(payload, chunked=chunked)) as base:
             provider = OpenSRSProvider(make_account(base, read_retries=0))
             try:
-                with pytest.raises(BadReply) as info:
+                with pytest.raises(errors.BadReply) as info:
                     await provider.get_transfer("12345")
             finally:
                 await provider.aclose()
