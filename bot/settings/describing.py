@@ -8,9 +8,7 @@ import logging
 import re
 from typing import Any
 
-from pydantic import (
-    BaseModel,
-)
+from pydantic import BaseModel
 
 logger = logging.getLogger(__name__)
 

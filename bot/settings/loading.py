@@ -9,36 +9,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import (
-    BaseModel,
-    ValidationError,
-)
+from pydantic import BaseModel, ValidationError
 
 from bot.config_file import ConfigFileError, read_config_file
-from bot.settings.describing import (
-    describe_error,
-    key_path,
-    printable,
-    suggest,
-)
-from bot.settings.rules import (
-    FollowupSettings,
-    RouteRule,
-)
-from bot.settings.sections import (
-    DatabaseSettings,
-    SecuritySettings,
-    ServerSettings,
-    Settings,
-    SlackSettings,
-    WatcherSettings,
-)
+from bot.settings.describing import describe_error, key_path, printable, suggest
+from bot.settings.rules import FollowupSettings, RouteRule
+from bot.settings.sections import SECTIONS, Settings, SlackSettings
 from bot.settings.values import (
     CONFIG_PATH_ENV,
     DEFAULT_CONFIG_PATH,
     MIN_SECRET_KEY_LENGTH,
     ConfigError,
-    Section,
     checked_database_url,
 )
 from providers.registry import PROVIDER_TYPES, descriptor_of
@@ -48,14 +29,6 @@ logger = logging.getLogger(__name__)
 
 # -- loading -------------------------------------------------------------------------------
 
-_SECTIONS: dict[str, type[Section]] = {
-    "slack": SlackSettings,
-    "database": DatabaseSettings,
-    "security": SecuritySettings,
-    "watcher": WatcherSettings,
-    "followups": FollowupSettings,
-    "server": ServerSettings,
-}
 # resolved from the environment, never written in the file: field -> the key naming its variable
 _RESOLVED = {
     "slack": {
@@ -122,10 +95,10 @@ class _ConfigReader:
     def resolve(self, raw: dict[str, Any]) -> Settings | None:
         sections: dict[str, Any] = {}
         for key in raw:
-            if key not in _SECTIONS and key not in ("accounts", "routes"):
-                known = [*_SECTIONS, "accounts", "routes"]
+            if key not in SECTIONS and key not in ("accounts", "routes"):
+                known = [*SECTIONS, "accounts", "routes"]
                 self.report(key, "unknown section" + suggest(key, known))
-        for name, model in _SECTIONS.items():
+        for name, model in SECTIONS.items():
             table = raw.get(name, {})
             if not isinstance(table, dict):
                 self.report(name, f"must be a table ([{name}])")
@@ -183,7 +156,7 @@ class _ConfigReader:
                     f"secrets don't go in the file; put it in a variable named by {env_key}",
                 )
                 del data[field]
-            model = _SECTIONS[section]
+            model = SECTIONS[section]
             variable = data.get(env_key, model.model_fields[env_key].default)
             value = self.secret_in(variable, f"{section}.{env_key}", _WHAT_GOES_IN[field])
             if value:

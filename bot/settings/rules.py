@@ -8,22 +8,9 @@ import re
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import (
-    AfterValidator,
-    BeforeValidator,
-    Field,
-    ValidationInfo,
-    field_validator,
-)
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator
 
-from bot.settings.values import (
-    ChannelId,
-    Duration,
-    Section,
-    StallKey,
-    matching,
-    off_or_duration,
-)
+from bot.settings.values import ChannelId, Duration, Section, StallKey, matching, off_or_duration
 from providers.base import Phase
 from providers.descriptor import Deadline
 from providers.registry import PROVIDER_TYPES, descriptor_of

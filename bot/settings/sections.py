@@ -20,10 +20,7 @@ from pydantic import (
     field_validator,
 )
 
-from bot.settings.rules import (
-    FollowupSettings,
-    RouteRule,
-)
+from bot.settings.rules import FollowupSettings, RouteRule
 from bot.settings.values import (
     DEFAULT_DATABASE_URL,
     ChannelId,
@@ -313,3 +310,14 @@ def _never_matches(rule: RouteRule, accounts: Mapping[str, str]) -> str | None:
             return f"account {' or '.join(map(repr, named))} is not of type {wanted}"
         return f"no configured account is of type {wanted}"
     return None
+
+
+# TOML table -> its model, for the loader ([[accounts]] and [[routes]] are lists, read apart)
+SECTIONS: dict[str, type[Section]] = {
+    "slack": SlackSettings,
+    "database": DatabaseSettings,
+    "security": SecuritySettings,
+    "watcher": WatcherSettings,
+    "followups": FollowupSettings,
+    "server": ServerSettings,
+}
