@@ -15,7 +15,14 @@ from collections.abc import Mapping, Sequence
 
 from providers.base import Action, ActionInput, ActionSpec, Capabilities
 from providers.descriptor import Speed
-from providers.gandi.statuses import ERROR_PHASES, ERROR_WAITS, STEP_PHASES, phase_of
+from providers.gandi.statuses import (
+    ERROR_PHASES,
+    ERROR_WAITS,
+    RETRYABLE_ERRORS,
+    STEP_PHASES,
+    phase_of,
+)
+from providers.gandi.statuses import SPEEDS as V3_SPEEDS
 
 __all__ = [
     "AUTHINFO_INPUT",
@@ -34,16 +41,9 @@ __all__ = [
 
 STEPS: tuple[str, ...] = (*STEP_PHASES, "ERROR")
 ERRORTYPES: tuple[str, ...] = tuple(ERROR_PHASES)  # client_recoverable ... unknown
-RETRYABLE_ERRORS = frozenset({"client_recoverable", "support_recoverable"})
-
-# raw code -> how fast it moves (the same words as v3, so the same pacing)
-SPEEDS: Mapping[str, Speed] = {
-    "BILL": Speed.MOVING,
-    "WAIT": Speed.WAITING,  # the owner's FOA answer, the registry or the current registrar
-    "RUN": Speed.MOVING,
-    "SUPPORT": Speed.WAITING,
-    "ERROR/temporary": Speed.MOVING,
-}
+# raw code -> how fast it moves, and which errortypes a relaunch can mend: the same words
+# as v3, so the same pacing (WAIT: the owner's FOA answer, the registry or the registrar)
+SPEEDS: Mapping[str, Speed] = V3_SPEEDS
 
 CAPABILITIES = Capabilities(
     actions=frozenset({Action.RETRY, Action.RESEND}),
