@@ -35,6 +35,8 @@ __all__ = [
     "AlertKind",
     "SummaryItem",
     "alert_message",
+    "feed_down_message",
+    "feed_up_message",
     "outage_message",
     "owned_line",
     "recovered_message",
@@ -208,6 +210,34 @@ def recovered_message(account: str, since: datetime, until: datetime) -> Message
         minutes,
     )
     plain = f"Provider account {account} answers again after about {minutes} min"
+    return finish(plain, [section(text)])
+
+
+def feed_down_message(account: str, since: datetime, last_error: str) -> Message:
+    """An account's change feed stopped answering: its transfers are polled again."""
+    text = md(
+        ":warning: The change feed of provider account `{}` has not answered since {}: {} "
+        "Its transfers are polled on their own schedule again until the feed answers.",
+        account,
+        slack_date(since),
+        clip(last_error, 1000),
+    )
+    plain = f"Change feed of {account} not answering since {plain_date(since)}"
+    return finish(plain, [section(text)])
+
+
+def feed_up_message(account: str, since: datetime, until: datetime) -> Message:
+    """An account's change feed answers again."""
+    minutes = max(0, round((until - since).total_seconds() / 60))
+    text = md(
+        ":large_green_circle: The change feed of provider account `{}` answers again (down "
+        "from {} to {}, about {} min); its changes are heard within a minute again.",
+        account,
+        slack_date(since),
+        slack_date(until),
+        minutes,
+    )
+    plain = f"Change feed of {account} answers again after about {minutes} min"
     return finish(plain, [section(text)])
 
 

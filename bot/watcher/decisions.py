@@ -10,12 +10,16 @@ from providers.base import Phase
 __all__ = [
     "ACCOUNT_KINDS",
     "DIGEST",
+    "FEED_DOWN",
+    "FEED_UP",
     "HEADER",
     "RECOVERED",
     "STALLED",
     "TRANSFER_KINDS",
     "UNREACHABLE",
     "digest_key",
+    "feed_down_key",
+    "feed_up_key",
     "header_key",
     "outage_key",
     "recovery_key",
@@ -32,9 +36,11 @@ UNREACHABLE = "unreachable"
 RECOVERED = "recovered"
 HEADER = "header"  # not a post: keep a transfer's thread header current (chat.update)
 DIGEST = "digest"
+FEED_DOWN = "feed_down"  # an account's change feed stopped answering: polling took over
+FEED_UP = "feed_up"  # it answers again
 # kinds about one transfer (bot.slack.alerts.AlertKind values), and about an account
 TRANSFER_KINDS = frozenset({"blocked", "completed", "failed", "cancelled", STALLED})
-ACCOUNT_KINDS = frozenset({UNREACHABLE, RECOVERED})
+ACCOUNT_KINDS = frozenset({UNREACHABLE, RECOVERED, FEED_DOWN, FEED_UP})
 
 _STATUS_KINDS = {
     Phase.BLOCKED: "blocked",
@@ -76,6 +82,14 @@ def outage_key(account: str, since: datetime) -> str:
 
 def recovery_key(account: str, since: datetime) -> str:
     return f"account:{account}:{RECOVERED}:since:{_stamp(since)}"
+
+
+def feed_down_key(account: str, since: datetime) -> str:
+    return f"account:{account}:{FEED_DOWN}:since:{_stamp(since)}"
+
+
+def feed_up_key(account: str, since: datetime) -> str:
+    return f"account:{account}:{FEED_UP}:since:{_stamp(since)}"
 
 
 def digest_key(day: datetime) -> str:

@@ -8,9 +8,16 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.slack.alerts import alert_message, outage_message, recovered_message, thread_header
+from bot.slack.alerts import (
+    alert_message,
+    feed_down_message,
+    feed_up_message,
+    outage_message,
+    recovered_message,
+    thread_header,
+)
 from bot.slack.blocks import Message, Owner
-from bot.watcher.decisions import STALLED, UNREACHABLE
+from bot.watcher.decisions import FEED_DOWN, FEED_UP, STALLED, UNREACHABLE
 from bot.watcher.observe import status_since
 from providers.base import Phase, Transfer
 from storage.models import Alert, TrackedTransfer
@@ -106,4 +113,8 @@ def account_alert_message(alert: Alert) -> Message:
     if alert.kind == UNREACHABLE:
         return outage_message(alert.account, since, str(payload.get("last_error") or ""))
     until = parse_time(payload.get("until")) or alert.created_at
+    if alert.kind == FEED_DOWN:
+        return feed_down_message(alert.account, since, str(payload.get("last_error") or ""))
+    if alert.kind == FEED_UP:
+        return feed_up_message(alert.account, since, until)
     return recovered_message(alert.account, since, until)

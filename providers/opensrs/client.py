@@ -134,7 +134,9 @@ class OpenSRSProvider(ProviderClient):
         try:
             await self._call("ACK", "EVENT", {"event_id": change_id}, read=True)
         except TransferNotFound:
-            logger.info("opensrs %s: event %s was already acknowledged", self.account.name, change_id)
+            logger.info(
+                "opensrs %s: event %s was already acknowledged", self.account.name, change_id
+            )
 
     # -- the actions: the shared checks' hooks, then one call each ------------------------
 

@@ -151,10 +151,10 @@ class OpenSRSSimulator(Simulator):
 
     Answers GET_TRANSFERS_IN, CHECK_TRANSFER, PROCESS_TRANSFER, CANCEL_TRANSFER,
     SEND_PASSWORD and, once ``events_enabled``, EVENT POLL / EVENT ACK (action and object in
-    either case; the event shapes are cited in ``providers.opensrs.events``). Orders follow a script of
-    ``(seconds after the previous step or the last action, status, reason)`` evaluated
-    lazily from ``clock.now()``. The 100-commands-per-connection cap (code 350) is not
-    simulated.
+    either case; the event shapes are cited in ``providers.opensrs.events``). Orders
+    follow a script of ``(seconds after the previous step or the last action, status,
+    reason)`` evaluated lazily from ``clock.now()``. The 100-commands-per-connection cap
+    (code 350) is not simulated.
     """
 
     name = "opensrs"
@@ -271,7 +271,7 @@ class OpenSRSSimulator(Simulator):
         for order in self.orders.values():
             while order.noticed < len(order.history):
                 index = order.noticed
-                at, status, reason = order.history[index]
+                at, status, _reason = order.history[index]
                 order.noticed += 1
                 if not self.events_enabled:
                     continue  # OpenSRS keeps no events for a reseller who has them off

@@ -19,6 +19,7 @@ from tests.providers.test_opensrs import RESELLER, Wire, make_account
 HOUR = 3600.0
 GOOD = "an-api-key-for-tests-0123456789"
 
+
 @pytest.fixture
 def clock() -> SimClock:
     return SimClock(frozen=True)
@@ -50,12 +51,18 @@ def test_the_client_is_a_change_feed(client: OpenSRSProvider) -> None:
     assert client.capabilities.change_feed
 
 
-async def test_poll_lists_each_step_oldest_first_with_the_documented_shape(sim, clock, client, wire):
+async def test_poll_lists_each_step_oldest_first_with_the_documented_shape(
+    sim, clock, client, wire
+):
     order = sim.add_order("moving.example", script="quick")
     clock.advance(130)  # pending_owner, pending_admin, pending_registry
     changes = await client.poll_changes(100)
     request = parse_request(wire.requests[-1][1])
-    assert (request.action, request.object, request.attributes) == ("POLL", "EVENT", {"limit": "100"})
+    assert (request.action, request.object, request.attributes) == (
+        "POLL",
+        "EVENT",
+        {"limit": "100"},
+    )
     entry = sim.events[0].entry()
     assert entry.keys() == {"event_id", "event", "object", "event_date", "object_data"}
     transfer = [c for c in changes if c.kind == "TRANSFER STATUS_CHANGE"]

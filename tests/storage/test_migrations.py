@@ -31,6 +31,8 @@ TABLES = {
     "account_health",
     "audit_log",
     "seen_signatures",
+    "change_feeds",
+    "seen_changes",
 }
 
 

@@ -1,0 +1,255 @@
+"""Read each account's change feed (OpenSRS event notifications): a change about a tracked
+transfer makes it due at once, one about an untracked transfer-in imports it (as ``sync``
+would), and each change is acknowledged only after what it caused is recorded.
+
+Exactly once, as far as anyone can see: a change's effect (the transfer due now, or
+imported) and the note that the change was handled are written in one transaction; the
+acknowledgement follows. A crash in between redelivers the change, which the note turns
+into a bare acknowledgement; a duplicate or a change out of order only makes a transfer due
+that a poll then reads as it is, so an alert (keyed by the recorded status change) is never
+posted twice. Replicas read a feed once: each read holds the account's feed lease.
+
+A feed that fails ``outage_after_failures`` reads in a row is said so once in the alert
+channel; its account's transfers go back to adaptive polling at once, and a read that works
+again says so once more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from bot.watcher.decisions import FEED_DOWN, FEED_UP, feed_down_key, feed_up_key
+from bot.watcher.feedpace import feed_accounts
+from bot.watcher.observe import SUPERSEDED_DETAIL
+from bot.watcher.sync import import_transfer
+from providers.base import Change, ChangeFeed
+from providers.errors import ProviderError, TransferNotFound
+from providers.settings import ProviderAccount
+from storage.alerts import reserve_alert
+from storage.errors import StorageError
+from storage.feeds import (
+    claim_feed,
+    mark_feed_down_alerted,
+    prune_seen_changes,
+    record_feed_failure,
+    record_feed_ok,
+    record_seen_change,
+    release_feed,
+    seen_change,
+)
+from storage.polling import poll_account_now, poll_ref_now
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+__all__ = ["FeedReport", "read_change_feeds"]
+
+logger = logging.getLogger(__name__)
+
+POLL_LIMIT = 100  # the most one EVENT POLL returns
+KEEP_SEEN = timedelta(days=30)  # long past any redelivery
+
+
+@dataclass
+class FeedReport:
+    """What one round of feed reads did, over every account read."""
+
+    read: list[str] = field(default_factory=list)  # accounts whose feed this replica read
+    changes: int = 0  # entries received (duplicates included)
+    due: int = 0  # transfers made due at once
+    imported: int = 0  # transfers-in imported
+    acked: int = 0
+    held: int = 0  # left unacknowledged for the next read (a poll held the transfer)
+    failed: list[str] = field(default_factory=list)  # accounts whose feed read failed
+    alerts: int = 0
+
+
+async def read_change_feeds(services: Services) -> FeedReport:
+    """Read every due feed this replica can lease; never raises for one account."""
+    report = FeedReport()
+    accounts = feed_accounts(services)
+    if accounts:
+        await asyncio.gather(*(_read_one(services, account, report) for account in accounts))
+    if report.alerts:
+        services.alert_posting.kick()
+    if report.changes or report.failed:
+        logger.info(
+            "change feeds: %d changes, %d due, %d imported, %d acked, %d held; failed: %s",
+            report.changes, report.due, report.imported, report.acked, report.held,
+            ", ".join(report.failed) or "none",
+        )  # fmt: skip
+    return report
+
+
+async def _read_one(services: Services, account: ProviderAccount, report: FeedReport) -> None:
+    name, owner = account.name, services.instance
+    now = services.now()
+    lease = services.settings.watcher.lease_seconds
+    try:
+        async with services.db.session() as session:
+            if not await claim_feed(
+                session, account=name, owner=owner, now=now, lease_seconds=lease
+            ):
+                return  # not due, or another replica reads it
+    except StorageError as exc:
+        logger.warning("change feed of %s not read: %s", name, exc.message)
+        return
+    report.read.append(name)
+    try:
+        await _read_leased(services, account, report, now)
+    except StorageError as exc:  # the lease runs out; the changes come again
+        logger.warning("change feed of %s: %s", name, exc.message)
+    except Exception:
+        logger.exception("reading the change feed of %s failed unexpectedly", name)
+    finally:
+        next_at = services.now() + timedelta(seconds=account.event_poll_seconds)
+        try:
+            async with services.db.session() as session:
+                await release_feed(session, account=name, owner=owner, next_poll_at=next_at)
+        except StorageError as exc:
+            logger.warning("change feed lease of %s not given back: %s", name, exc.message)
+
+
+async def _read_leased(
+    services: Services, account: ProviderAccount, report: FeedReport, now: datetime
+) -> None:
+    name = account.name
+    client = services.registry.get(name)
+    if not isinstance(client, ChangeFeed):
+        await _failed(services, account, f"{name} offers no change feed.", now, report)
+        return
+    try:
+        changes = await client.poll_changes(POLL_LIMIT)
+    except ProviderError as exc:
+        await _failed(services, account, exc.message, now, report)
+        return
+    await _answered(services, account, len(changes), now, report)
+    report.changes += len(changes)
+    handled: set[str] = set()
+    for change in changes:  # in any order: each only says which transfer to read
+        if change.id in handled:
+            continue  # listed twice in one reply
+        if not await _handle(services, client, account, change, report):
+            report.held += 1
+            continue
+        handled.add(change.id)
+        try:
+            await client.ack_change(change.id)
+            report.acked += 1
+        except ProviderError as exc:  # it comes again, and is only acknowledged then
+            logger.info("change %s of %s not acknowledged: %s", change.id, name, exc.message)
+
+
+async def _handle(
+    services: Services,
+    client: ChangeFeed,
+    account: ProviderAccount,
+    change: Change,
+    report: FeedReport,
+) -> bool:
+    """Record what ``change`` causes; True once it is recorded (it may be acknowledged)."""
+    name, now = account.name, services.now()
+    async with services.db.session() as session:
+        if await seen_change(session, account=name, change_id=change.id):
+            return True  # a redelivery: its effect is already recorded
+        outcome = await poll_ref_now(session, account=name, ref=change.ref, now=now)
+        if change.ref and outcome == "leased":
+            return False  # a poll in flight may have read it before the change: ask again
+        if not change.ref or outcome != "untracked" or not change.transfer_in:
+            report.due += int(outcome == "due" and bool(change.ref))
+            await record_seen_change(
+                session, account=name, change_id=change.id, ref=change.ref, now=now
+            )
+            return True
+    if not await _import(services, client, account, change, report):
+        return False
+    async with services.db.session() as session:
+        await record_seen_change(
+            session, account=name, change_id=change.id, ref=change.ref, now=now
+        )
+    return True
+
+
+async def _import(
+    services: Services,
+    client: ChangeFeed,
+    account: ProviderAccount,
+    change: Change,
+    report: FeedReport,
+) -> bool:
+    """Import the transfer-in a change is about (sync's rules: in flight, not superseded);
+    False if it could not be read now (the change comes again)."""
+    provider = services.registry.get(account.name)
+    try:
+        transfer = await provider.get_transfer(change.ref)
+    except TransferNotFound:
+        logger.info("change %s names order %s, which %s does not know", change.id, change.ref,
+                    account.name)  # fmt: skip
+        return True
+    except ProviderError as exc:
+        logger.info("change %s: order %s not read: %s", change.id, change.ref, exc.message)
+        return False
+    if transfer.phase.finished or transfer.details.get(SUPERSEDED_DETAIL):
+        return True  # sync would not import it either
+    if await import_transfer(services, transfer, actor="watcher", how="its change feed"):
+        report.imported += 1
+    return True
+
+
+async def _answered(
+    services: Services, account: ProviderAccount, changes: int, now: datetime, report: FeedReport
+) -> None:
+    async with services.db.session() as session:
+        before = await record_feed_ok(session, account=account.name, now=now, changes=changes)
+        if changes == 0:  # a quiet moment to forget long-acknowledged changes
+            await prune_seen_changes(session, before=now - KEEP_SEEN)
+        if before is None or not before.down_alerted:
+            return
+        since = before.failing_since or now
+        alert = await reserve_alert(
+            session,
+            key=feed_up_key(account.name, since),
+            kind=FEED_UP,
+            account=account.name,
+            message=f"The change feed of {account.name} answers again.",
+            payload={
+                "since": since.isoformat(),
+                "until": now.isoformat(),
+                "outage_key": feed_down_key(account.name, since),
+            },
+            now=now,
+        )
+    logger.info("change feed of %s answers again", account.name)
+    report.alerts += int(alert is not None)
+
+
+async def _failed(
+    services: Services, account: ProviderAccount, error: str, now: datetime, report: FeedReport
+) -> None:
+    """One more failed read; at the threshold, say so once and poll every transfer now."""
+    name = account.name
+    report.failed.append(name)
+    threshold = services.settings.watcher.outage_after_failures
+    async with services.db.session() as session:
+        state = await record_feed_failure(session, account=name, error=error, now=now)
+        if state.consecutive_failures < threshold or state.down_alerted:
+            return
+        if not await mark_feed_down_alerted(session, account=name):
+            return  # another replica said it
+        since = state.failing_since or now
+        moved = await poll_account_now(session, account=name, now=now)
+        alert = await reserve_alert(
+            session,
+            key=feed_down_key(name, since),
+            kind=FEED_DOWN,
+            account=name,
+            message=f"The change feed of {name} is not answering.",
+            payload={"since": since.isoformat(), "last_error": error},
+            now=now,
+        )
+    logger.warning("change feed of %s is down (%s); %d transfers polled now", name, error, moved)
+    report.alerts += int(alert is not None)
