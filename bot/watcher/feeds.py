@@ -69,13 +69,12 @@ class FeedReport:
 
 
 async def read_change_feeds(services: Services) -> FeedReport:
-    """Read every due feed this replica can lease; never raises for one account."""
+    """Read every due feed this replica can lease; never raises for one account. The
+    alerts it reserves are posted by the tick's kick that follows."""
     report = FeedReport()
     accounts = feed_accounts(services)
     if accounts:
         await asyncio.gather(*(_read_one(services, account, report) for account in accounts))
-    if report.alerts:
-        services.alert_posting.kick()
     if report.changes or report.failed:
         logger.info(
             "change feeds: %d changes, %d due, %d imported, %d acked, %d held; failed: %s",
