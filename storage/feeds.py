@@ -45,13 +45,24 @@ async def claim_feed(
 ) -> bool:
     """Lease ``account``'s feed to ``owner`` if it is due and nobody holds it; True if won.
 
-    The UPDATE re-checks the lease in its WHERE, so of two replicas only one wins.
+    The UPDATE re-checks the lease in its WHERE, so of two replicas only one wins. The
+    account's row is made the first time.
     """
-    await session.execute(
+    if await _take_lease(session, account=account, owner=owner, now=now, lease=lease_seconds):
+        return True
+    made = await session.execute(
         dialect_insert(session, ChangeFeedState)
         .values(account=account, consecutive_failures=0, down_alerted=False, updated_at=now)
         .on_conflict_do_nothing(index_elements=[col(ChangeFeedState.account)])
     )
+    if made.rowcount != 1:  # type: ignore[attr-defined]
+        return False  # it exists: not due, or leased
+    return await _take_lease(session, account=account, owner=owner, now=now, lease=lease_seconds)
+
+
+async def _take_lease(
+    session: AsyncSession, *, account: str, owner: str, now: datetime, lease: float
+) -> bool:
     result = await session.execute(
         update(ChangeFeedState)
         .where(
@@ -65,7 +76,7 @@ async def claim_feed(
                 col(ChangeFeedState.next_poll_at) <= now,
             ),
         )
-        .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds))
+        .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease))
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.watcher.decisions import FEED_DOWN, FEED_UP, feed_down_key, feed_up_key
 from bot.watcher.feedpace import feed_accounts
 from bot.watcher.observe import SUPERSEDED_DETAIL
@@ -52,6 +54,7 @@ logger = logging.getLogger(__name__)
 
 POLL_LIMIT = 100  # the most one EVENT POLL returns
 KEEP_SEEN = timedelta(days=30)  # long past any redelivery
+PRUNE_EVERY = 60  # reads: about hourly at the default event_poll_seconds
 
 
 @dataclass
@@ -85,6 +88,8 @@ async def read_change_feeds(services: Services) -> FeedReport:
 
 
 async def _read_one(services: Services, account: ProviderAccount, report: FeedReport) -> None:
+    """Lease the feed, read it, act on its changes, then (in one transaction) record how
+    the read went and give the lease back."""
     name, owner = account.name, services.instance
     now = services.now()
     lease = services.settings.watcher.lease_seconds
@@ -98,35 +103,38 @@ async def _read_one(services: Services, account: ProviderAccount, report: FeedRe
         logger.warning("change feed of %s not read: %s", name, exc.message)
         return
     report.read.append(name)
+    outcome: str | int | None = None  # an error sentence, or how many changes came
     try:
-        await _read_leased(services, account, report, now)
+        outcome = await _read_leased(services, account, report)
     except StorageError as exc:  # the lease runs out; the changes come again
         logger.warning("change feed of %s: %s", name, exc.message)
     except Exception:
         logger.exception("reading the change feed of %s failed unexpectedly", name)
-    finally:
-        next_at = services.now() + timedelta(seconds=account.event_poll_seconds)
-        try:
-            async with services.db.session() as session:
-                await release_feed(session, account=name, owner=owner, next_poll_at=next_at)
-        except StorageError as exc:
-            logger.warning("change feed lease of %s not given back: %s", name, exc.message)
+    next_at = services.now() + timedelta(seconds=account.event_poll_seconds)
+    try:
+        async with services.db.session() as session:
+            if isinstance(outcome, str):
+                threshold = services.settings.watcher.outage_after_failures
+                await _failed(session, account, outcome, now, report, threshold)
+            elif isinstance(outcome, int):
+                await _answered(session, account, outcome, now, report)
+            await release_feed(session, account=name, owner=owner, next_poll_at=next_at)
+    except StorageError as exc:
+        logger.warning("change feed lease of %s not given back: %s", name, exc.message)
 
 
 async def _read_leased(
-    services: Services, account: ProviderAccount, report: FeedReport, now: datetime
-) -> None:
+    services: Services, account: ProviderAccount, report: FeedReport
+) -> str | int:
+    """Read the feed and act on each change; the error sentence, or how many came."""
     name = account.name
     client = services.registry.get(name)
     if not isinstance(client, ChangeFeed):
-        await _failed(services, account, f"{name} offers no change feed.", now, report)
-        return
+        return f"{name} offers no change feed."
     try:
         changes = await client.poll_changes(POLL_LIMIT)
     except ProviderError as exc:
-        await _failed(services, account, exc.message, now, report)
-        return
-    await _answered(services, account, len(changes), now, report)
+        return exc.message
     report.changes += len(changes)
     handled: set[str] = set()
     for change in changes:  # in any order: each only says which transfer to read
@@ -141,6 +149,7 @@ async def _read_leased(
             report.acked += 1
         except ProviderError as exc:  # it comes again, and is only acknowledged then
             logger.info("change %s of %s not acknowledged: %s", change.id, name, exc.message)
+    return len(changes)
 
 
 async def _handle(
@@ -200,55 +209,56 @@ async def _import(
 
 
 async def _answered(
-    services: Services, account: ProviderAccount, changes: int, now: datetime, report: FeedReport
-) -> None:
-    async with services.db.session() as session:
-        before = await record_feed_ok(session, account=account.name, now=now, changes=changes)
-        if changes == 0:  # a quiet moment to forget long-acknowledged changes
-            await prune_seen_changes(session, before=now - KEEP_SEEN)
-        if before is None or not before.down_alerted:
-            return
-        since = before.failing_since or now
-        alert = await reserve_alert(
-            session,
-            key=feed_up_key(account.name, since),
-            kind=FEED_UP,
-            account=account.name,
-            message=f"The change feed of {account.name} answers again.",
-            payload={
-                "since": since.isoformat(),
-                "until": now.isoformat(),
-                "outage_key": feed_down_key(account.name, since),
-            },
-            now=now,
-        )
+    session: AsyncSession, account: ProviderAccount, changes: int, now: datetime,
+    report: FeedReport,
+) -> None:  # fmt: skip
+    """The feed answered: at the end of a failure it said, say it recovered."""
+    before = await record_feed_ok(session, account=account.name, now=now, changes=changes)
+    reads = int(now.timestamp() // account.event_poll_seconds)
+    if changes == 0 and reads % PRUNE_EVERY == 0:  # a quiet read: forget old changes
+        await prune_seen_changes(session, before=now - KEEP_SEEN)
+    if before is None or not before.down_alerted:
+        return
+    since = before.failing_since or now
+    alert = await reserve_alert(
+        session,
+        key=feed_up_key(account.name, since),
+        kind=FEED_UP,
+        account=account.name,
+        message=f"The change feed of {account.name} answers again.",
+        payload={
+            "since": since.isoformat(),
+            "until": now.isoformat(),
+            "outage_key": feed_down_key(account.name, since),
+        },
+        now=now,
+    )
     logger.info("change feed of %s answers again", account.name)
     report.alerts += int(alert is not None)
 
 
 async def _failed(
-    services: Services, account: ProviderAccount, error: str, now: datetime, report: FeedReport
-) -> None:
+    session: AsyncSession, account: ProviderAccount, error: str, now: datetime,
+    report: FeedReport, threshold: int,
+) -> None:  # fmt: skip
     """One more failed read; at the threshold, say so once and poll every transfer now."""
     name = account.name
     report.failed.append(name)
-    threshold = services.settings.watcher.outage_after_failures
-    async with services.db.session() as session:
-        state = await record_feed_failure(session, account=name, error=error, now=now)
-        if state.consecutive_failures < threshold or state.down_alerted:
-            return
-        if not await mark_feed_down_alerted(session, account=name):
-            return  # another replica said it
-        since = state.failing_since or now
-        moved = await poll_account_now(session, account=name, now=now)
-        alert = await reserve_alert(
-            session,
-            key=feed_down_key(name, since),
-            kind=FEED_DOWN,
-            account=name,
-            message=f"The change feed of {name} is not answering.",
-            payload={"since": since.isoformat(), "last_error": error},
-            now=now,
-        )
+    state = await record_feed_failure(session, account=name, error=error, now=now)
+    if state.consecutive_failures < threshold or state.down_alerted:
+        return
+    if not await mark_feed_down_alerted(session, account=name):
+        return  # another replica said it
+    since = state.failing_since or now
+    moved = await poll_account_now(session, account=name, now=now)
+    alert = await reserve_alert(
+        session,
+        key=feed_down_key(name, since),
+        kind=FEED_DOWN,
+        account=name,
+        message=f"The change feed of {name} is not answering.",
+        payload={"since": since.isoformat(), "last_error": error},
+        now=now,
+    )
     logger.warning("change feed of %s is down (%s); %d transfers polled now", name, error, moved)
     report.alerts += int(alert is not None)

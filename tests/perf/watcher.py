@@ -20,7 +20,11 @@ running. Measured, in this order:
    result stored): timed on a sample, extrapolated to N;
 5. a simulated week of adaptive polling against a fixed 5-minute cron
    (tests.watcher.perf_week);
-6. the peak RSS of this process while the watcher ran (the bare poller runs apart).
+6. the peak RSS of this process while the watcher ran (the bare poller runs apart);
+7. OpenSRS event notifications: a simulated week of OpenSRS transfers through the real
+   watcher (tests.watcher.perf_events) with events on and off, beside a fixed 5-minute
+   cron: detection delay p50 / p99 / worst and provider calls per transfer-day. Alone with
+   ``--events-only`` (``--events-transfers N``, ``--adaptive-transfers M``).
 
 The garbage collector is tuned as ``transferbot serve`` tunes it (bot.runtime.tuning).
 
@@ -48,6 +52,7 @@ from bot.watcher.poll import run_poll_pass
 from bot.watcher.transport import provider_transport
 from storage.database import Database
 from storage.migrate import upgrade_database
+from tests.watcher.perf_events import events_week, fixed_week
 from tests.watcher.perf_rig import (
     LIFTED,
     PROVIDERS,
@@ -218,6 +223,54 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(f"{a:<{width}}  {b:>14}  {c}" for a, b, c in rows)
 
 
+# -- event notifications ------------------------------------------------------------------
+async def run_events(args: argparse.Namespace) -> dict[str, Any]:
+    """The OpenSRS week with events on and off (the real watcher), and the cron (computed)."""
+    on = await events_week("events", transfers=args.events_transfers)
+    step("events on", f"{on.seconds:.0f} s for a simulated week of {on.transfers} transfers")
+    off = await events_week("adaptive", transfers=args.adaptive_transfers)
+    step("events off", f"{off.seconds:.0f} s for a simulated week of {off.transfers} transfers")
+    fixed = fixed_week(transfers=args.events_transfers)
+    return {
+        "events_on": on.summary(),
+        "events_off": off.summary(),
+        "fixed_5min": fixed.summary(),
+        "reduction_vs_fixed": round(fixed.per_day / on.per_day, 1),
+        "targets": {"worst_detection_s_below": 120, "reduction_at_least": 20},
+    }
+
+
+def events_table(result: dict[str, Any]) -> str:
+    rows = [("OpenSRS week", "p50 / p99 / worst detection", "calls/transfer-day", "transfers")]
+    for label, key in (
+        ("events on", "events_on"), ("events off", "events_off"), ("fixed 5 min", "fixed_5min"),
+    ):  # fmt: skip
+        r = result[key]
+        rows.append(
+            (
+                label,
+                f"{r['detection_p50_s']:.0f} / {r['detection_p99_s']:.0f} / "
+                f"{r['detection_worst_s']:.0f} s",
+                f"{r['calls_per_transfer_day']}",
+                f"{r['transfers']} ({r['transfer_days']} transfer-days, {r['changes']} changes)",
+            )
+        )
+    on = result["events_on"]
+    rows.append(
+        (
+            "targets",
+            f"worst < 120 s: {'met' if on['detection_worst_s'] < 120 else 'NOT met'}",
+            f"{result['reduction_vs_fixed']}x fewer than fixed: "
+            f"{'met' if result['reduction_vs_fixed'] >= 20 else 'NOT met'} (>= 20x)",
+            f"calls with events on: {on['calls']}",
+        )
+    )
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join(
+        f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:<{widths[2]}}  {d}" for a, b, c, d in rows
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m tests.perf.watcher", description=__doc__.split("\n")[0]
@@ -239,6 +292,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--rounds", type=int, default=3, help="turns of watcher and bare poller at top speed"
     )
+    parser.add_argument(
+        "--events-only", action="store_true", help="only the OpenSRS event-notification week"
+    )
+    parser.add_argument(
+        "--no-events", action="store_true", help="leave out the event-notification week"
+    )
+    parser.add_argument("--events-transfers", type=int, default=1000)
+    parser.add_argument("--adaptive-transfers", type=int, default=200)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -248,8 +309,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.worker:
         asyncio.run(worker(args.worker))
         return
+    if args.events_only:
+        events = asyncio.run(run_events(args))
+        print(events_table(events))
+        print(json.dumps({"events_week": events}, sort_keys=True))
+        return
     result = asyncio.run(run(args))
+    if not args.no_events:
+        result["events_week"] = asyncio.run(run_events(args))
     print(table(result))
+    if "events_week" in result:
+        print(events_table(result["events_week"]))
     print(json.dumps(result, sort_keys=True))
 
 
