@@ -50,13 +50,11 @@ async def claim_feed(
     """
     if await _take_lease(session, account=account, owner=owner, now=now, lease=lease_seconds):
         return True
-    made = await session.execute(
+    await session.execute(
         dialect_insert(session, ChangeFeedState)
         .values(account=account, consecutive_failures=0, down_alerted=False, updated_at=now)
         .on_conflict_do_nothing(index_elements=[col(ChangeFeedState.account)])
-    )
-    if made.rowcount != 1:  # type: ignore[attr-defined]
-        return False  # it exists: not due, or leased
+    )  # (rowcount is no guide here: not every driver reports it for ON CONFLICT)
     return await _take_lease(session, account=account, owner=owner, now=now, lease=lease_seconds)
 
 
@@ -166,15 +164,14 @@ async def seen_change(session: AsyncSession, *, account: str, change_id: str) ->
 
 async def record_seen_change(
     session: AsyncSession, *, account: str, change_id: str, ref: str, now: datetime
-) -> bool:
-    """Remember a handled feed entry, in the transaction that records its effect; True if
-    it was new."""
-    result = await session.execute(
+) -> None:
+    """Remember a handled feed entry, in the transaction that records its effect (once:
+    a second note of the same entry changes nothing)."""
+    await session.execute(
         dialect_insert(session, SeenChange)
         .values(account=account, change_id=change_id, ref=ref[:255], seen_at=now)
         .on_conflict_do_nothing(index_elements=[col(SeenChange.account), col(SeenChange.change_id)])
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def prune_seen_changes(session: AsyncSession, *, before: datetime) -> int:
