@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -53,6 +55,8 @@ __all__ = ["FeedReport", "read_change_feeds"]
 logger = logging.getLogger(__name__)
 
 POLL_LIMIT = 100  # the most one EVENT POLL returns
+MAX_PAGES = 20  # polls in one read while they come full: 2,000 changes a read at most
+LEASE_SHARE = 0.5  # no new page once this share of the feed's lease has gone by
 KEEP_SEEN = timedelta(days=30)  # long past any redelivery
 PRUNE_EVERY = 60  # reads: about hourly at the default event_poll_seconds
 
@@ -126,17 +130,38 @@ async def _read_one(services: Services, account: ProviderAccount, report: FeedRe
 async def _read_leased(
     services: Services, account: ProviderAccount, report: FeedReport
 ) -> str | int:
-    """Read the feed and act on each change; the error sentence, or how many came."""
+    """Read the feed and act on each change, page after page while pages come full (a
+    backlog after downtime drains in one read, not a hundred a minute); the error
+    sentence, or how many changes came."""
     name = account.name
     client = services.registry.get(name)
     if not isinstance(client, ChangeFeed):
         return f"{name} offers no change feed."
-    try:
-        changes = await client.poll_changes(POLL_LIMIT)
-    except ProviderError as exc:
-        return exc.message
+    received = 0
+    stop_at = time.monotonic() + services.settings.watcher.lease_seconds * LEASE_SHARE
+    for _ in range(MAX_PAGES):
+        try:
+            changes = await client.poll_changes(POLL_LIMIT)
+        except ProviderError as exc:
+            return exc.message if received == 0 else received
+        received += len(changes)
+        acked = await _act_on(services, client, account, changes, report)
+        if len(changes) < POLL_LIMIT or acked == 0 or time.monotonic() > stop_at:
+            break  # drained; its head waits for a poll in flight; or the lease runs short
+    return received
+
+
+async def _act_on(
+    services: Services,
+    client: ChangeFeed,
+    account: ProviderAccount,
+    changes: Sequence[Change],
+    report: FeedReport,
+) -> int:
+    """Record what each change causes, then acknowledge it; returns how many were."""
     report.changes += len(changes)
     handled: set[str] = set()
+    acked = 0
     for change in changes:  # in any order: each only says which transfer to read
         if change.id in handled:
             continue  # listed twice in one reply
@@ -147,9 +172,11 @@ async def _read_leased(
         try:
             await client.ack_change(change.id)
             report.acked += 1
+            acked += 1
         except ProviderError as exc:  # it comes again, and is only acknowledged then
-            logger.info("change %s of %s not acknowledged: %s", change.id, name, exc.message)
-    return len(changes)
+            logger.info("change %s of %s not acknowledged: %s", change.id, account.name,
+                        exc.message)  # fmt: skip
+    return acked
 
 
 async def _handle(

@@ -118,6 +118,17 @@ async def test_an_event_for_an_untracked_transfer_in_imports_it_as_sync_would(ri
     assert await posted_kinds(rig) == {"completed": 1}
 
 
+async def test_a_backlog_of_more_than_a_page_drains_in_one_read(rig: Rig) -> None:
+    sim = with_events(rig)
+    refs = [sim.add_order(f"b{i}.example", script="waits_for_owner") for i in range(70)]
+    for ref in refs[:10]:
+        await rig.watch("opensrs", ref)
+    assert len(sim.events) == 140  # 60 to import, 10 watched
+    report = await read_change_feeds(rig.services)
+    assert sim.faults.calls["POLL"] == 2 and not sim.events
+    assert report.acked == 140 and report.imported == 60
+
+
 async def test_an_empty_queue_is_a_working_feed(rig: Rig) -> None:
     sim = with_events(rig)
     ref = sim.add_order("quiet.example", script="waits_for_owner")
