@@ -14,10 +14,12 @@ from storage._dialect import dialect_insert
 from storage.models import ChangeFeedState, SeenChange
 
 __all__ = [
+    "change_announced",
     "claim_feed",
     "get_feed_state",
     "list_feed_states",
     "mark_feed_down_alerted",
+    "mark_feed_silent",
     "prune_seen_changes",
     "record_feed_failure",
     "record_feed_ok",
@@ -96,22 +98,27 @@ async def release_feed(
 async def record_feed_ok(
     session: AsyncSession, *, account: str, now: datetime, changes: int
 ) -> ChangeFeedState | None:
-    """The feed answered (with ``changes`` entries). Returns how it was *before* if it was
-    failing, so the caller can say it recovered."""
+    """The feed answered (with ``changes`` entries). Returns how it was *before* if this
+    ends its trouble (it failed, or it was silent and now tells of changes), so the caller
+    can say it recovered."""
     before = await get_feed_state(session, account=account)
     snapshot = None
-    if before is not None and before.consecutive_failures > 0:
-        snapshot = ChangeFeedState(**before.model_dump())  # detached from the update below
+    still_silent = before is not None and before.silent_since is not None and not changes
+    troubled = before is not None and (
+        before.consecutive_failures > 0 or before.silent_since is not None
+    )
+    if before is not None and troubled and not still_silent:
+        snapshot = ChangeFeedState(**before.model_dump())  # detached from the update
     values: dict[str, object] = {
         "consecutive_failures": 0,
         "failing_since": None,
-        "down_alerted": False,
-        "last_error": None,
         "last_ok_at": now,
         "updated_at": now,
     }
+    if not still_silent:
+        values.update(down_alerted=False, last_error=None)
     if changes:
-        values["last_change_at"] = now
+        values.update(last_change_at=now, silent_since=None)
     await session.execute(
         update(ChangeFeedState)
         .where(col(ChangeFeedState.account) == account)
@@ -148,12 +155,49 @@ async def mark_feed_down_alerted(session: AsyncSession, *, account: str) -> bool
         .where(
             col(ChangeFeedState.account) == account,
             col(ChangeFeedState.down_alerted).is_(False),
-            col(ChangeFeedState.consecutive_failures) > 0,
+            or_(
+                col(ChangeFeedState.consecutive_failures) > 0,
+                col(ChangeFeedState.silent_since).is_not(None),
+            ),
         )
         .values(down_alerted=True)
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def mark_feed_silent(
+    session: AsyncSession, *, account: str, error: str, now: datetime
+) -> bool:
+    """A poll found a change the feed never told of: the feed is silent from ``now`` until
+    it tells of a change again. True only for the first caller (the one to say so)."""
+    result = await session.execute(
+        update(ChangeFeedState)
+        .where(
+            col(ChangeFeedState.account) == account,
+            col(ChangeFeedState.silent_since).is_(None),
+            col(ChangeFeedState.down_alerted).is_(False),
+        )
+        .values(silent_since=now, last_error=error, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def change_announced(
+    session: AsyncSession, *, account: str, ref: str, since: datetime
+) -> bool:
+    """True if the feed told of a change to ``ref`` at or after ``since``."""
+    stmt = (
+        select(col(SeenChange.change_id))
+        .where(
+            col(SeenChange.account) == account,
+            col(SeenChange.ref) == ref,
+            col(SeenChange.seen_at) >= since,
+        )
+        .limit(1)
+    )
+    return (await session.scalar(stmt)) is not None
 
 
 async def seen_change(session: AsyncSession, *, account: str, change_id: str) -> bool:

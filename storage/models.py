@@ -314,13 +314,15 @@ class ChangeFeedState(SQLModel, table=True):
     down_alerted: bool = Field(default=False, sa_type=Boolean)
     last_error: str | None = Field(default=None, sa_type=Text)
     updated_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+    # a poll found a change the feed never told of: not trusted until it tells of one again
+    silent_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class SeenChange(SQLModel, table=True):
     """A change-feed entry whose effect is recorded: a redelivery of it changes nothing."""
 
     __tablename__ = "seen_changes"
-    __table_args__ = (Index(None, "seen_at"),)
+    __table_args__ = (Index(None, "seen_at"), Index(None, "account", "ref"))
 
     account: str = Field(primary_key=True, sa_type=String(40))
     change_id: str = Field(primary_key=True, sa_type=String(64))

@@ -213,16 +213,23 @@ def recovered_message(account: str, since: datetime, until: datetime) -> Message
     return finish(plain, [section(text)])
 
 
-def feed_down_message(account: str, since: datetime, last_error: str) -> Message:
-    """An account's change feed stopped answering: its transfers are polled again."""
+def feed_down_message(
+    account: str, since: datetime, last_error: str, *, silent: bool = False
+) -> Message:
+    """An account's change feed stopped answering (or answers but missed a change): its
+    transfers are polled on their own schedule again."""
+    how = "has been silent" if silent else "has not answered"
     text = md(
-        ":warning: The change feed of provider account `{}` has not answered since {}: {} "
-        "Its transfers are polled on their own schedule again until the feed answers.",
+        ":warning: The change feed of provider account `{}` {} since {}: {} "
+        "Its transfers are polled on their own schedule again until the feed tells of "
+        "changes again.",
         account,
+        how,
         slack_date(since),
         clip(last_error, 1000),
     )
-    plain = f"Change feed of {account} not answering since {plain_date(since)}"
+    state = "silent" if silent else "not answering"
+    plain = f"Change feed of {account} {state} since {plain_date(since)}"
     return finish(plain, [section(text)])
 
 

@@ -246,7 +246,7 @@ async def _answered(
         await prune_seen_changes(session, before=now - KEEP_SEEN)
     if before is None or not before.down_alerted:
         return
-    since = before.failing_since or now
+    since = before.failing_since or before.silent_since or now
     alert = await reserve_alert(
         session,
         key=feed_up_key(account.name, since),

@@ -114,7 +114,8 @@ def account_alert_message(alert: Alert) -> Message:
         return outage_message(alert.account, since, str(payload.get("last_error") or ""))
     until = parse_time(payload.get("until")) or alert.created_at
     if alert.kind == FEED_DOWN:
-        return feed_down_message(alert.account, since, str(payload.get("last_error") or ""))
+        error = str(payload.get("last_error") or "")
+        return feed_down_message(alert.account, since, error, silent=bool(payload.get("silent")))
     if alert.kind == FEED_UP:
         return feed_up_message(alert.account, since, until)
     return recovered_message(alert.account, since, until)

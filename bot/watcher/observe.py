@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.watcher.decisions import header_key, status_alert_key, status_alert_kind
-from bot.watcher.feedpace import safety_interval
+from bot.watcher.feedpace import note_unannounced_change, safety_interval
 from bot.watcher.intervals import PollPolicy, next_poll_delay
 from bot.watcher.stalls import flag_stall, stall_in
 from providers.base import Phase, Transfer
@@ -132,6 +132,11 @@ async def record_snapshot(
     if row.watching and seen.status_changed and row.alert_ts and not keys:
         keys += await _header_refresh(session, row, seen.event, now)
     safety = await safety_interval(session, services, row.account, now)
+    if safety is not None and seen.status_changed and row.watching:
+        silent = await note_unannounced_change(session, services, row, now)
+        if silent is not None:
+            keys.append(silent)
+            safety = None  # the feed is not trusted now: poll adaptively
     next_poll_at, interval = next_poll(
         services, row, since, now, threshold, followed, safety=safety
     )

@@ -187,3 +187,28 @@ async def test_two_replicas_read_the_feed_once(rig: Rig, database_url: str) -> N
     assert sim.faults.calls["ACK"] == len(sim.acked)  # no event acknowledged twice
     assert await posted_kinds(rig) == {"completed": 6}
     assert rounds == 30
+
+
+async def test_a_silent_feed_is_caught_by_the_safety_net_and_recovers_when_it_speaks(
+    rig: Rig,
+) -> None:
+    sim = with_events(rig, safety_poll_seconds=3600)
+    script = ((0, "pending_owner", ""), (8000, "pending_admin", ""), (DAY, "pending_registry", ""))
+    ref = sim.add_order("unheard.example", script=script)
+    row = await rig.watch("opensrs", ref)
+    await tick(rig, 0)
+    sim.event_faults = {"empty"}  # it answers, and says nothing
+    await run_for(rig, 4 * HOUR, step=MINUTE)
+    assert (await rig.row(row.id or 0)).raw_code == "pending_admin"  # the safety net saw it
+    assert await posted_kinds(rig) == {"feed_down": 1}
+    [down] = rig.standin.channel(CHANNEL)
+    assert "silent" in down.text and "unheard.example" in str(down.blocks)
+    assert (await rig.row(row.id or 0)).next_poll_at - rig.clock.now() < timedelta(hours=1)
+
+    await run_for(rig, HOUR, step=MINUTE)
+    assert await posted_kinds(rig) == {"feed_down": 1}  # still silent: said once
+    sim.event_faults = set()  # it speaks again: the events it held come
+    await run_for(rig, 3 * MINUTE, step=MINUTE)
+    assert await posted_kinds(rig) == {"feed_down": 1, "feed_up": 1}
+    [up] = rig.standin.channel(CHANNEL)[0].replies
+    assert "answers again" in up.text

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("down_alerted", sa.Boolean(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("silent_since", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("account", name=op.f("pk_change_feeds")),
     )
     op.create_table(
@@ -39,8 +40,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("account", "change_id", name=op.f("pk_seen_changes")),
     )
     op.create_index(op.f("ix_seen_changes_seen_at"), "seen_changes", ["seen_at"])
+    op.create_index(op.f("ix_seen_changes_account_ref"), "seen_changes", ["account", "ref"])
 
 
 def downgrade() -> None:
-    op.drop_table("seen_changes")  # its index goes with it
+    op.drop_table("seen_changes")  # its indexes go with it
     op.drop_table("change_feeds")
