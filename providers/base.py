@@ -21,6 +21,8 @@ __all__ = [
     "ActionResult",
     "ActionSpec",
     "Capabilities",
+    "Change",
+    "ChangeFeed",
     "HistoryEntry",
     "Phase",
     "ProviderClient",
@@ -190,6 +192,7 @@ class Capabilities:
 
     actions: frozenset[Action]
     can_list: bool = False
+    change_feed: bool = False  # the client is also a ChangeFeed (an account may turn it on)
     ref_label: str = "reference"  # how the provider names a transfer, for help texts
     subject_label: str = "domain"
     # the provider's word for an action done, where it isn't ours: {Action.CANCEL: "aborted"}
@@ -243,6 +246,41 @@ class TransferProvider(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One entry of a provider's change feed: something about one transfer changed.
+
+    The watcher trusts a change only to say *which* transfer to read now; what the
+    transfer's state is comes from that read, never from the change itself.
+    """
+
+    id: str  # the provider's id for this change, unique per account (what is acknowledged)
+    kind: str  # the provider's words: "ORDER STATUS_CHANGE", "TRANSFER STATUS_CHANGE"
+    ref: str  # the transfer it is about, as get_transfer takes it ("" if it names none)
+    subject: str = ""  # what is moving, e.g. the domain
+    status: str = ""  # the status the change reports, in the provider's words
+    at: datetime | None = None  # when it happened, by the provider's clock
+    transfer_in: bool = False  # the change is about an incoming transfer
+
+
+@runtime_checkable
+class ChangeFeed(Protocol):
+    """A provider account's queue of changes: poll, act on them, then acknowledge each.
+
+    A change polled but not acknowledged comes again (at least once delivery), so the
+    caller acknowledges only after what the change caused is durably recorded.
+    """
+
+    async def poll_changes(self, limit: int) -> Sequence[Change]:
+        """Up to ``limit`` unacknowledged changes, oldest first; raises a ProviderError
+        (Unsupported when the feed is switched off at the provider)."""
+        ...
+
+    async def ack_change(self, change_id: str) -> None:
+        """Remove one change from the queue; raises a ProviderError."""
+        ...
 
 
 def not_allowed_now(

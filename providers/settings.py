@@ -11,6 +11,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -114,6 +115,13 @@ class ProviderAccount(BaseModel):
     rate_limit: Number = Field(default=5.0, gt=0, le=10_000, description="Calls per second.")
     timeout: Number = Field(default=10.0, gt=0, le=300, description="Seconds per call.")
     read_retries: Integer = Field(default=2, ge=0, le=10)
+    events: bool = Field(
+        default=False,
+        description="Read the provider's change feed (OpenSRS event notifications) and "
+        "poll each transfer only as a daily safety net while the feed answers.",
+    )
+    event_poll_seconds: Integer = Field(default=60, ge=5, le=3600)
+    safety_poll_seconds: Integer = Field(default=86400, ge=60, le=30 * 86400)
 
     @model_validator(mode="before")
     @classmethod
@@ -167,6 +175,21 @@ class ProviderAccount(BaseModel):
     def _env_name(cls, value: str) -> str:
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
             raise ValueError(f"{value!r} is not an environment variable name")
+        return value
+
+    @field_validator("events", mode="before")
+    @classmethod
+    def _a_boolean(cls, value: object) -> object:
+        if not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        return value
+
+    @field_validator("safety_poll_seconds")
+    @classmethod
+    def _not_below_event_poll(cls, value: int, info: ValidationInfo) -> int:
+        every = info.data.get("event_poll_seconds")
+        if every is not None and value < every:
+            raise ValueError(f"must be at least event_poll_seconds ({every})")
         return value
 
     def __str__(self) -> str:

@@ -20,10 +20,12 @@ __all__ = [
     "Alert",
     "AlertState",
     "AuditEntry",
+    "ChangeFeedState",
     "EventKind",
     "Followup",
     "RequestSecret",
     "RequestState",
+    "SeenChange",
     "SeenSignature",
     "TrackedTransfer",
     "TransferEvent",
@@ -315,3 +317,36 @@ class Followup(SQLModel, table=True):
     checked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # the last pass
     snoozed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     snoozed_by: str | None = Field(default=None, sa_type=String(64))
+
+
+class ChangeFeedState(SQLModel, table=True):
+    """One account's change feed (OpenSRS event notifications): who reads it now (a lease,
+    so replicas read it once), when next, and whether it answers (for its alerts)."""
+
+    __tablename__ = "change_feeds"
+
+    account: str = Field(primary_key=True, sa_type=String(40))
+    lease_owner: str | None = Field(default=None, sa_type=String(64))
+    lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    next_poll_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_ok_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_change_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    consecutive_failures: int = Field(default=0, sa_type=Integer)
+    failing_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    down_alerted: bool = Field(default=False, sa_type=Boolean)
+    last_error: str | None = Field(default=None, sa_type=Text)
+    updated_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+    # a poll found a change the feed never told of: not trusted until it tells of one again
+    silent_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SeenChange(SQLModel, table=True):
+    """A change-feed entry whose effect is recorded: a redelivery of it changes nothing."""
+
+    __tablename__ = "seen_changes"
+    __table_args__ = (Index(None, "seen_at"), Index(None, "account", "ref"))
+
+    account: str = Field(primary_key=True, sa_type=String(40))
+    change_id: str = Field(primary_key=True, sa_type=String(64))
+    ref: str = Field(default="", sa_type=String(255))
+    seen_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)

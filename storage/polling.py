@@ -24,6 +24,8 @@ __all__ = [
     "last_status_at",
     "last_statuses_at",
     "leased_ids",
+    "poll_account_now",
+    "poll_ref_now",
     "quiet_poll",
     "record_observation",
     "record_poll_error",
@@ -278,6 +280,61 @@ async def schedule_poll_now(
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def poll_account_now(session: AsyncSession, *, account: str, now: datetime) -> int:
+    """Make every watched, unfinished transfer of ``account`` due by ``now`` (its change feed
+    failed, so the long safety-net waits no longer hold); returns how many moved."""
+    result = await session.execute(
+        update(TrackedTransfer)
+        .where(
+            col(TrackedTransfer.account) == account,
+            col(TrackedTransfer.watching).is_(True),
+            col(TrackedTransfer.phase).not_in(_FINISHED),
+            col(TrackedTransfer.next_poll_at) > now,
+        )
+        .values(next_poll_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def poll_ref_now(session: AsyncSession, *, account: str, ref: str, now: datetime) -> str:
+    """Make the transfer ``ref`` of ``account`` due at once (a change feed said it moved).
+
+    Returns ``"due"`` (it is due now), ``"leased"`` (a poll holds it: what that poll read
+    may predate the change, so ask again later), ``"untracked"`` (no such transfer), or
+    ``"idle"`` (not watched, or finished: nothing to read).
+    """
+    result = await session.execute(
+        update(TrackedTransfer)
+        .where(
+            col(TrackedTransfer.account) == account,
+            col(TrackedTransfer.ref) == ref,
+            col(TrackedTransfer.watching).is_(True),
+            col(TrackedTransfer.phase).not_in(_FINISHED),
+            or_(
+                col(TrackedTransfer.lease_owner).is_(None),
+                col(TrackedTransfer.lease_expires_at) <= now,
+            ),
+        )
+        .values(next_poll_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        return "due"
+    stmt = select(
+        col(TrackedTransfer.watching),
+        col(TrackedTransfer.phase),
+        col(TrackedTransfer.lease_owner),
+    ).where(col(TrackedTransfer.account) == account, col(TrackedTransfer.ref) == ref)
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        return "untracked"
+    watching, phase, lease_owner = row
+    if not watching or phase in _FINISHED:
+        return "idle"
+    return "leased" if lease_owner is not None else "due"
 
 
 # -- the poll pass's bulk writes and status times (bot.watcher.recorder, bot.watcher.observe)

@@ -236,8 +236,14 @@ class _ConfigReader:
                 self.report(f"{key}.secret_env", f"variable {printable(variable)} is not set")
         kind = data.get("type")
         if isinstance(kind, str) and kind in PROVIDER_TYPES:  # what its descriptor needs
-            for setting, problem in descriptor_of(kind).missing_settings(data):
+            descriptor = descriptor_of(kind)
+            for setting, problem in descriptor.missing_settings(data):
                 self.report(f"{key}.{setting}", problem)
+            if data.get("events") is True and not descriptor.capabilities.change_feed:
+                self.report(
+                    f"{key}.events",
+                    f"{descriptor.label} offers no change feed; remove events or set it to false",
+                )
         account: ProviderAccount | None = self.validate(ProviderAccount, data, key)
         return account
 

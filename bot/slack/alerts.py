@@ -41,6 +41,8 @@ __all__ = [
     "SummaryItem",
     "alert_message",
     "deadline_line",
+    "feed_down_message",
+    "feed_up_message",
     "followup_message",
     "outage_message",
     "owned_line",
@@ -288,6 +290,41 @@ def recovered_message(account: str, since: datetime, until: datetime) -> Message
         minutes,
     )
     plain = f"Provider account {account} answers again after about {minutes} min"
+    return finish(plain, [section(text)])
+
+
+def feed_down_message(
+    account: str, since: datetime, last_error: str, *, silent: bool = False
+) -> Message:
+    """An account's change feed stopped answering (or answers but missed a change): its
+    transfers are polled on their own schedule again."""
+    how = "has been silent" if silent else "has not answered"
+    text = md(
+        ":warning: The change feed of provider account `{}` {} since {}: {} "
+        "Its transfers are polled on their own schedule again until the feed tells of "
+        "changes again.",
+        account,
+        how,
+        slack_date(since),
+        clip(last_error, 1000),
+    )
+    state = "silent" if silent else "not answering"
+    plain = f"Change feed of {account} {state} since {plain_date(since)}"
+    return finish(plain, [section(text)])
+
+
+def feed_up_message(account: str, since: datetime, until: datetime) -> Message:
+    """An account's change feed answers again."""
+    minutes = max(0, round((until - since).total_seconds() / 60))
+    text = md(
+        ":large_green_circle: The change feed of provider account `{}` answers again (down "
+        "from {} to {}, about {} min); its changes are heard within a minute again.",
+        account,
+        slack_date(since),
+        slack_date(until),
+        minutes,
+    )
+    plain = f"Change feed of {account} answers again after about {minutes} min"
     return finish(plain, [section(text)])
 
 

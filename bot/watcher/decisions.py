@@ -12,6 +12,8 @@ __all__ = [
     "DEADLINE",
     "DIGEST",
     "ESCALATION",
+    "FEED_DOWN",
+    "FEED_UP",
     "FOLLOWUP_KINDS",
     "HEADER",
     "RECOVERED",
@@ -22,6 +24,8 @@ __all__ = [
     "deadline_key",
     "digest_key",
     "escalation_key",
+    "feed_down_key",
+    "feed_up_key",
     "header_key",
     "outage_key",
     "recovery_key",
@@ -44,9 +48,11 @@ REMINDER = "reminder"
 ESCALATION = "escalation"
 DEADLINE = "deadline"
 FOLLOWUP_KINDS = frozenset({REMINDER, ESCALATION, DEADLINE})
+FEED_DOWN = "feed_down"  # an account's change feed stopped answering: polling took over
+FEED_UP = "feed_up"  # it answers again
 # kinds about one transfer (bot.slack.alerts.AlertKind values), and about an account
 TRANSFER_KINDS = frozenset({"blocked", "completed", "failed", "cancelled", STALLED})
-ACCOUNT_KINDS = frozenset({UNREACHABLE, RECOVERED})
+ACCOUNT_KINDS = frozenset({UNREACHABLE, RECOVERED, FEED_DOWN, FEED_UP})
 
 _STATUS_KINDS = {
     Phase.BLOCKED: "blocked",
@@ -106,6 +112,14 @@ def recovery_key(account: str, since: datetime) -> str:
 def digest_key(day: date) -> str:
     """One digest per day: the local day in the digest's zone (UTC without one)."""
     return f"digest:{day.isoformat()}"
+
+
+def feed_down_key(account: str, since: datetime) -> str:
+    return f"account:{account}:{FEED_DOWN}:since:{_stamp(since)}"
+
+
+def feed_up_key(account: str, since: datetime) -> str:
+    return f"account:{account}:{FEED_UP}:since:{_stamp(since)}"
 
 
 def stall_due_in(

@@ -128,6 +128,7 @@ def next_poll_delay(
     policy: PollPolicy,
     stall_in: float | None = None,
     rng: random.Random | None = None,
+    safety: float | None = None,
 ) -> float | None:
     """Seconds until the next poll, jittered (only ever shorter); None once finished.
 
@@ -135,10 +136,14 @@ def next_poll_delay(
         unchanged_for: seconds the raw status has not changed.
         stall_in: seconds until the transfer would count as stalled (None: not watched
             for stalls, or already alerted); the next poll comes no later than that.
+        safety: a trusted change feed tells of changes, so an unfinished transfer is
+            polled only this often, as a safety net (None: adaptively).
     """
     interval = poll_interval(pace_of(provider, phase, raw_code), unchanged_for, policy)
     if interval is None:
         return None
+    if safety is not None:
+        interval = max(interval, safety)
     draw = (rng or random).random()
     delay = max(policy.min_interval, interval * (1.0 - policy.jitter * draw))
     if stall_in is not None:

@@ -11,13 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.slack.alerts import (
     Deadline,
     alert_message,
+    feed_down_message,
+    feed_up_message,
     followup_message,
     outage_message,
     recovered_message,
     thread_header,
 )
 from bot.slack.blocks import Message, Owner
-from bot.watcher.decisions import STALLED, UNREACHABLE
+from bot.watcher.decisions import FEED_DOWN, FEED_UP, STALLED, UNREACHABLE
 from bot.watcher.observe import status_since
 from providers.base import Phase, Transfer
 from providers.registry import descriptor_of
@@ -148,4 +150,9 @@ def account_alert_message(alert: Alert) -> Message:
     if alert.kind == UNREACHABLE:
         return outage_message(alert.account, since, str(payload.get("last_error") or ""))
     until = parse_time(payload.get("until")) or alert.created_at
+    if alert.kind == FEED_DOWN:
+        error = str(payload.get("last_error") or "")
+        return feed_down_message(alert.account, since, error, silent=bool(payload.get("silent")))
+    if alert.kind == FEED_UP:
+        return feed_up_message(alert.account, since, until)
     return recovered_message(alert.account, since, until)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.watcher.decisions import header_key, status_alert_key, status_alert_kind
+from bot.watcher.feedpace import note_unannounced_change, safety_interval
 from bot.watcher.intervals import PollPolicy, next_poll_delay
 from bot.watcher.reminders import follow_up
 from bot.watcher.stalls import flag_stall, stall_in
@@ -139,7 +140,15 @@ async def record_snapshot(
         now=now,
         changed=seen.status_changed or bool(keys),
     )
-    next_poll_at, interval = next_poll(services, row, since, now, threshold, followed)
+    safety = await safety_interval(session, services, row.account, now)
+    if safety is not None and seen.status_changed and row.watching:
+        silent = await note_unannounced_change(session, services, row, now)
+        if silent is not None:
+            keys.append(silent)
+            safety = None  # the feed is not trusted now: poll adaptively
+    next_poll_at, interval = next_poll(
+        services, row, since, now, threshold, followed, safety=safety
+    )
     if lease_owner is not None:
         await release_transfer(
             session,
@@ -186,7 +195,11 @@ def next_poll(
     threshold: timedelta,
     followed: TrackedTransfer | None,
     policy: PollPolicy | None = None,
+    *,
+    safety: float | None = None,
 ) -> tuple[datetime | None, float | None]:
+    """When to poll next; ``safety`` (a trusted change feed's safety-net interval) replaces
+    the adaptive interval for an unfinished transfer."""
     if not row.watching or followed is not None:
         return None, None
     policy = policy or PollPolicy.from_settings(services.settings.watcher)
@@ -198,6 +211,7 @@ def next_poll(
         policy=policy,
         stall_in=stall_in(row, since=since, now=now, threshold=threshold),
         rng=_rng,
+        safety=safety,
     )
     if delay is None:
         return None, None

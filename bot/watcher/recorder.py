@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.watcher.feedpace import safety_interval
 from bot.watcher.intervals import PollPolicy, error_delay
 from bot.watcher.observe import next_poll, record_snapshot
 from bot.watcher.outages import AccountWatch, record_account_result
@@ -163,6 +164,10 @@ class Recorder:
             return set()
         ids = [r.row.id for r in results]
         seen = await last_statuses_at(session, transfer_ids=ids)
+        safety = {
+            account: await safety_interval(session, self.services, account, now)
+            for account in {r.row.account for r in results}
+        }
         params = []
         clocks = []  # stuck or on a provider clock: each gets a follow-up if it has none
         for result in results:
@@ -173,8 +178,9 @@ class Recorder:
             if due is not None and due <= 0:
                 continue  # it stalls now: the full path tells about it
             next_at, interval = next_poll(
-                self.services, row, since, now, threshold, None, self.policy
-            )
+                self.services, row, since, now, threshold, None, self.policy,
+                safety=safety[row.account],
+            )  # fmt: skip
             params.append(quiet_poll(row, self.owner, now, next_at, interval))
             clocks.append((row, since))
         if await release_quiet_polls(session, polls=params):

@@ -1,7 +1,8 @@
 """The watcher's clock: APScheduler only says when; every piece of state lives in the database.
 
-Jobs: the tick (a poll pass, then the reminder pass, then alert posting), alert posting
-on its own every tick (so a long pass does not hold alerts back), the periodic sync, the
+Jobs: the tick (the change feeds due, a poll pass, then the reminder pass, then alert
+posting), alert posting on its own every tick (so a long pass does not hold alerts back),
+the periodic sync, the
 expiry of approval requests (``bot.actions.expire_due_requests``) and the optional daily
 digest. A restart or a second replica changes nothing: leases, unique
 alert keys and request states in the database decide who does what.
@@ -19,6 +20,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.actions import expire_due_requests
 from bot.runtime.health import read_unreachable_accounts
 from bot.watcher.digest import digest_day_due, reserve_digest
+from bot.watcher.feedpace import feed_accounts
+from bot.watcher.feeds import read_change_feeds
 from bot.watcher.poll import PassReport, run_poll_pass
 from bot.watcher.reminders import ReminderReport, run_reminder_pass
 from bot.watcher.sync import sync_accounts
@@ -96,8 +99,10 @@ class Watcher:
 
     # -- the jobs -----------------------------------------------------------------------------
     async def tick(self) -> PassReport | None:
-        """One poll pass, then the follow-ups due (reminders, escalation, deadlines), then
-        post what they found."""
+        """Read the change feeds that are due, then one poll pass, then the follow-ups due
+        (reminders, escalation, deadlines), then post what they found."""
+        if feed_accounts(self.services):
+            await self._guarded("change feeds", lambda: read_change_feeds(self.services))
         report: PassReport | None = await self._guarded(
             "poll pass", lambda: run_poll_pass(self.services)
         )

@@ -22,7 +22,7 @@ from storage.transfers import get_transfer_by_ref, watch_transfer
 if TYPE_CHECKING:
     from bot.services import Services
 
-__all__ = ["AccountSync", "SyncReport", "sync_accounts"]
+__all__ = ["AccountSync", "SyncReport", "import_transfer", "sync_accounts"]
 
 logger = logging.getLogger(__name__)
 
@@ -127,19 +127,25 @@ async def _sync_one(services: Services, name: str, actor: str) -> AccountSync:
         for transfer in transfers:
             if transfer.details.get(SUPERSEDED_DETAIL):
                 continue  # its successor is in the list and is the one to follow
-            await _import(services, transfer, actor, result)
+            if await import_transfer(services, transfer, actor=actor):
+                result.imported.append(transfer.ref)
+            else:
+                result.already_tracked.append(transfer.ref)
     except StorageError as exc:
         result.error = f"{name}: {exc.message}"
     return result
 
 
-async def _import(services: Services, transfer: Transfer, actor: str, result: AccountSync) -> None:
+async def import_transfer(
+    services: Services, transfer: Transfer, *, actor: str, how: str = "sync"
+) -> bool:
+    """Watch a transfer found at the provider (by ``sync``, or its change feed): True if it
+    is new; one found blocked gets its alert. A transfer already tracked is left alone."""
     now = services.now()
     async with services.db.session() as session:
         existing = await get_transfer_by_ref(session, account=transfer.account, ref=transfer.ref)
         if existing is not None:
-            result.already_tracked.append(transfer.ref)
-            return
+            return False
         delay = _first_poll_delay(services, transfer, now)
         watched = await watch_transfer(
             session,
@@ -148,19 +154,18 @@ async def _import(services: Services, transfer: Transfer, actor: str, result: Ac
             now=now,
             poll_interval_seconds=delay,
             next_poll_at=now + timedelta(seconds=delay),
-            message="Imported by sync.",
+            message=f"Imported by {how}.",
         )
         row = watched.transfer
         if not watched.created:
-            result.already_tracked.append(transfer.ref)
-            return
+            return False
         assert row.id is not None
         await record_audit(
             session,
             actor=actor,
             verb="watched",
             transfer_id=row.id,
-            detail=f"Imported {transfer.account} {transfer.ref} ({transfer.subject}) by sync.",
+            detail=f"Imported {transfer.account} {transfer.ref} ({transfer.subject}) by {how}.",
             now=now,
         )
         if transfer.phase is Phase.BLOCKED:
@@ -174,7 +179,7 @@ async def _import(services: Services, transfer: Transfer, actor: str, result: Ac
                 payload={"phase": row.phase, "raw_code": row.raw_code, "raw_text": row.raw_text},
                 now=now,
             )
-    result.imported.append(transfer.ref)
+    return True
 
 
 def _first_poll_delay(services: Services, transfer: Transfer, now: datetime) -> float:

@@ -12,16 +12,27 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from providers.base import Action, ActionResult, ActionSpec, Phase, ProviderClient, Transfer
+from providers.base import (
+    Action,
+    ActionResult,
+    ActionSpec,
+    Change,
+    Phase,
+    ProviderClient,
+    Transfer,
+)
 from providers.errors import (
     AuthenticationFailed,
     BadReply,
     InvalidInput,
+    ProviderError,
     RateLimited,
     TransferNotFound,
     Unavailable,
+    Unsupported,
 )
 from providers.http import ProviderHTTP, unknown_outcome
+from providers.opensrs.events import MAX_POLL, changes_from_poll
 from providers.opensrs.parse import (
     LiveStatus,
     Order,
@@ -98,6 +109,34 @@ class OpenSRSProvider(ProviderClient):
                 continue
             transfers.append(transfer)
         return transfers
+
+    # -- the change feed: event notifications (providers.opensrs.events cites the docs) ---
+
+    async def poll_changes(self, limit: int = MAX_POLL) -> list[Change]:
+        """EVENT POLL: up to ``limit`` (at most 100) unacknowledged events, oldest first."""
+        wanted = max(1, min(MAX_POLL, limit))
+        try:
+            reply = await self._call("POLL", "EVENT", {"limit": str(wanted)}, read=True)
+        except ProviderError as exc:
+            if "not enabled" in (exc.detail or "").lower():
+                raise Unsupported(
+                    f"{self._who} has event notifications by API turned off; turn them on "
+                    "in the OpenSRS Reseller Control Panel (Account Settings, Event "
+                    "Notifications) or set events = false for the account.",
+                    account=self.account.name,
+                    detail=exc.detail,
+                ) from None
+            raise
+        return changes_from_poll(reply.attributes)
+
+    async def ack_change(self, change_id: str) -> None:
+        """EVENT ACK of one event; acknowledging one already gone is not an error."""
+        try:
+            await self._call("ACK", "EVENT", {"event_id": change_id}, read=True)
+        except TransferNotFound:
+            logger.info(
+                "opensrs %s: event %s was already acknowledged", self.account.name, change_id
+            )
 
     # -- the actions: the shared checks' hooks, then one call each ------------------------
 

@@ -24,6 +24,7 @@ __all__ = [
 CAPABILITIES = Capabilities(
     actions=frozenset({Action.CANCEL, Action.RETRY, Action.RESEND}),
     can_list=True,
+    change_feed=True,  # event notifications: EVENT POLL / EVENT ACK
     ref_label="order id",
     subject_label="domain",
     done_words={Action.RETRY: "resubmitted"},

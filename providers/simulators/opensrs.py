@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 from collections.abc import Sequence
@@ -13,7 +14,7 @@ from providers.errors import BadReply
 from providers.opensrs.wire import build_reply, parse_request, sign
 from providers.simulators.base import Scope, Simulator, SimulatorOptions
 
-__all__ = ["SCRIPTS", "OpenSRSSimulator", "SimOrder"]
+__all__ = ["EVENT_FAULTS", "SCRIPTS", "OpenSRSSimulator", "SimEvent", "SimOrder"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,23 @@ SCRIPTS: dict[str, tuple[Step, ...]] = {
 CANCELLED_BY_RESELLER = "Cancelled by reseller request"
 GAINING_REGISTRAR = "Tucows Domains Inc."
 MAX_LIMIT = 40
+MAX_EVENTS = 100  # poll_event: "Max value: 100"; default 1
+EVENTS_OFF = "Event notifications are not enabled for this reseller"
+# the feed's own faults, switched on in ``event_faults`` (each until cleared):
+EVENT_FAULTS = (
+    "duplicate",  # every event in a POLL reply is listed twice
+    "out_of_order",  # a POLL reply lists its events newest first
+    "unknown_order",  # the next POLL also lists an event about an order that never existed
+    "empty",  # POLL answers an empty list whatever is queued
+)
+# an order's status in an ORDER STATUS_CHANGE event (status_change-order's order_status)
+ORDER_STATUS = {
+    "pending_owner": "processed",
+    "pending_admin": "processed",
+    "pending_registry": "processed",
+    "completed": "completed",
+    "cancelled": "declined",
+}
 
 
 @dataclass
@@ -66,6 +84,7 @@ class SimOrder:
     resubmit_script: str | Sequence[Step] = "completes"
     superseded_by: str | None = None
     resends: int = 0
+    noticed: int = 0  # how many history entries have had their events queued
 
     def settle(self, now: datetime) -> None:
         """Take every step that is due by ``now``."""
@@ -103,6 +122,26 @@ class SimOrder:
         }
 
 
+@dataclass
+class SimEvent:
+    """One queued event notification, as poll_event lists it."""
+
+    event_id: str
+    at: datetime
+    object: str  # TRANSFER or ORDER
+    data: dict[str, str]
+    event: str = "STATUS_CHANGE"
+
+    def entry(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "event": self.event,
+            "object": self.object,
+            "event_date": _date(self.at),
+            "object_data": dict(self.data),
+        }
+
+
 def _date(when: datetime) -> str:
     return when.strftime("%Y-%m-%d %H:%M:%S")
 
@@ -110,11 +149,12 @@ def _date(when: datetime) -> str:
 class OpenSRSSimulator(Simulator):
     """OpenSRS's XCP API for one reseller: ``POST /`` with X-Username and X-Signature.
 
-    Answers GET_TRANSFERS_IN, CHECK_TRANSFER, PROCESS_TRANSFER, CANCEL_TRANSFER and
-    SEND_PASSWORD (action and object in either case). Orders follow a script of
-    ``(seconds after the previous step or the last action, status, reason)`` evaluated
-    lazily from ``clock.now()``. The 100-commands-per-connection cap (code 350) is not
-    simulated.
+    Answers GET_TRANSFERS_IN, CHECK_TRANSFER, PROCESS_TRANSFER, CANCEL_TRANSFER,
+    SEND_PASSWORD and, once ``events_enabled``, EVENT POLL / EVENT ACK (action and object in
+    either case; the event shapes are cited in ``providers.opensrs.events``). Orders
+    follow a script of ``(seconds after the previous step or the last action, status,
+    reason)`` evaluated lazily from ``clock.now()``. The 100-commands-per-connection cap
+    (code 350) is not simulated.
     """
 
     name = "opensrs"
@@ -130,6 +170,13 @@ class OpenSRSSimulator(Simulator):
         self.username = self.username or "test_rsp"
         self.orders: dict[str, SimOrder] = {}
         self._next_id = first_order_id
+        # event notifications (poll_event / ack_event): off until a test or the demo turns
+        # them on, as they are at OpenSRS until the reseller does
+        self.events_enabled = False
+        self.event_faults: set[str] = set()
+        self.events: list[SimEvent] = []  # queued, oldest first; acknowledged ones leave
+        self.acked: list[str] = []
+        self._event_seq = 0
 
     def __repr__(self) -> str:
         return f"OpenSRSSimulator(username={self.username!r}, orders={len(self.orders)})"
@@ -210,6 +257,74 @@ class OpenSRSSimulator(Simulator):
             self.add_order("wingtip.biz", script="bad_auth", age=HOUR + 15 * 60),
         ]
 
+    # -- event notifications ------------------------------------------------------------
+
+    def _queue_events(self) -> None:
+        """Queue an event for every step an order took since the last look (at its time):
+        a TRANSFER STATUS_CHANGE for each transfer status, and an ORDER STATUS_CHANGE when
+        the order's own status word changes."""
+        fresh: list[SimEvent] = []
+        for order in self.orders.values():
+            while order.noticed < len(order.history):
+                index = order.noticed
+                at, status, _reason = order.history[index]
+                order.noticed += 1
+                if not self.events_enabled:
+                    continue  # OpenSRS keeps no events for a reseller who has them off
+                data = {"order_id": order.order_id, "domain_name": order.domain}
+                fresh.append(self._event(at, "TRANSFER", {**data, "transfer_status": status}))
+                before = ORDER_STATUS.get(order.history[index - 1][1]) if index else None
+                if ORDER_STATUS.get(status) != before:
+                    order_data = {
+                        **data,
+                        "order_reg_type": "transfer",
+                        "order_status": ORDER_STATUS.get(status, "processed"),
+                    }
+                    fresh.append(self._event(at, "ORDER", order_data))
+        self.events.extend(sorted(fresh, key=lambda event: event.at))
+
+    def _event(self, at: datetime, object_: str, data: dict[str, str]) -> SimEvent:
+        self._event_seq += 1
+        seed = f"{self.username}:{self._event_seq}".encode()
+        event_id = hashlib.md5(seed, usedforsecurity=False).hexdigest()  # shaped like theirs
+        return SimEvent(event_id=event_id, at=at, object=object_, data=data)
+
+    def _poll_event(self, attrs: dict[str, Any], now: datetime) -> Answer:
+        if not self.events_enabled:
+            return 400, EVENTS_OFF, {}
+        limit = str(attrs.get("limit") or "1")
+        if not limit.isdigit() or not 1 <= int(limit) <= MAX_EVENTS:
+            return 465, f"Invalid data: limit must be between 1 and {MAX_EVENTS}", {}
+        listed = [event.entry() for event in self.events[: int(limit)]]
+        if "unknown_order" in self.event_faults:
+            self.event_faults.discard("unknown_order")
+            ghost = self._event(now, "ORDER", {
+                "order_id": "999999999", "domain_name": "never-ordered.example",
+                "order_reg_type": "transfer", "order_status": "processed",
+            })  # fmt: skip
+            self.events.insert(0, ghost)
+            listed.insert(0, ghost.entry())
+        if "out_of_order" in self.event_faults:
+            listed.reverse()
+        if "duplicate" in self.event_faults:
+            listed = [entry for entry in listed for _ in (0, 1)]
+        if "empty" in self.event_faults:
+            listed = []
+        return 200, "Command successful", {"total": str(len(listed)), "events": listed}
+
+    def _ack_event(self, attrs: dict[str, Any], now: datetime) -> Answer:
+        if not self.events_enabled:
+            return 400, EVENTS_OFF, {}
+        event_id = str(attrs.get("event_id") or "")
+        if not event_id:
+            return 460, "Missing field: event_id", {}
+        mine = [event for event in self.events if event.event_id == event_id]
+        if not mine:
+            return 480, "Event not found", {}
+        self.events.remove(mine[0])
+        self.acked.append(event_id)
+        return 200, "Command successful", {"transaction_id": event_id}
+
     # -- the wire -------------------------------------------------------------------------
 
     def operation_of(self, method: str, path: str, query: str, body: bytes) -> str:
@@ -232,13 +347,17 @@ class OpenSRSSimulator(Simulator):
             ("PROCESS_TRANSFER", "TRANSFER"): self._process_transfer,
             ("CANCEL_TRANSFER", "TRANSFER"): self._cancel_transfer,
             ("SEND_PASSWORD", "TRANSFER"): self._send_password,
+            ("POLL", "EVENT"): self._poll_event,
+            ("ACK", "EVENT"): self._ack_event,
         }.get((request.action, request.object))
         if handler is None or request.protocol.upper() != "XCP":
             return self._answer(request.object, 400, f"Invalid Command: {request.action}")
         now = self.clock.now()
         for order in self.orders.values():
             order.settle(now)
+        self._queue_events()
         code, text, attributes = handler(request.attributes, now)
+        self._queue_events()  # what an action did is an event too
         return self._answer(request.object, code, text, attributes)
 
     def _answer(

@@ -646,3 +646,48 @@ def test_settings_accept_exactly_the_database_urls_storage_accepts(
         accepted = database_url(accepted).render_as_string(hide_password=False)
 
     assert accepted == expected
+
+
+_SRS = """
+[[accounts]]
+name = "srs"
+type = "{kind}"
+base_url = "https://rr-n1-tor.opensrs.net:55443"
+username = "reseller"
+account_number = "1"
+secret_env = "SRS_KEY"
+{extra}
+"""
+
+
+def test_event_notifications_are_an_opensrs_account_setting_with_its_defaults(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, _SRS.format(kind="opensrs", extra="events = true"))
+    (account,) = load_settings(path, environ={"SRS_KEY": "k" * 20}).accounts
+    assert (account.events, account.event_poll_seconds, account.safety_poll_seconds) == (
+        True,
+        60,
+        86400,
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "extra", "problem"),
+    [
+        ("hostway", "events = true", "accounts[0].events: Hostway offers no change feed"),
+        ("opensrs", 'events = "yes"', "accounts[0].events"),
+        ("opensrs", "events = true\nevent_poll_seconds = 1", "accounts[0].event_poll_seconds"),
+        (
+            "opensrs",
+            "events = true\nevent_poll_seconds = 600\nsafety_poll_seconds = 300",
+            "accounts[0].safety_poll_seconds: ",
+        ),
+    ],
+)
+def test_event_settings_that_cannot_work_are_refused_in_words(
+    tmp_path: Path, kind: str, extra: str, problem: str
+) -> None:
+    path = write(tmp_path, _SRS.format(kind=kind, extra=extra))
+    found = problems_of(path, {"SRS_KEY": "k" * 20})
+    assert any(f": {problem}" in line for line in found), found

@@ -25,6 +25,10 @@ running. Measured, in this order:
    ``--blocked-share`` of them blocked (tests.watcher.perf_reminders). ``--reminders``
    runs this step alone, without simulators, in seconds:
    ``python -m tests.perf.watcher --reminders --transfers 10000``.
+8. OpenSRS event notifications: a simulated week of OpenSRS transfers through the real
+   watcher (tests.watcher.perf_events) with events on and off, beside a fixed 5-minute
+   cron: detection delay p50 / p99 / worst and provider calls per transfer-day. Alone with
+   ``--events-only`` (``--events-transfers N``, ``--adaptive-transfers M``).
 
 The garbage collector is tuned as ``transferbot serve`` tunes it (bot.runtime.tuning).
 
@@ -52,6 +56,7 @@ from bot.watcher.poll import run_poll_pass
 from bot.watcher.transport import provider_transport
 from storage.database import Database
 from storage.migrate import upgrade_database
+from tests.watcher.perf_events import events_week, fixed_week
 from tests.watcher.perf_reminders import reminder_bench
 from tests.watcher.perf_rig import (
     LIFTED,
@@ -223,6 +228,54 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(f"{a:<{width}}  {b:>14}  {c}" for a, b, c in rows)
 
 
+# -- event notifications ------------------------------------------------------------------
+async def run_events(args: argparse.Namespace) -> dict[str, Any]:
+    """The OpenSRS week with events on and off (the real watcher), and the cron (computed)."""
+    on = await events_week("events", transfers=args.events_transfers)
+    step("events on", f"{on.seconds:.0f} s for a simulated week of {on.transfers} transfers")
+    off = await events_week("adaptive", transfers=args.adaptive_transfers)
+    step("events off", f"{off.seconds:.0f} s for a simulated week of {off.transfers} transfers")
+    fixed = fixed_week(transfers=args.events_transfers)
+    return {
+        "events_on": on.summary(),
+        "events_off": off.summary(),
+        "fixed_5min": fixed.summary(),
+        "reduction_vs_fixed": round(fixed.per_day / on.per_day, 1),
+        "targets": {"worst_detection_s_below": 120, "reduction_at_least": 20},
+    }
+
+
+def events_table(result: dict[str, Any]) -> str:
+    rows = [("OpenSRS week", "p50 / p99 / worst detection", "calls/transfer-day", "transfers")]
+    for label, key in (
+        ("events on", "events_on"), ("events off", "events_off"), ("fixed 5 min", "fixed_5min"),
+    ):  # fmt: skip
+        r = result[key]
+        rows.append(
+            (
+                label,
+                f"{r['detection_p50_s']:.0f} / {r['detection_p99_s']:.0f} / "
+                f"{r['detection_worst_s']:.0f} s",
+                f"{r['calls_per_transfer_day']}",
+                f"{r['transfers']} ({r['transfer_days']} transfer-days, {r['changes']} changes)",
+            )
+        )
+    on = result["events_on"]
+    rows.append(
+        (
+            "targets",
+            f"worst < 120 s: {'met' if on['detection_worst_s'] < 120 else 'NOT met'}",
+            f"{result['reduction_vs_fixed']}x fewer than fixed: "
+            f"{'met' if result['reduction_vs_fixed'] >= 20 else 'NOT met'} (>= 20x)",
+            f"calls with events on: {on['calls']}",
+        )
+    )
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join(
+        f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:<{widths[2]}}  {d}" for a, b, c, d in rows
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m tests.perf.watcher", description=__doc__.split("\n")[0]
@@ -249,6 +302,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--blocked-share", type=float, default=0.1)
     parser.add_argument("--ticks", type=int, default=50, help="steady reminder passes timed")
+    parser.add_argument(
+        "--events-only", action="store_true", help="only the OpenSRS event-notification week"
+    )
+    parser.add_argument(
+        "--no-events", action="store_true", help="leave out the event-notification week"
+    )
+    parser.add_argument("--events-transfers", type=int, default=1000)
+    parser.add_argument("--adaptive-transfers", type=int, default=200)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -263,10 +324,19 @@ def main(argv: list[str] | None = None) -> None:
         print(reminders_table(reminders))
         print(json.dumps({"reminders": reminders}, sort_keys=True))
         return
+    if args.events_only:
+        events = asyncio.run(run_events(args))
+        print(events_table(events))
+        print(json.dumps({"events_week": events}, sort_keys=True))
+        return
     result = asyncio.run(run(args))
     result["reminders"] = asyncio.run(reminders_step(args))
+    if not args.no_events:
+        result["events_week"] = asyncio.run(run_events(args))
     print(table(result))
     print(reminders_table(result["reminders"]))
+    if "events_week" in result:
+        print(events_table(result["events_week"]))
     print(json.dumps(result, sort_keys=True))
 
 

@@ -32,6 +32,8 @@ TABLES = {
     "audit_log",
     "seen_signatures",
     "followups",
+    "change_feeds",
+    "seen_changes",
 }
 
 

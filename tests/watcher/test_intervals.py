@@ -153,3 +153,17 @@ def test_alert_kinds_for_phase_changes() -> None:
     assert status_alert_kind("blocked", "cancelled") == "cancelled"
     assert status_alert_kind("completed", "failed") is None
     assert status_alert_kind("blocked", "active") is None
+
+
+def test_a_trusted_change_feed_stretches_polls_to_its_safety_net_but_not_past_a_stall() -> None:
+    policy = PollPolicy(jitter=0.0)
+    moving = {"provider": "opensrs", "phase": "active", "raw_code": "pending_registry"}
+    adaptive = next_poll_delay(unchanged_for=600, policy=policy, **moving)
+    assert adaptive is not None and adaptive < 3600
+    assert next_poll_delay(unchanged_for=600, policy=policy, safety=86400, **moving) == 86400
+    capped = next_poll_delay(
+        unchanged_for=600, policy=policy, safety=86400, stall_in=7200, **moving
+    )
+    assert capped == 7201  # a stall still falls due on time
+    done = {"provider": "opensrs", "phase": "completed", "raw_code": "completed"}
+    assert next_poll_delay(unchanged_for=600, policy=policy, safety=86400, **done) is None
