@@ -266,4 +266,7 @@ def shapes() -> type[Shapes]:
 
 # -- the whole bot on loopback (tests/slack/conftest.py), for the Slack abuse and load parts ----
 
-from tests.slack.conftest import bot, slack_overrides  # noqa: E402, F401 - fixtures, re-exported
+# fixtures, re-exported: the Slack test bot and what it asks for ([slack] overrides, routes),
+# and the follow-up settings the watcher rig asks for (modules that use the rig import it)
+from tests.slack.conftest import bot, routes, slack_overrides  # noqa: E402, F401
+from tests.watcher.conftest import followup_config  # noqa: E402, F401

@@ -26,7 +26,6 @@ from tests.reliability.crash_bot import BOB, BotProcess
 from tests.reliability.processes import alerts, all_posted, wait_for
 from tests.reliability.results import record
 from tests.watcher.conftest import Rig, watch_blocking_and_finishing
-from tests.watcher.conftest import followup_config as followup_config
 from tests.watcher.conftest import rig as rig
 from tests.watcher.conftest import watcher_config as watcher_config
 
@@ -138,6 +137,11 @@ async def test_an_approval_stale_at_restart_is_expired_and_said_so_never_run(
     row = await rig.watch("cpanel", cpanel.add_session("RUNNING", accounts=["shop"]))
     await bot.start()
     message = await bot.ask(f"cancel {row.short_id}")
+
+    async def message_recorded() -> bool:  # shown in Slack is not yet saved with its ts
+        return [r.message_ts for r in await bot.requests()] == [message["ts"]]
+
+    await wait_for(message_recorded, what="the request's message recorded")
     await bot.kill()
     [request] = await bot.requests()
     async with rig.services.db.session() as session:  # the Approve landed as the bot died
@@ -152,13 +156,22 @@ async def test_an_approval_stale_at_restart_is_expired_and_said_so_never_run(
 
     await bot.start(later=2 * 86400)
 
+    async def expired() -> bool:
+        return [r.state for r in await bot.requests()] == [RequestState.EXPIRED.value]
+
     async def shown_expired() -> bool:
         shown = bot.now_shown(message)
-        return [r.state for r in await bot.requests()] == [RequestState.EXPIRED.value] and (
-            shown is not None and "stopped before running it" in bot.rig.standin.render(shown)
-        )
+        return shown is not None and "stopped before running it" in rig.standin.render(shown)
 
-    await wait_for(shown_expired, what="the request shown as expired")
+    await wait_for(expired, what="the request expired")
+    try:
+        await wait_for(shown_expired, 30, what="the request shown as expired")
+    except AssertionError:
+        shown = bot.now_shown(message)
+        calls = [(m, round(at, 2)) for m, at in rig.standin.arrivals if m.startswith("chat.")]
+        raise AssertionError(
+            f"shown: {shown and rig.standin.render(shown)!r}; chat calls: {calls}"
+        ) from None
     survived("with an approval not yet run, back two days later", time.monotonic() - bot.started_at)
     before = len(rig.standin.responses)
     await bot.click("Approve", message)  # a click on the old message runs nothing either

@@ -38,7 +38,6 @@ from providers.simulators.base import LoopbackServer
 from tests.reliability.processes import alerts, all_posted, wait_for
 from tests.reliability.results import record
 from tests.watcher.conftest import Rig, watcher_settings
-from tests.watcher.conftest import followup_config as followup_config
 from tests.watcher.conftest import rig as rig
 
 pytestmark = pytest.mark.postgres
