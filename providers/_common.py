@@ -1,18 +1,21 @@
-"""Small pieces the provider clients share: provider words made safe to show, secrets masked."""
+"""Small pieces the provider clients share: provider words made safe to show, secrets masked,
+domains read from refs."""
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 
 from providers.base import mask_secret
 from providers.errors import ProviderError
 
-__all__ = ["ascii_digits", "one_line", "scrub", "scrub_error"]
+__all__ = ["ascii_digits", "normalize_domain", "one_line", "scrub", "scrub_error"]
 
 logger = logging.getLogger(__name__)
 
 _MIN_SECRET = 4  # shorter "secrets" would mask ordinary words
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")  # one DNS label, as ASCII
 
 
 def ascii_digits(text: str) -> bool:
@@ -42,3 +45,18 @@ def scrub_error(exc: ProviderError, secrets: Iterable[str | None]) -> ProviderEr
     exc.args = (exc.message,)
     exc.detail = scrub(exc.detail, secrets) if exc.detail else None
     return exc
+
+
+def normalize_domain(ref: str) -> str | None:
+    """The domain a ref names, lower-case and ASCII (IDNA), or None if it is not one."""
+    name = ref.strip().rstrip(".").lower()
+    if not name or len(name) > 253:
+        return None
+    try:
+        name = name.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    labels = name.split(".")
+    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+        return None
+    return name

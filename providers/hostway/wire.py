@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from providers._common import scrub
+from providers._common import normalize_domain, scrub
 from providers.errors import (
     BadReply,
     InvalidInput,
@@ -31,23 +30,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-
-
-def normalize_domain(ref: str) -> str | None:
-    """The domain a ref names, lower-case and ASCII (IDNA), or None if it is not one."""
-    name = ref.strip().rstrip(".").lower()
-    if not name or len(name) > 253:
-        return None
-    try:
-        name = name.encode("idna").decode("ascii")
-    except UnicodeError:
-        return None
-    labels = name.split(".")
-    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
-        return None
-    return name
 
 
 def transfer_path(account_number: str, domain: str) -> str:

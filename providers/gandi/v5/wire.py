@@ -18,13 +18,12 @@ https://api.gandi.net/docs/authentication/ and https://api.gandi.net/docs/refere
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from urllib.parse import quote
 
 import httpx
 
-from providers._common import one_line, scrub
+from providers._common import normalize_domain, one_line, scrub
 from providers.errors import (
     AuthenticationFailed,
     BadReply,
@@ -64,25 +63,11 @@ TOKEN_HELP = (
     "Gandi's Admin, Account settings → Personal Access Tokens, for the organization that "
     "owns the domains and with the “Manage domain names” permission"
 )
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _ORG_WORDS = ("organization", "organisation", "sharing", "owner")
 _PERMISSION_WORDS = ("permission", "scope", "not allowed", "right")
 
 
 # -- refs and bodies -------------------------------------------------------------------------
-def normalize_domain(ref: str) -> str | None:
-    """The domain a ref names, lower-case and ASCII (IDNA), or None if it is not one."""
-    name = ref.strip().rstrip(".").lower()
-    if not name or len(name) > 253:
-        return None
-    try:
-        name = name.encode("idna").decode("ascii")
-    except UnicodeError:
-        return None
-    labels = name.split(".")
-    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
-        return None
-    return name
 
 
 def invalid_ref(ref: str, *, who: str, account: str) -> InvalidInput:
