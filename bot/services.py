@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.provider_lanes import ProviderLanes
 from bot.runtime.logs import SecretMasker, installed_masker
+from bot.runtime.replays import SharedSignatures
 from bot.settings import Settings
 from bot.slack.calls import SlackCalls
 from bot.watcher.alerts import AlertPosting
@@ -50,7 +51,8 @@ class Services:
     provider calls made for people, per account (``bot.provider_lanes``); ``masker`` hides
     the secrets a piece of work holds from the logs while it runs; ``calls`` makes every
     Slack Web API call (``bot.slack.calls``); ``alert_posting`` posts pending alerts when
-    kicked.
+    kicked; ``signatures`` records, batched, the requests every replica must see once
+    (``bot.runtime.replays``).
     """
 
     settings: Settings
@@ -65,11 +67,13 @@ class Services:
     masker: SecretMasker = field(default_factory=installed_masker)
     calls: SlackCalls = field(init=False, repr=False)
     alert_posting: AlertPosting = field(init=False, repr=False)
+    signatures: SharedSignatures = field(init=False, repr=False)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
         self.calls = SlackCalls(lambda: self.slack)
         self.alert_posting = AlertPosting(self)
+        self.signatures = SharedSignatures(self.db)
 
     @classmethod
     def from_settings(

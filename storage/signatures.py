@@ -12,29 +12,19 @@ from sqlmodel import col
 from storage._dialect import dialect_insert
 from storage.models import SeenSignature
 
-__all__ = ["count_signatures", "prune_signatures", "record_signature", "record_signatures"]
+__all__ = ["count_signatures", "prune_signatures", "record_signatures"]
 
 logger = logging.getLogger(__name__)
 
 
-async def record_signature(session: AsyncSession, *, digest: str, signed_at: datetime) -> bool:
-    """Record a request's signature digest; False when it was recorded already (by this
-    replica or another, before or after a restart): the request was sent before.
+async def record_signatures(session: AsyncSession, *, digests: dict[str, datetime]) -> set[str]:
+    """Record request digests in one statement; the ones that were new. A digest missing from
+    the answer was recorded already (by this replica or another, before or after a restart):
+    its request was sent before.
 
     ``INSERT ... ON CONFLICT DO NOTHING`` on the unique digest, so two replicas recording
-    it at once get one True and one False, and the transaction is not aborted.
+    one at once get one "new" between them, and neither transaction is aborted.
     """
-    stmt = (
-        dialect_insert(session, SeenSignature)
-        .values(digest=digest, signed_at=signed_at)
-        .on_conflict_do_nothing(index_elements=[col(SeenSignature.digest)])
-        .returning(col(SeenSignature.digest))
-    )
-    return (await session.execute(stmt)).first() is not None
-
-
-async def record_signatures(session: AsyncSession, *, digests: dict[str, datetime]) -> set[str]:
-    """Record many digests in one statement; the ones that were new (as record_signature)."""
     if not digests:
         return set()
     stmt = (

@@ -15,7 +15,10 @@ minutes a signature lasts) reaches the listeners as a redelivery (``X-Slack-Retr
 whatever its headers say: they then do nothing twice (see ``bot.actions.approvals``). Signatures
 are remembered in this process and recorded in the database (``bot.runtime.replays``),
 so a request re-sent to another replica, or after a restart, is a redelivery too; while
-the database can't record them, each replica goes by its own memory.
+the database can't record them, each replica goes by its own memory. A slash command's
+signature is kept in memory only: the command listener records its ``trigger_id`` in the
+same table, batched, and only for a command it takes on (``bot.slack.listeners.commands``),
+so an answer given in the ack (help, misuse, refusal) waits on no database write.
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ class RequestGuard:
         signing_secret: str,
         *,
         db: Database | None = None,
+        shared: SharedSignatures | None = None,
         body_seconds: float = BODY_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -80,7 +84,9 @@ class RequestGuard:
         self.body_seconds = body_seconds
         self.clock = clock
         self.memory = RecentSignatures(clock=clock)  # signatures let in, for five minutes
-        self.shared = SharedSignatures(db, clock=clock) if db is not None else None
+        if shared is None and db is not None:
+            shared = SharedSignatures(db, clock=clock)
+        self.shared = shared  # the database's record, shared with the command listener
         self._verifier = SignatureVerifier(signing_secret, clock=_Clock(clock))
 
     async def check(self, request: Request) -> AsyncBoltRequest | Response:
@@ -100,16 +106,25 @@ class RequestGuard:
             logger.info("ignored a request of a kind the bot does not serve: %s", kind)
             return Response(status_code=200)
         headers = bolt_request.headers
-        if await self._replayed(signature, timestamp) and RETRY_HEADER not in headers:
+        command = "command" in bolt_request.body
+        if await self._replayed(signature, timestamp, command) and RETRY_HEADER not in headers:
             logger.info("a request was sent again with the same signature: handled as a retry")
             headers[RETRY_HEADER] = ["1"]
         return bolt_request
 
-    async def _replayed(self, signature: str, timestamp: int) -> bool:
-        """Seen before: by this process (memory, checked first), or by any (the database)."""
+    async def _replayed(self, signature: str, timestamp: int, command: bool) -> bool:
+        """Seen before: by this process (memory, checked first), or by any (the database).
+
+        A slash command is looked up in memory only: its listener records its trigger_id
+        with the shared signatures once it is sure to take the command on, so help, misuse
+        and refusals are answered in the ack with no database write before it, and one
+        taken on costs one (batched) write, not two.
+        """
         if not self.memory.add(signature, timestamp):
             return True
-        return self.shared is not None and not await self.shared.add(signature, timestamp)
+        if command or self.shared is None:
+            return False
+        return not await self.shared.add(signature, timestamp)
 
 
 async def _read_capped(request: Request, limit: int, seconds: float) -> bytes:

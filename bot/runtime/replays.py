@@ -125,13 +125,19 @@ class SharedSignatures:
     async def add(self, signature: str, timestamp: int) -> bool:
         """Record ``signature``; False if some replica recorded it already. True as well when
         it can't be recorded (the module docstring says why)."""
+        digest = hashlib.sha256(signature.encode()).hexdigest()
+        return await self.first(digest, datetime.fromtimestamp(timestamp, UTC)) is not False
+
+    async def first(self, digest: str, signed_at: datetime) -> bool | None:
+        """Record ``digest`` (a SHA-256 in hex, of something seen at ``signed_at``): True
+        the first time any replica records it, False after that, None while the database
+        can't record it (the caller decides on what it knows itself)."""
         now = self.clock()
         if now < self._skip_until:
-            return True
-        digest = hashlib.sha256(signature.encode()).hexdigest()
+            return None
         try:
             async with asyncio.timeout(SHARED_SECONDS):
-                recorded = await self._record(digest, timestamp, now)
+                recorded = await self._record(digest, signed_at, now)
         except (StorageError, TimeoutError) as exc:
             self._skip_until = now + SKIP_SHARED_SECONDS
             if not self._failing:
@@ -141,22 +147,19 @@ class SharedSignatures:
                     "again is caught only by the replica it reached before, until they can",
                     "too slow" if isinstance(exc, TimeoutError) else "unavailable",
                 )
-            return True
+            return None
         if self._failing:
             self._failing = False
             logger.info("signatures are recorded in the database again")
         return recorded
 
-    async def _record(self, digest: str, timestamp: int, now: float) -> bool:
+    async def _record(self, digest: str, signed_at: datetime, now: float) -> bool:
         """Join the batch being gathered (one transaction for every request that arrives
         while the last one is written: a burst of 200 is a few INSERTs, not 200 waiting on
         SQLite's one writer), and learn whether this digest was new."""
         waiting = self._batch.get(digest)
         if waiting is None:
-            waiting = self._batch[digest] = (
-                asyncio.get_running_loop().create_future(),
-                datetime.fromtimestamp(timestamp, UTC),
-            )
+            waiting = self._batch[digest] = (asyncio.get_running_loop().create_future(), signed_at)
             if self._writer is None or self._writer.done():
                 self._writer = asyncio.create_task(self._write(now))
         else:  # the same signature twice in one batch: the second is a replay

@@ -94,7 +94,7 @@ def http_app(
         signing = services.settings.slack.signing_secret
         guard = RequestGuard(
             signing.get_secret_value() if signing else "",
-            db=services.db,
+            shared=services.signatures,
             body_seconds=body_seconds,
         )
 

@@ -39,9 +39,7 @@ from bot.watcher.sync import sync_accounts
 from providers.base import Action
 from providers.registry import capabilities_of
 from storage.audit import list_audit
-from storage.errors import StorageError
 from storage.models import TrackedTransfer
-from storage.signatures import record_signature
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -68,17 +66,16 @@ async def on_command(
 ) -> None:
     """Answer in the ack when that needs no I/O (help, misuse, refusal); else ack and go on.
 
-    A command is taken on once: its ``trigger_id`` (one per invocation) is recorded with the
-    signatures every replica shares, and one seen before is acknowledged and nothing more
+    An answer given in the ack is given again to a command delivered again (its first ack
+    was lost, or the answer never shown; it changes nothing). A command taken on is taken
+    on once: its ``trigger_id`` (one per invocation) is recorded with the signatures every
+    replica shares (batched with the commands arriving with it), and one seen before is
+    acknowledged and nothing more
     (a replay the events endpoint caught, or a Socket Mode envelope sent again after its
     ack was lost). One marked as sent again but never seen is taken on: in Socket Mode an
     envelope in flight when Slack refreshed the connection comes again with
     ``retry_attempt`` 1, and its first delivery never reached us.
     """
-    if not await _first_delivery(services, command, retried):
-        logger.info("a slash command delivered again: acknowledged, nothing done or answered")
-        await ack()
-        return
     name = services.settings.slack.command
     user = str(command.get("user_id") or "")
     try:
@@ -105,21 +102,28 @@ async def on_command(
         trigger_id=command.get("trigger_id"),
         retried=retried,
     )
-    after_ack(answer, run_command(asker, roster, parsed), name="slash-command")
+    after_ack(answer, _take_on(asker, roster, parsed, command), name="slash-command")
+
+
+async def _take_on(
+    asker: Asker, roster: Roster, parsed: Command | CommandError, command: dict[str, Any]
+) -> None:
+    """The command's work, unless it was taken on before (then nothing, said in the log)."""
+    if not await _first_delivery(asker.services, command, asker.retried):
+        logger.info("a slash command delivered again: acknowledged, nothing done or answered")
+        return
+    await run_command(asker, roster, parsed)
 
 
 async def _first_delivery(services: Services, command: dict[str, Any], retried: bool) -> bool:
-    """True unless this command's trigger_id was seen before (or, without one or without
-    the database, unless it is marked as sent again)."""
+    """True unless this command's trigger_id was seen before (or, without one or while the
+    database can't record it, unless it is marked as sent again)."""
     trigger = command.get("trigger_id")
     if not isinstance(trigger, str) or not trigger:
         return not retried
     digest = hashlib.sha256(f"command {trigger}".encode()).hexdigest()  # 64 hex, as a signature
-    try:
-        async with services.db.session() as session:
-            return await record_signature(session, digest=digest, signed_at=services.now())
-    except StorageError:
-        return not retried
+    first = await services.signatures.first(digest, services.now())
+    return not retried if first is None else first
 
 
 def _immediate(services: Services, roles: Roles, parsed: Command | CommandError) -> Message | None:
