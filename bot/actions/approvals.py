@@ -20,10 +20,11 @@ from bot.actions.posting import already_decided, post_request, refresh_request_m
 from bot.actions.running import (
     RUN_TIMEOUT,
     Outcome,
+    audit_request,
     count_requests,
-    move_request,
     recover_requests,
     run_request,
+    settle_request,
 )
 from bot.slack.mrkdwn import Mrkdwn, channel_link, md, mention
 from bot.slack.permissions import Roster, not_an_approver
@@ -179,25 +180,17 @@ async def _ask_for_approval(services: Services, request_id: int, channel: str) -
         )
     now = services.now()
     async with services.db.session() as session:
-        await move_request(
+        await settle_request(
             services,
             session,
-            request_id=request_id,
-            from_states=(RequestState.PENDING,),
+            request_id,  # its entry is not under the transfer
             to_state=RequestState.WITHDRAWN,
+            actor="system",
+            detail="the request could not be posted to Slack",
+            now=now,
             decided_by="system",
             decided_at=now,
             result_message="The request could not be posted to Slack.",
-            now=now,
-        )
-        await erase_secret(session, request_id=request_id)
-        await record_audit(
-            session,
-            actor="system",
-            verb="withdrawn",
-            request_id=request_id,
-            detail="the request could not be posted to Slack",
-            now=now,
         )
     return Outcome(
         md(
@@ -210,61 +203,47 @@ async def _ask_for_approval(services: Services, request_id: int, channel: str) -
 
 
 # -- deciding ----------------------------------------------------------------------------------
-async def _decidable(
-    services: Services, roster: Roster, request_id: int, user_id: str, *, own: str
-) -> tuple[ActionRequest | None, Outcome | None]:
-    """The pending request ``user_id`` may decide, or the sentence saying why not."""
-    request = await _get(services, request_id)
-    if request is None:
-        return None, Outcome("That request no longer exists.")
-    if request.state != RequestState.PENDING.value:
-        return request, Outcome(already_decided(request), request_id)
-    if request.requested_by == user_id:
-        return request, Outcome(own, request_id)
-    if not (await roster.roles_of(user_id, fresh=True)).approver:
-        return request, Outcome(not_an_approver(), request_id)
-    return request, None
+_OWN_REQUEST = {  # what the requester is told when they try to decide their own request
+    RequestState.APPROVED: "You can't approve your own request; another approver has to.",
+    RequestState.REJECTED: "This is your own request: use Withdraw to take it back.",
+}
 
 
 async def approve_request(
     services: Services, roster: Roster, *, request_id: int, user_id: str
 ) -> Outcome:
     """Approve and run a pending request, once; only an approver other than the requester."""
-    request, refusal = await _decidable(
-        services,
-        roster,
-        request_id,
-        user_id,
-        own="You can't approve your own request; another approver has to.",
-    )
-    if refusal is not None:
-        return refusal
-    assert request is not None
-    if request.expires_at <= services.now():
-        await _expire(services, [request_id])
-        return Outcome(already_decided(await _get(services, request_id) or request), request_id)
-    won = await _decide(services, request, RequestState.APPROVED, user_id, "approved")
-    if not won:
-        return Outcome(already_decided(await _get(services, request_id) or request), request_id)
-    return await run_request(services, request_id=request_id, actor=user_id)  # shows "running"
+    return await _approver_decides(services, roster, request_id, user_id, RequestState.APPROVED)
 
 
 async def reject_request(
     services: Services, roster: Roster, *, request_id: int, user_id: str
 ) -> Outcome:
     """Reject a pending request: nothing is done; only an approver other than the requester."""
-    request, refusal = await _decidable(
-        services,
-        roster,
-        request_id,
-        user_id,
-        own="This is your own request: use Withdraw to take it back.",
-    )
-    if refusal is not None:
-        return refusal
-    assert request is not None
-    if not await _decide(services, request, RequestState.REJECTED, user_id, "rejected"):
-        return Outcome(already_decided(await _get(services, request_id) or request), request_id)
+    return await _approver_decides(services, roster, request_id, user_id, RequestState.REJECTED)
+
+
+async def _approver_decides(
+    services: Services, roster: Roster, request_id: int, user_id: str, to: RequestState
+) -> Outcome:
+    """Approve (and run) or reject the pending request, once, if ``user_id`` may decide it and
+    an approval has not expired; else the sentence saying why not."""
+    request = await _get(services, request_id)
+    if request is None:
+        return Outcome("That request no longer exists.")
+    if request.state != RequestState.PENDING.value:
+        return Outcome(already_decided(request), request_id)
+    if request.requested_by == user_id:
+        return Outcome(_OWN_REQUEST[to], request_id)
+    if not (await roster.roles_of(user_id, fresh=True)).approver:
+        return Outcome(not_an_approver(), request_id)
+    if to is RequestState.APPROVED and request.expires_at <= services.now():
+        await _expire(services, [request_id])
+        return await _already_decided(services, request)
+    if not await _decide(services, request, to, user_id):
+        return await _already_decided(services, request)
+    if to is RequestState.APPROVED:
+        return await run_request(services, request_id=request_id, actor=user_id)  # shows "running"
     await refresh_request_message(services, request_id)
     return Outcome("Rejected; nothing was done.", request_id)
 
@@ -281,40 +260,35 @@ async def withdraw_request(services: Services, *, request_id: int, user_id: str)
         )
     if request.state != RequestState.PENDING.value:
         return Outcome(already_decided(request), request_id)
-    if not await _decide(services, request, RequestState.WITHDRAWN, user_id, "withdrawn"):
-        return Outcome(already_decided(await _get(services, request_id) or request), request_id)
+    if not await _decide(services, request, RequestState.WITHDRAWN, user_id):
+        return await _already_decided(services, request)
     await refresh_request_message(services, request_id)
     return Outcome("Withdrawn; nothing was done.", request_id)
 
 
 async def _decide(
-    services: Services, request: ActionRequest, to: RequestState, user_id: str, verb: str
+    services: Services, request: ActionRequest, to: RequestState, user_id: str
 ) -> bool:
+    """``user_id`` moves the pending request to ``to``; whether this click won."""
     now = services.now()
     async with services.db.session() as session:
-        won = await move_request(
+        return await settle_request(
             services,
             session,
-            request_id=request.id or 0,
-            from_states=(RequestState.PENDING,),
+            request,
             to_state=to,
+            actor=user_id,
+            detail=f"{request.action} requested by {request.requested_by}",
+            now=now,
             decided_by=user_id,
             decided_at=now,
-            now=now,
         )
-        if won:
-            await record_audit(
-                session,
-                actor=user_id,
-                verb=verb,
-                transfer_id=request.transfer_id,
-                request_id=request.id,
-                detail=f"{request.action} requested by {request.requested_by}",
-                now=now,
-            )
-            if to is not RequestState.APPROVED:
-                await erase_secret(session, request_id=request.id or 0)
-    return won
+
+
+async def _already_decided(services: Services, request: ActionRequest) -> Outcome:
+    """What became of a request another click, replica or the clock decided first."""
+    request_id = request.id or 0
+    return Outcome(already_decided(await _get(services, request_id) or request), request_id)
 
 
 # -- housekeeping (the watcher's scheduler and start-up) ---------------------------------------
@@ -335,28 +309,24 @@ async def expire_due_requests(services: Services) -> list[int]:
 
 async def _expire(services: Services, request_ids: list[int], *, already: bool = False) -> None:
     now = services.now()
+    detail = "no decision in time"
     for request_id in request_ids:
         async with services.db.session() as session:
-            if not already:
-                won = await move_request(
-                    services,
-                    session,
-                    request_id=request_id,
-                    from_states=(RequestState.PENDING,),
-                    to_state=RequestState.EXPIRED,
-                    now=now,
+            if already:  # the sweep moved them (and counted them) all at once
+                await erase_secret(session, request_id=request_id)
+                await audit_request(
+                    session, request_id, actor="system", verb="expired", detail=detail, now=now
                 )
-                if not won:
-                    continue
-            await erase_secret(session, request_id=request_id)
-            await record_audit(
+            elif not await settle_request(
+                services,
                 session,
+                request_id,  # its entry is not under the transfer
+                to_state=RequestState.EXPIRED,
                 actor="system",
-                verb="expired",
-                request_id=request_id,
-                detail="no decision in time",
+                detail=detail,
                 now=now,
-            )
+            ):
+                continue
         await refresh_request_message(services, request_id)
 
 

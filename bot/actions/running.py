@@ -47,10 +47,12 @@ __all__ = [
     "CRASHED",
     "RUN_TIMEOUT",
     "Outcome",
+    "audit_request",
     "count_requests",
     "move_request",
     "recover_requests",
     "run_request",
+    "settle_request",
 ]
 
 logger = logging.getLogger(__name__)
@@ -130,6 +132,70 @@ async def move_request(
     )
     if won:
         count_requests(services, to_state)
+    return won
+
+
+async def audit_request(
+    session: AsyncSession,
+    request: ActionRequest | int,
+    *,
+    actor: str,
+    verb: str,
+    detail: str,
+    now: datetime,
+) -> None:
+    """Add what happened to a request to the audit trail, under its transfer; given only the
+    request's id, the entry is the request's alone."""
+    if isinstance(request, int):
+        await record_audit(
+            session, actor=actor, verb=verb, request_id=request, detail=detail, now=now
+        )
+        return
+    await record_audit(
+        session,
+        actor=actor,
+        verb=verb,
+        transfer_id=request.transfer_id,
+        request_id=request.id,
+        detail=detail,
+        now=now,
+    )
+
+
+async def settle_request(
+    services: Services,
+    session: AsyncSession,
+    request: ActionRequest | int,
+    *,
+    to_state: RequestState,
+    actor: str,
+    detail: str,
+    now: datetime,
+    from_state: RequestState = RequestState.PENDING,
+    **fields: Any,
+) -> bool:
+    """Move a request on without running it (approved, rejected, withdrawn, expired); if this
+    caller won, audit the move (its verb is the new state) and, unless the request is approved
+    to run, erase its secret inputs: it never runs now. Whether this caller won.
+
+    ``request`` is the request, or its id as for :func:`audit_request`.
+    """
+    request_id = request if isinstance(request, int) else request.id or 0
+    won = await move_request(
+        services,
+        session,
+        request_id=request_id,
+        from_states=(from_state,),
+        to_state=to_state,
+        now=now,
+        **fields,
+    )
+    if won:
+        if to_state is not RequestState.APPROVED:
+            await erase_secret(session, request_id=request_id)
+        await audit_request(
+            session, request, actor=actor, verb=to_state.value, detail=detail, now=now
+        )
     return won
 
 
@@ -273,15 +339,8 @@ async def _finish(
             now=now,
         ):
             _count_action(services, request, state)
-        await record_audit(
-            session,
-            actor=actor,
-            verb=verb,
-            transfer_id=row.id,
-            request_id=request.id,
-            detail=f"{request.action} {row.subject}: {message}",
-            now=now,
-        )
+        detail = f"{request.action} {row.subject}: {message}"
+        await audit_request(session, request, actor=actor, verb=verb, detail=detail, now=now)
         if new_ref:
             snapshot = result.transfer if result and result.transfer else None
             new_row = await record_superseded(
@@ -292,14 +351,9 @@ async def _finish(
                 transfer=snapshot if snapshot and snapshot.ref == new_ref else None,
                 watched_by=actor,
             )
-            await record_audit(
-                session,
-                actor=actor,
-                verb="superseded",
-                transfer_id=row.id,
-                request_id=request.id,
-                detail=f"{row.account} {row.ref} resubmitted as {new_ref}",
-                now=now,
+            detail = f"{row.account} {row.ref} resubmitted as {new_ref}"
+            await audit_request(
+                session, request, actor=actor, verb="superseded", detail=detail, now=now
             )
     return new_row
 
@@ -320,14 +374,9 @@ async def recover_requests(services: Services, *, run_timeout: timedelta | None 
         count_requests(services, RequestState.UNKNOWN, len(interrupted))
         for request in interrupted:
             _count_action(services, request, RequestState.UNKNOWN)
-            await record_audit(
-                session,
-                actor="system",
-                verb="unknown",
-                transfer_id=request.transfer_id,
-                request_id=request.id,
-                detail="interrupted while running",
-                now=now,
+            detail = "interrupted while running"
+            await audit_request(
+                session, request, actor="system", verb="unknown", detail=detail, now=now
             )
         await erase_stale_secrets(session)
         approved = [
@@ -351,28 +400,19 @@ async def _expire_stale_approval(services: Services, request: ActionRequest) -> 
     """An approval whose run never started and whose expiry has passed: never run it."""
     now = services.now()
     async with services.db.session() as session:
-        won = await move_request(
+        if not await settle_request(
             services,
             session,
-            request_id=request.id or 0,
-            from_states=(RequestState.APPROVED,),
+            request,
+            from_state=RequestState.APPROVED,
             to_state=RequestState.EXPIRED,
-            result_message=STALE_APPROVAL,
-            finished_at=now,
-            now=now,
-        )
-        if not won:
-            return  # another replica took it
-        await erase_secret(session, request_id=request.id or 0)
-        await record_audit(
-            session,
             actor="system",
-            verb="expired",
-            transfer_id=request.transfer_id,
-            request_id=request.id,
             detail="approved but never run, and past its expiry",
             now=now,
-        )
+            result_message=STALE_APPROVAL,
+            finished_at=now,
+        ):
+            return  # another replica took it
     logger.warning("request %s was approved but never run and is past its expiry", request.id)
     row = await _transfer_of(services, request)
     line = md(":alarm_clock: {} of `{}`: {}", request.action.capitalize(),

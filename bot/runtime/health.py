@@ -134,17 +134,20 @@ async def _database_check(db: Pingable, wait_seconds: float) -> dict[str, Any]:
         async with asyncio.timeout(wait_seconds):
             await db.ping()
     except TimeoutError:
-        return {
-            "ok": False,
-            "status": "unreachable",
-            "error": f"The bot's database did not answer within {wait_seconds:g} s.",
-        }
+        return _failing(
+            "unreachable", f"The bot's database did not answer within {wait_seconds:g} s."
+        )
     except StorageError as exc:
-        return {"ok": False, "status": "unreachable", "error": exc.message}
+        return _failing("unreachable", exc.message)
     except Exception as exc:  # a driver error may quote the URL: never show its words
         logger.warning("health: database ping failed (%s)", type(exc).__name__)
-        return {"ok": False, "status": "unreachable", "error": NO_DATABASE}
+        return _failing("unreachable", NO_DATABASE)
     return {"ok": True, "status": "reachable"}
+
+
+def _failing(status: str, error: str, **details: Any) -> dict[str, Any]:
+    """A check that fails: its status, the sentence saying what is wrong, and its figures."""
+    return {"ok": False, "status": status, "error": error, **details}
 
 
 def _scheduler_check(
@@ -161,22 +164,15 @@ def _scheduler_check(
         waited = (now - started_at).total_seconds()
         if waited <= limit:
             return {"ok": True, "status": "starting", **check}
-        return {
-            "ok": False,
-            "status": "stalled",
-            "error": f"The scheduler has not ticked since the bot started {waited:.0f} s ago.",
-            **check,
-        }
+        error = f"The scheduler has not ticked since the bot started {waited:.0f} s ago."
+        return _failing("stalled", error, **check)
     since = max(0.0, (now - last_tick_at).total_seconds())
     check |= {"last_tick_at": last_tick_at.isoformat(), "seconds_since_tick": round(since, 3)}
     if since <= limit:
         return {"ok": True, "status": "ticking", **check}
-    return {
-        "ok": False,
-        "status": "stalled",
-        "error": f"The scheduler last ticked {since:.0f} s ago (limit {limit:g} s).",
-        **check,
-    }
+    return _failing(
+        "stalled", f"The scheduler last ticked {since:.0f} s ago (limit {limit:g} s).", **check
+    )
 
 
 def _socket_mode_check(link: SocketModeHealth, now: datetime) -> dict[str, Any]:

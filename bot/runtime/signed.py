@@ -9,8 +9,9 @@ import json
 import logging
 import secrets
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from urllib.parse import urlencode
 
 import httpx
@@ -18,9 +19,12 @@ import httpx
 if TYPE_CHECKING:
     from bot.runtime.standin import PostedMessage, SlackStandIn
 
-__all__ = ["SignedSlack", "find_button", "resolve_button", "sign"]
+__all__ = ["SignedSlack", "SlackSide", "find_button", "resolve_button", "sign"]
 
 logger = logging.getLogger(__name__)
+
+Ack = TypeVar("Ack")
+Surface = Literal["slash_commands", "interactive"]  # Socket Mode's envelope types for them
 
 
 def sign(signing_secret: str, timestamp: int | str, body: bytes) -> str:
@@ -56,7 +60,67 @@ def resolve_button(
     return find_button(source.get("blocks") or [], button)
 
 
-class SignedSlack:
+class SlackSide(ABC, Generic[Ack]):
+    """What people do in Slack (a command, a click, a form submitted), built the way Slack
+    builds it and sent by the subclass's transport: signed HTTP posts or Socket Mode envelopes.
+
+    Each method returns the transport's ``Ack`` (an HTTP response, or the envelope's ack).
+    """
+
+    @abstractmethod
+    def _bodies(self) -> SignedSlack:
+        """What builds the bodies."""
+
+    @abstractmethod
+    async def _send(self, surface: Surface, body: bytes, *, answers: bool, **options: Any) -> Ack:
+        """Send ``body`` (as Slack sends it over HTTP); ``answers``: the app may answer in its
+        ack (a command's reply, a form's response_action)."""
+
+    async def command(
+        self, text: str, *, user: str, channel: str = "C0ALERTS", **options: Any
+    ) -> Ack:
+        body = self._bodies().command_body(text, user=user, channel=channel)
+        return await self._send("slash_commands", body, answers=True, **options)
+
+    async def click(
+        self,
+        button: Mapping[str, Any] | str,
+        *,
+        user: str,
+        message: PostedMessage | Mapping[str, Any] | None = None,
+        channel: str | None = None,
+        view: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Ack:
+        """Click a button: a button dict, or a label or action_id found in the message or view."""
+        button = resolve_button(button, message=message, view=view)
+        body = self._bodies().click_body(
+            button, user=user, message=message, channel=channel, view=view
+        )
+        return await self._send("interactive", body, answers=False, **options)
+
+    async def submit(
+        self,
+        *,
+        values: Mapping[str, Mapping[str, str | None]],
+        user: str,
+        view: Mapping[str, Any] | None = None,
+        callback_id: str | None = None,
+        private_metadata: str | None = None,
+        **options: Any,
+    ) -> Ack:
+        body = self._bodies().submission_body(
+            callback_id=callback_id,
+            values=values,
+            user=user,
+            private_metadata=private_metadata,
+            view=view,
+        )
+        # a form's ack may carry response_action (errors, update, clear)
+        return await self._send("interactive", body, answers=True, **options)
+
+
+class SignedSlack(SlackSide[httpx.Response]):
     """Plays Slack's side of a Bolt HTTP endpoint: commands, clicks, submissions, events.
 
     Every request is signed with ``signing_secret`` and posted to ``url`` (``.../slack/events``).
@@ -247,44 +311,13 @@ class SignedSlack:
         }
         return json.dumps(payload).encode()
 
-    # -- sending ----------------------------------------------------------------------------
-    async def command(
-        self, text: str, *, user: str, channel: str = "C0ALERTS", **options: Any
-    ) -> httpx.Response:
-        return await self.post(self.command_body(text, user=user, channel=channel), **options)
+    # -- sending (command, click and submit are SlackSide's) --------------------------------
+    def _bodies(self) -> SignedSlack:
+        return self
 
-    async def click(
-        self,
-        button: Mapping[str, Any] | str,
-        *,
-        user: str,
-        message: PostedMessage | Mapping[str, Any] | None = None,
-        channel: str | None = None,
-        view: Mapping[str, Any] | None = None,
-        **options: Any,
+    async def _send(
+        self, surface: Surface, body: bytes, *, answers: bool, **options: Any
     ) -> httpx.Response:
-        """Click a button: a button dict, or a label or action_id found in the message or view."""
-        button = resolve_button(button, message=message, view=view)
-        body = self.click_body(button, user=user, message=message, channel=channel, view=view)
-        return await self.post(body, **options)
-
-    async def submit(
-        self,
-        *,
-        values: Mapping[str, Mapping[str, str | None]],
-        user: str,
-        view: Mapping[str, Any] | None = None,
-        callback_id: str | None = None,
-        private_metadata: str | None = None,
-        **options: Any,
-    ) -> httpx.Response:
-        body = self.submission_body(
-            callback_id=callback_id,
-            values=values,
-            user=user,
-            private_metadata=private_metadata,
-            view=view,
-        )
         return await self.post(body, **options)
 
     async def home_opened(self, *, user: str, **options: Any) -> httpx.Response:

@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from bot.runtime.signed import SignedSlack, resolve_button
+from bot.runtime.signed import SignedSlack, SlackSide, Surface
 
 if TYPE_CHECKING:
     from bot.runtime.socket_mode import SocketModeLink
-    from bot.runtime.standin import PostedMessage
 
 __all__ = ["SocketSlack"]
 
 logger = logging.getLogger(__name__)
 
 
-class SocketSlack:
+class SocketSlack(SlackSide[dict[str, Any]]):
     """Sends what people do in Slack to the app over the stand-in's WebSocket link.
 
     Each method returns the app's ack as it came (``{"envelope_id", "payload"?}``).
@@ -38,51 +36,19 @@ class SocketSlack:
         self.link = link
         self.bodies = bodies
 
-    def command_payload(self, text: str, *, user: str, channel: str = "C0ALERTS") -> dict[str, Any]:
-        return dict(parse_qsl(self.bodies.command_body(text, user=user, channel=channel).decode()))
+    def _bodies(self) -> SignedSlack:
+        return self.bodies
 
-    async def command(self, text: str, *, user: str, channel: str = "C0ALERTS") -> dict[str, Any]:
-        payload = self.command_payload(text, user=user, channel=channel)
-        return await self.link.deliver("slash_commands", payload, accepts_response_payload=True)
-
-    async def click(
-        self,
-        button: Mapping[str, Any] | str,
-        *,
-        user: str,
-        message: PostedMessage | Mapping[str, Any] | None = None,
-        channel: str | None = None,
-        view: Mapping[str, Any] | None = None,
+    async def _send(
+        self, surface: Surface, body: bytes, *, answers: bool, **options: Any
     ) -> dict[str, Any]:
-        """Click a button: a button dict, or a label or action_id found in the message or view."""
-        button = resolve_button(button, message=message, view=view)
-        body = self.bodies.click_body(
-            button, user=user, message=message, channel=channel, view=view
-        )
-        return await self.link.deliver(
-            "interactive", _form_payload(body), accepts_response_payload=False
-        )
-
-    async def submit(
-        self,
-        *,
-        values: Mapping[str, Mapping[str, str | None]],
-        user: str,
-        view: Mapping[str, Any] | None = None,
-        callback_id: str | None = None,
-        private_metadata: str | None = None,
-    ) -> dict[str, Any]:
-        body = self.bodies.submission_body(
-            values=values,
-            user=user,
-            view=view,
-            callback_id=callback_id,
-            private_metadata=private_metadata,
-        )
-        # a form's ack may carry response_action (errors, update, clear)
-        return await self.link.deliver(
-            "interactive", _form_payload(body), accepts_response_payload=True
-        )
+        if options:  # HTTP's own (a forged signature, a retry header): no such thing here
+            raise TypeError(f"Socket Mode sends no {', '.join(sorted(options))}")
+        if surface == "slash_commands":  # the form's fields, as a JSON object
+            payload = dict(parse_qsl(body.decode()))
+        else:
+            payload = _form_payload(body)
+        return await self.link.deliver(surface, payload, accepts_response_payload=answers)
 
 
 def _form_payload(body: bytes) -> dict[str, Any]:

@@ -262,11 +262,19 @@ class SlackStandIn(SlackWorkspace):
             "message": message.as_slack(self.bot_user, self.bot_id),
         }
 
-    def _update(self, args: dict[str, Any]) -> dict[str, Any]:
+    def _named_message(
+        self, args: Mapping[str, Any], missing: str = "message_not_found"
+    ) -> tuple[str, PostedMessage]:
+        """The channel and the message ``args`` name by ``channel`` and ``ts``; Slack's error
+        ``missing`` when there is no such message."""
         channel = required(args, "channel", "channel_not_found")
-        message = self.message(channel, required(args, "ts", "message_not_found"))
+        message = self.message(channel, required(args, "ts", missing))
         if message is None:
-            raise SlackError("message_not_found")
+            raise SlackError(missing)
+        return channel, message
+
+    def _update(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, message = self._named_message(args)
         if "blocks" in args or "text" in args:
             text, blocks = content_of(args, keep=(message.text, message.blocks))
             message.text, message.blocks = text, blocks
@@ -280,10 +288,7 @@ class SlackStandIn(SlackWorkspace):
         }
 
     def _delete(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = required(args, "channel", "channel_not_found")
-        message = self.message(channel, required(args, "ts", "message_not_found"))
-        if message is None:
-            raise SlackError("message_not_found")
+        channel, message = self._named_message(args)
         self._messages[channel].remove(message)
         return {"channel": channel, "ts": message.ts}
 
@@ -384,10 +389,7 @@ class SlackStandIn(SlackWorkspace):
     def _replies(self, args: dict[str, Any]) -> dict[str, Any]:
         if not self.readable:
             raise SlackError("missing_scope")
-        channel = required(args, "channel", "channel_not_found")
-        parent = self.message(channel, required(args, "ts", "thread_not_found"))
-        if parent is None:
-            raise SlackError("thread_not_found")
+        _, parent = self._named_message(args, "thread_not_found")
         meta = _flag(args.get("include_all_metadata"))
         thread = [parent, *parent.replies]
         return {"messages": [self._slack_view(m, meta) for m in thread], "has_more": False}

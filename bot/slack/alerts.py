@@ -6,6 +6,7 @@ import enum
 import logging
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from slack_sdk.models.blocks import Block
 
@@ -265,32 +266,39 @@ def followup_message(
     return finish(plain, blocks)
 
 
+class _Outages(NamedTuple):
+    """How the messages about one kind of outage read: a provider account's, or its change
+    feed's."""
+
+    subject: str  # plain text, ``{}`` the account
+    down: str  # mrkdwn template: the account, how it stopped, since when, the last error
+    up: str  # mrkdwn template: the account, down from, down to, about how many minutes
+
+
+_ACCOUNT = _Outages(
+    "Provider account {}",
+    ":rotating_light: Provider account `{}` {} since {}: {} Its transfers are not being "
+    "checked until it answers again; other accounts carry on.",
+    ":large_green_circle: Provider account `{}` answers again (unreachable from {} to {}, "
+    "about {} min); its transfers are being checked again.",
+)
+_FEED = _Outages(
+    "Change feed of {}",
+    ":warning: The change feed of provider account `{}` {} since {}: {} Its transfers are "
+    "polled on their own schedule again until the feed tells of changes again.",
+    ":large_green_circle: The change feed of provider account `{}` answers again (down "
+    "from {} to {}, about {} min); its changes are heard within a minute again.",
+)
+
+
 def outage_message(account: str, since: datetime, last_error: str) -> Message:
     """A provider account stopped answering: its transfers are not being checked."""
-    text = md(
-        ":rotating_light: Provider account `{}` has not answered since {}: {} Its transfers "
-        "are not being checked until it answers again; other accounts carry on.",
-        account,
-        slack_date(since),
-        clip(last_error, 1000),
-    )
-    plain = f"Provider account {account} unreachable since {plain_date(since)}"
-    return finish(plain, [section(text)])
+    return _down(_ACCOUNT, account, since, last_error, "has not answered", "unreachable")
 
 
 def recovered_message(account: str, since: datetime, until: datetime) -> Message:
     """A provider account answers again."""
-    minutes = max(0, round((until - since).total_seconds() / 60))
-    text = md(
-        ":large_green_circle: Provider account `{}` answers again (unreachable from {} to {}, "
-        "about {} min); its transfers are being checked again.",
-        account,
-        slack_date(since),
-        slack_date(until),
-        minutes,
-    )
-    plain = f"Provider account {account} answers again after about {minutes} min"
-    return finish(plain, [section(text)])
+    return _up(_ACCOUNT, account, since, until)
 
 
 def feed_down_message(
@@ -298,33 +306,28 @@ def feed_down_message(
 ) -> Message:
     """An account's change feed stopped answering (or answers but missed a change): its
     transfers are polled on their own schedule again."""
-    how = "has been silent" if silent else "has not answered"
-    text = md(
-        ":warning: The change feed of provider account `{}` {} since {}: {} "
-        "Its transfers are polled on their own schedule again until the feed tells of "
-        "changes again.",
-        account,
-        how,
-        slack_date(since),
-        clip(last_error, 1000),
-    )
-    state = "silent" if silent else "not answering"
-    plain = f"Change feed of {account} {state} since {plain_date(since)}"
-    return finish(plain, [section(text)])
+    if silent:
+        return _down(_FEED, account, since, last_error, "has been silent", "silent")
+    return _down(_FEED, account, since, last_error, "has not answered", "not answering")
 
 
 def feed_up_message(account: str, since: datetime, until: datetime) -> Message:
     """An account's change feed answers again."""
+    return _up(_FEED, account, since, until)
+
+
+def _down(
+    words: _Outages, account: str, since: datetime, last_error: str, how: str, state: str
+) -> Message:
+    text = md(words.down, account, how, slack_date(since), clip(last_error, 1000))
+    plain = f"{words.subject.format(account)} {state} since {plain_date(since)}"
+    return finish(plain, [section(text)])
+
+
+def _up(words: _Outages, account: str, since: datetime, until: datetime) -> Message:
     minutes = max(0, round((until - since).total_seconds() / 60))
-    text = md(
-        ":large_green_circle: The change feed of provider account `{}` answers again (down "
-        "from {} to {}, about {} min); its changes are heard within a minute again.",
-        account,
-        slack_date(since),
-        slack_date(until),
-        minutes,
-    )
-    plain = f"Change feed of {account} answers again after about {minutes} min"
+    text = md(words.up, account, slack_date(since), slack_date(until), minutes)
+    plain = f"{words.subject.format(account)} answers again after about {minutes} min"
     return finish(plain, [section(text)])
 
 
