@@ -183,7 +183,7 @@ async def _ask_for_approval(services: Services, request_id: int, channel: str) -
         await settle_request(
             services,
             session,
-            request_id,  # its entry is not under the transfer
+            request_id,
             to_state=RequestState.WITHDRAWN,
             actor="system",
             detail="the request could not be posted to Slack",
@@ -320,7 +320,7 @@ async def _expire(services: Services, request_ids: list[int], *, already: bool =
             elif not await settle_request(
                 services,
                 session,
-                request_id,  # its entry is not under the transfer
+                request_id,
                 to_state=RequestState.EXPIRED,
                 actor="system",
                 detail=detail,

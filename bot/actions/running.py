@@ -144,19 +144,17 @@ async def audit_request(
     detail: str,
     now: datetime,
 ) -> None:
-    """Add what happened to a request to the audit trail, under its transfer; given only the
-    request's id, the entry is the request's alone."""
-    if isinstance(request, int):
-        await record_audit(
-            session, actor=actor, verb=verb, request_id=request, detail=detail, now=now
-        )
-        return
+    """Add what happened to a request to the audit trail, under its transfer (given only the
+    request's id, its transfer is looked up), so ``/transfer history`` shows it."""
+    found = await get_request(session, request_id=request) if isinstance(request, int) else request
+    request_id = request if isinstance(request, int) else request.id
+    transfer_id = found.transfer_id if found is not None else None
     await record_audit(
         session,
         actor=actor,
         verb=verb,
-        transfer_id=request.transfer_id,
-        request_id=request.id,
+        transfer_id=transfer_id,
+        request_id=request_id,
         detail=detail,
         now=now,
     )
