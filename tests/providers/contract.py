@@ -22,6 +22,7 @@ from providers.base import Action, Phase, Transfer, TransferProvider
 from providers.registry import build_provider, capabilities_of
 from providers.settings import ProviderAccount
 from providers.simulators.base import LoopbackServer, SimClock, Simulator
+from tests.providers.plumbing import read_body, replay
 
 GOOD_SECRET = "s3cr3t-contract-key-0123456789"
 WRONG_SECRET = "wrong-key-000000"
@@ -80,19 +81,12 @@ class Tamper:
         if scope["type"] != "http" or not (self.drop or self.oversize):
             await self.sim(scope, receive, send)
             return
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
+        body = await read_body(receive)
         query = scope.get("query_string", b"").decode("latin-1")
         try:
             operation = self.sim.operation_of(scope["method"], scope["path"], query, body)
         except Exception:
             operation = "unknown"
-
-        async def replay() -> dict[str, Any]:
-            return {"type": "http.request", "body": body, "more_body": False}
 
         async def tampered(message: dict[str, Any]) -> None:
             if message["type"] != "http.response.start":
@@ -104,17 +98,16 @@ class Tamper:
                 await send({"type": "http.response.body", "body": b" " * OVERSIZED})
 
         if operation in self.drop or operation in self.oversize:
-            await self.sim(scope, replay, tampered)
+            await self.sim(scope, replay(body), tampered)
         else:
-            await self.sim(scope, replay, send)
+            await self.sim(scope, replay(body), send)
 
 
 async def not_found_page(scope: Any, receive: Any, send: Any) -> None:
     """What a web server answers when the base URL is wrong: a 404 page."""
     if scope["type"] != "http":
         return
-    while (await receive()).get("more_body"):
-        pass
+    await read_body(receive)
     page = b"<html><body><h1>404 Not Found</h1></body></html>"
     headers = [(b"content-type", b"text/html"), (b"content-length", str(len(page)).encode())]
     await send({"type": "http.response.start", "status": 404, "headers": headers})

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import os
-import sys
 import xmlrpc.client
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -38,6 +35,7 @@ from tests.providers.contract import (
     ProviderContract,
     WrongBaseURL,
 )
+from tests.providers.plumbing import Canary, FileWatch, read_body, replay
 
 OLD_CODE, NEW_CODE = "Old-Code-1111", "New-Code-2222"
 
@@ -157,20 +155,12 @@ class Recorder:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["path"].startswith("/_sim/"):
             return await self.app(scope, receive, send)
-        messages = [await receive()]
-        while messages[-1].get("more_body"):
-            messages.append(await receive())
-        body = b"".join(m.get("body", b"") for m in messages)
+        body = await read_body(receive)
         try:
             self.calls.append((scope["path"], *parse_call(body)))
         except errors.BadReply:
             self.calls.append((scope["path"], "unreadable", []))
-        replay = iter(messages)
-        await self.app(scope, lambda: _next(replay), send)
-
-
-async def _next(messages):
-    return next(messages)
+        await self.app(scope, replay(body), send)
 
 
 @pytest.fixture
@@ -700,43 +690,6 @@ async def test_a_redirect_says_to_set_the_base_url_to_the_endpoint() -> None:
 
 
 # -- XML attacks against the client ----------------------------------------------------------
-class FileWatch:
-    """Linux inotify on one file: did anything open or read it while we watched?"""
-
-    def __init__(self, path: Path) -> None:
-        if not sys.platform.startswith("linux"):
-            pytest.skip("inotify is Linux only")
-        libc = ctypes.CDLL(None, use_errno=True)
-        self.fd = libc.inotify_init1(os.O_NONBLOCK)
-        if self.fd < 0 or libc.inotify_add_watch(self.fd, str(path).encode(), 0x20 | 0x01) < 0:
-            pytest.skip("inotify is not available here")
-
-    def touched(self) -> bool:
-        try:
-            return bool(os.read(self.fd, 4096))
-        except BlockingIOError:
-            return False
-
-
-class ConnectionTrap:
-    """A loopback port that counts every connection made to it."""
-
-    def __init__(self) -> None:
-        self.connections = 0
-
-    async def __aenter__(self) -> ConnectionTrap:
-        async def count(reader, writer) -> None:
-            self.connections += 1
-            writer.close()
-
-        self.server = await asyncio.start_server(count, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.server.close()
-
-
 def _wrap(doctype: str, value: str) -> bytes:
     return (
         f'<?xml version="1.0"?>\n{doctype}\n<methodResponse><params><param><value>'
@@ -783,7 +736,7 @@ async def test_xml_attacks_fail_as_bad_replies_reading_no_file_and_opening_no_co
     secret_file = tmp_path / "secret.txt"
     secret_file.write_text("TOP-SECRET-MARKER")
     watch = FileWatch(secret_file)
-    async with ConnectionTrap() as trap:
+    async with Canary() as trap:
         for name, body in _attacks(secret_file, trap.url).items():
             error = await _read_through(_fixed_app(body), read_retries=0)
             assert isinstance(error, errors.BadReply), name
@@ -791,9 +744,7 @@ async def test_xml_attacks_fail_as_bad_replies_reading_no_file_and_opening_no_co
         assert trap.connections == 0 and not watch.touched()
         # the traps work: a real read and a real connection are seen
         secret_file.read_text()
-        _, writer = await asyncio.open_connection(
-            "127.0.0.1", trap.server.sockets[0].getsockname()[1]
-        )
+        _, writer = await asyncio.open_connection("127.0.0.1", trap.port)
         writer.close()
         for _ in range(100):
             if trap.connections:

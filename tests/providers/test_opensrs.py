@@ -45,6 +45,7 @@ from tests.providers.contract import (
     ProviderContract,
     WrongBaseURL,
 )
+from tests.providers.plumbing import Canary, read_body, replay
 
 RESELLER = "test_rsp"
 DAY = 86400
@@ -116,22 +117,14 @@ class Wire:
         if scope["type"] != "http" or scope["path"].startswith("/_sim/"):
             await self.app(scope, receive, send)
             return
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
+        body = await read_body(receive)
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         self.requests.append((headers, body))
         action = parse_request(body).action
         if action in self.replace:
             await _send_body(send, self.replace[action])
             return
-
-        async def replay() -> dict[str, Any]:
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replay(body), send)
 
 
 async def _send_body(send: Any, body: bytes, content_type: bytes = b"text/xml") -> None:
@@ -698,29 +691,6 @@ async def test_a_rate_limit_reply_to_a_read_fails_at_once_saying_when(sim, wire,
 
 
 # -- hostile XML ---------------------------------------------------------------------------------
-
-
-class Canary:
-    """A loopback port that notes whether anything ever connected to it."""
-
-    def __init__(self) -> None:
-        self.connections = 0
-        self.port = 0
-        self._server: asyncio.Server | None = None
-
-    async def __aenter__(self) -> Canary:
-        async def note(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            self.connections += 1
-            writer.close()
-
-        self._server = await asyncio.start_server(note, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
 
 
 def _reply_with(text: str, doctype: str = "") -> bytes:
