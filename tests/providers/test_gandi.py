@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import xmlrpc.client
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,15 +33,13 @@ from providers.simulators.gandi import GandiSimulator
 from tests.providers.contract import (
     GOOD_SECRET,
     ActionCase,
-    ProviderContract,
     WrongBaseURL,
 )
+from tests.providers.gandi_contract import NEW_CODE, GandiContract
 from tests.providers.plumbing import Canary, FileWatch, read_body, replay
 
-OLD_CODE, NEW_CODE = "Old-Code-1111", "New-Code-2222"
 
-
-class TestGandiContract(ProviderContract):
+class TestGandiContract(GandiContract):
     provider_type = "gandi"
     read_operation = "operation.info"
     retry_operation = "operation.relaunch"
@@ -50,12 +49,6 @@ class TestGandiContract(ProviderContract):
             Action.RETRY, "seed_missing_parameter", "operation.relaunch", {"authinfo": NEW_CODE}
         ),
     )
-    action_faults = {  # fault -> error, maybe_applied
-        "error": (errors.Unavailable, True), "error-502": (errors.Unavailable, True),
-        "error-503": (errors.Unavailable, False), "ratelimit": (errors.RateLimited, False),
-        "hang": (errors.TimedOut, True), "malformed": (errors.BadReply, True),
-        "truncated": (errors.BadReply, True), "wrong_content_type": (errors.BadReply, True),
-    }  # fmt: skip
     unsupported_words = {
         Action.PAUSE: "cancelled while waiting",
         Action.RESUME: "cancelled while waiting",
@@ -69,38 +62,22 @@ class TestGandiContract(ProviderContract):
         transient=False,
     )
 
+    blocked_age = 700
+
     def make_simulator(self, clock, secret):
         return GandiSimulator(secret=secret, clock=clock)
 
-    def seed_inflight(self, sim):
-        return sim.add_operation("moving-example.com", story="completes", age=10)
-
-    def seed_blocked(self, sim):
-        return sim.add_operation(
-            "blocked-example.com",
-            story="authorization_error",
-            age=700,
-            authinfo=OLD_CODE,
-            right_authinfo=NEW_CODE,
-        )
-
-    def seed_completed(self, sim):
-        return sim.add_operation("done-example.com", story="quick", age=120)
+    def add(self, sim, domain, **story):
+        return sim.add_operation(domain, **story)
 
     def missing_ref(self):
         return "999999999"
-
-    def retry_inputs(self):
-        return {"authinfo": NEW_CODE}
 
     def seed_waiting(self, sim):
         return sim.add_operation("example.com", story="stays_waiting", age=60)
 
     def seed_missing_parameter(self, sim):
         return sim.add_operation("example.com", story="missing_parameter", age=60)
-
-    def planted_secrets(self):
-        return (OLD_CODE,)
 
     def shown_by(self, provider):
         return [repr(provider), repr(provider._api)]
@@ -164,8 +141,8 @@ class Recorder:
 
 
 @pytest.fixture
-def sim(clock) -> GandiSimulator:
-    return GandiSimulator(secret=GOOD_SECRET, clock=clock)
+def contract() -> TestGandiContract:
+    return TestGandiContract()
 
 
 @pytest.fixture
@@ -522,15 +499,9 @@ async def test_a_blocked_transfer_says_what_can_be_done_instead(sim, gandi) -> N
 
 
 async def test_relaunch_with_a_wrong_code_blocks_again_and_the_right_one_completes(
-    sim, gandi, clock
+    sim, gandi, clock, contract
 ) -> None:
-    ref = sim.add_operation(
-        "example.com",
-        story="authorization_error",
-        age=700,
-        authinfo=OLD_CODE,
-        right_authinfo=NEW_CODE,
-    )
+    ref = contract.seed_blocked(sim)
     await gandi.perform(ref, Action.RETRY, {"authinfo": "Wrong-Code-9"})
     clock.advance(30)
     again = await gandi.get_transfer(ref)
@@ -655,13 +626,12 @@ def _fixed_app(
 
 
 async def _read_through(app: Any, ref: str = "40100000", **extra: Any) -> errors.ProviderError:
-    async with LoopbackServer(app) as served:
-        client = GandiProvider(account(served, **extra))
-        try:
-            with pytest.raises(errors.ProviderError) as info:
-                await client.get_transfer(ref)
-        finally:
-            await client.aclose()
+    async with (
+        LoopbackServer(app) as served,
+        aclosing(GandiProvider(account(served, **extra))) as client,
+    ):
+        with pytest.raises(errors.ProviderError) as info:
+            await client.get_transfer(ref)
     return info.value
 
 

@@ -7,6 +7,7 @@ import hashlib
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -158,8 +159,8 @@ def make_account(url: str, **fields: Any) -> ProviderAccount:
 
 
 @pytest.fixture
-def sim(clock: SimClock) -> OpenSRSSimulator:
-    return OpenSRSSimulator(secret=GOOD_SECRET, username=RESELLER, clock=clock)
+def contract() -> TestOpenSRSContract:
+    return TestOpenSRSContract()
 
 
 @pytest.fixture
@@ -668,12 +669,9 @@ async def test_the_sample_mix_and_what_is_listed(sim, client):
 
 
 async def test_an_account_without_a_reseller_name_sends_nothing(sim, wire, url):
-    provider = OpenSRSProvider(make_account(url, username=None))
-    try:
+    async with aclosing(OpenSRSProvider(make_account(url, username=None))) as provider:
         with pytest.raises(errors.AuthenticationFailed) as info:
             await provider.get_transfer(pending(sim))
-    finally:
-        await provider.aclose()
     assert "username" in info.value.message and wire.requests == []
 
 
@@ -809,13 +807,12 @@ async def test_hostile_xml_is_a_bad_reply_that_reads_no_file_and_opens_no_connec
 ):
     async with Canary() as canary:
         payload = _attacks(str(watched.path), canary.port)[attack]
-        async with LoopbackServer(_hostile_app(payload, chunked=chunked)) as base:
-            provider = OpenSRSProvider(make_account(base, read_retries=0))
-            try:
-                with pytest.raises(errors.BadReply) as info:
-                    await provider.get_transfer("12345")
-            finally:
-                await provider.aclose()
+        async with (
+            LoopbackServer(_hostile_app(payload, chunked=chunked)) as base,
+            aclosing(OpenSRSProvider(make_account(base, read_retries=0))) as provider,
+        ):
+            with pytest.raises(errors.BadReply) as info:
+                await provider.get_transfer("12345")
         await asyncio.sleep(0)
         assert canary.connections == 0
     assert not watched.opened
