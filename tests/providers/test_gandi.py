@@ -36,6 +36,7 @@ from tests.providers.contract import (
     WrongBaseURL,
 )
 from tests.providers.gandi_contract import NEW_CODE, GandiContract
+from tests.providers.hostile_xml import classic_attacks
 from tests.providers.plumbing import Canary, FileWatch, read_body, replay
 
 
@@ -668,28 +669,14 @@ def _wrap(doctype: str, value: str) -> bytes:
 
 
 def _attacks(secret_file: Path, trap_url: str) -> dict[str, bytes]:
-    laughs = '<!ENTITY lol "lol">' + "".join(
-        f'<!ENTITY lol{i} "{("&lol%s;" % (i - 1 if i > 1 else "")) * 10}">' for i in range(1, 10)
-    )
+    attacks = classic_attacks(_wrap, "methodResponse", secret_file, trap_url)
     nest = MAX_NESTING + 2
     return {
-        "external entity, local file": _wrap(
-            f'<!DOCTYPE m [<!ENTITY x SYSTEM "file://{secret_file}">]>', "&x;"
-        ),
-        "external entity, url": _wrap(f'<!DOCTYPE m [<!ENTITY x SYSTEM "{trap_url}/x">]>', "&x;"),
-        "parameter entity, url": _wrap(
-            f'<!DOCTYPE m [<!ENTITY % p SYSTEM "{trap_url}/p.dtd"> %p;]>', "&x;"
-        ),
-        "external dtd, url": _wrap(f'<!DOCTYPE methodResponse SYSTEM "{trap_url}/m.dtd">', "1"),
-        "external dtd, local file": _wrap(f'<!DOCTYPE methodResponse SYSTEM "{secret_file}">', "1"),
-        "external entity, utf-16": _wrap(
-            f'<!DOCTYPE m [<!ENTITY x SYSTEM "file://{secret_file}">]>', "&x;"
-        )
+        **attacks,
+        "external entity, utf-16": attacks["external entity, local file"]
         .replace(b'version="1.0"', b'version="1.0" encoding="UTF-16"')
         .decode()
         .encode("utf-16"),
-        "billion laughs": _wrap(f"<!DOCTYPE m [{laughs}]>", "&lol9;"),
-        "quadratic blow-up": _wrap(f'<!DOCTYPE m [<!ENTITY a "{"a" * 50_000}">]>', "&a;" * 20_000),
         "padded internal subset": _wrap(
             f'<!DOCTYPE m [<!-- {"p" * 5000} --><!ENTITY x SYSTEM "file://{secret_file}">]>', "&x;"
         ),

@@ -46,6 +46,7 @@ from tests.providers.contract import (
     ProviderContract,
     WrongBaseURL,
 )
+from tests.providers.hostile_xml import classic_attacks
 from tests.providers.plumbing import Canary, read_body, replay
 
 RESELLER = "test_rsp"
@@ -691,7 +692,7 @@ async def test_a_rate_limit_reply_to_a_read_fails_at_once_saying_when(sim, wire,
 # -- hostile XML ---------------------------------------------------------------------------------
 
 
-def _reply_with(text: str, doctype: str = "") -> bytes:
+def _reply_with(doctype: str, text: str) -> bytes:
     return (
         f"<?xml version='1.0'?>{doctype}<OPS_envelope><header><version>0.9</version></header>"
         f'<body><data_block><dt_assoc><item key="action">REPLY</item>'
@@ -702,35 +703,16 @@ def _reply_with(text: str, doctype: str = "") -> bytes:
     ).encode()
 
 
-def _attacks(secret_file: str, port: int) -> dict[str, bytes]:
-    laughs = '<!ENTITY lol0 "lol">' + "".join(
-        f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)
-    )
+def _attacks(secret_file: str, canary: str) -> dict[str, bytes]:
     nested = '<dt_assoc><item key="a">' * 100 + "x" + "</item></dt_assoc>" * 100
     return {
-        "external-entity-file": _reply_with(
-            "&xxe;", f'<!DOCTYPE OPS_envelope [<!ENTITY xxe SYSTEM "file://{secret_file}">]>'
-        ),
-        "external-entity-url": _reply_with(
-            "&xxe;", f'<!DOCTYPE OPS_envelope [<!ENTITY xxe SYSTEM "http://127.0.0.1:{port}/">]>'
-        ),
-        "parameter-entity-url": _reply_with(
-            "x", f'<!DOCTYPE OPS_envelope [<!ENTITY % p SYSTEM "http://127.0.0.1:{port}/"> %p;]>'
-        ),
-        "external-dtd-file": _reply_with("x", f"<!DOCTYPE OPS_envelope SYSTEM '{secret_file}'>"),
-        "external-dtd-url": _reply_with(
-            "x", f"<!DOCTYPE OPS_envelope SYSTEM 'http://127.0.0.1:{port}/ops.dtd'>"
-        ),
-        "billion-laughs": _reply_with("&lol9;", f"<!DOCTYPE OPS_envelope [{laughs}]>"),
-        "quadratic-blowup": _reply_with(
-            "&a;" * 20000, f'<!DOCTYPE OPS_envelope [<!ENTITY a "{"a" * 50000}">]>'
-        ),
-        "deep-nesting": _envelope(nested),
-        "very-deep-nesting": b"<OPS_envelope>"
+        **classic_attacks(_reply_with, "OPS_envelope", secret_file, canary),
+        "deep nesting": _envelope(nested),
+        "very deep nesting": b"<OPS_envelope>"
         + b"<a>" * 100000
         + b"</a>" * 100000
         + b"</OPS_envelope>",
-        "far-over-the-cap": b"<OPS_envelope>" + b"<x/>" * (4 * 1024 * 1024) + b"</OPS_envelope>",
+        "far over the cap": b"<OPS_envelope>" + b"<x/>" * (4 * 1024 * 1024) + b"</OPS_envelope>",
     }
 
 
@@ -796,17 +778,17 @@ def _hostile_app(payload: bytes, *, chunked: bool) -> Any:
     return app
 
 
-HOSTILE = [(attack, False) for attack in _attacks("/x", 1)] + [("far-over-the-cap", True)]
+HOSTILE = [(attack, False) for attack in _attacks("/x", "http://x")] + [("far over the cap", True)]
 
 
 @pytest.mark.parametrize(
-    ("attack", "chunked"), HOSTILE, ids=[a + ("-chunked" if c else "") for a, c in HOSTILE]
+    ("attack", "chunked"), HOSTILE, ids=[a + (", chunked" if c else "") for a, c in HOSTILE]
 )
 async def test_hostile_xml_is_a_bad_reply_that_reads_no_file_and_opens_no_connection(
     watched, attack, chunked
 ):
     async with Canary() as canary:
-        payload = _attacks(str(watched.path), canary.port)[attack]
+        payload = _attacks(str(watched.path), canary.url)[attack]
         async with (
             LoopbackServer(_hostile_app(payload, chunked=chunked)) as base,
             aclosing(OpenSRSProvider(make_account(base, read_retries=0))) as provider,

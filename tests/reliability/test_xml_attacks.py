@@ -24,6 +24,7 @@ from providers.errors import BadReply, ProviderError
 from providers.registry import build_provider
 from providers.settings import ProviderAccount
 from providers.simulators.base import LoopbackServer
+from tests.providers.hostile_xml import classic_attacks
 from tests.providers.plumbing import Canary, FileWatch, read_body
 from tests.reliability.results import record
 
@@ -90,10 +91,7 @@ CLIENTS = {
 
 
 def _attacks(client: Client, sentinel: Path, canary: str) -> dict[str, bytes]:
-    root, doc = client.root, client.document
-    laughs = '<!ENTITY l0 "lol">' + "".join(
-        f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10)
-    )
+    doc = client.document
     xinclude = (
         '<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" '
         f'href="file://{sentinel}" parse="text"/>'
@@ -101,20 +99,8 @@ def _attacks(client: Client, sentinel: Path, canary: str) -> dict[str, bytes]:
     nested = client.nest_open * 10_000 + "x" + client.nest_close * 10_000
     padding = "<x>" + "a" * OVERSIZED + "</x>"
     texts = {
-        "external entity, local file": doc(
-            f'<!DOCTYPE {root} [<!ENTITY x SYSTEM "file://{sentinel}">]>', "&x;"
-        ),
-        "external entity, URL": doc(f'<!DOCTYPE {root} [<!ENTITY x SYSTEM "{canary}/x">]>', "&x;"),
-        "parameter entity, URL": doc(
-            f'<!DOCTYPE {root} [<!ENTITY % p SYSTEM "{canary}/p.dtd"> %p;]>', "x"
-        ),
-        "external DTD, local file": doc(f'<!DOCTYPE {root} SYSTEM "{sentinel}">', SAFE),
-        "external DTD, URL": doc(f'<!DOCTYPE {root} SYSTEM "{canary}/d.dtd">', SAFE),
+        **classic_attacks(doc, client.root, sentinel, canary),
         "XInclude of a local file": doc("", xinclude),
-        "billion laughs": doc(f"<!DOCTYPE {root} [{laughs}]>", "&l9;"),
-        "quadratic blow-up": doc(
-            f'<!DOCTYPE {root} [<!ENTITY a "{"a" * 50_000}">]>', "&a;" * 20_000
-        ),
         "deep nesting (10,000 levels)": doc("", nested),
         "oversized body, declared length": doc("", padding),
         "oversized body, streamed": doc("", padding),
