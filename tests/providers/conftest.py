@@ -1,5 +1,10 @@
-"""What the provider test modules share: a frozen simulator clock, and the module's own
-``sim`` served on loopback (each module defines ``sim``; a module may override ``clock``)."""
+"""What the provider test modules share: a frozen simulator clock, and the simulator and client
+their contract makes, served on loopback.
+
+A module whose tests outside its contract class use ``sim`` or ``provider`` defines a
+``contract`` fixture (an instance of its contract class); a module may override ``clock``,
+``sim`` or ``provider``.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,10 @@ from typing import Any
 
 import pytest
 
-from providers.simulators.base import LoopbackServer, SimClock
+from providers.base import TransferProvider
+from providers.registry import build_provider
+from providers.simulators.base import LoopbackServer, SimClock, Simulator
+from tests.providers.contract import GOOD_SECRET, ProviderContract
 
 
 @pytest.fixture
@@ -17,7 +25,21 @@ def clock() -> SimClock:
 
 
 @pytest.fixture
+def sim(contract: ProviderContract, clock: SimClock) -> Simulator:
+    """The module's simulator, as its contract makes it, holding the good secret."""
+    return contract.make_simulator(clock, GOOD_SECRET)
+
+
+@pytest.fixture
 async def base_url(sim: Any) -> AsyncIterator[str]:
     """The module's simulator (its ``sim`` fixture) on a free loopback port."""
     async with LoopbackServer(sim) as url:
         yield url
+
+
+@pytest.fixture
+async def provider(contract: ProviderContract, base_url: str) -> AsyncIterator[TransferProvider]:
+    """A client of the simulator on loopback, with the contract's test account."""
+    client = build_provider(contract.make_account(base_url))
+    yield client
+    await client.aclose()

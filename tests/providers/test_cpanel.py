@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
+from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -24,11 +25,11 @@ from providers.cpanel.parse import (
 )
 from providers.cpanel.statuses import STATE_NUMBERS, STATES, rule_for
 from providers.cpanel.wire import SESSION_ID, build_request, error_for_reason, read_envelope
-from providers.settings import ProviderAccount
 from providers.simulators.base import LoopbackServer, SimClock
 from providers.simulators.cpanel import CpanelSimulator
 from providers.simulators.cpanel.sessions import ABORT_SECONDS, PAUSE_SECONDS
 from tests.providers.contract import (
+    ACTION_FAULTS,
     GOOD_SECRET,
     ActionCase,
     ProviderContract,
@@ -78,6 +79,8 @@ class TestCpanelContract(ProviderContract):
     provider_type = "cpanel"
     read_operation = "get_transfer_session_state"
     retry_operation = "start_transfer_session"  # resume is cPanel's way out of a stuck session
+    # cPanel has no retry: a session stuck at REACHEDMAXMEM is recovered by starting it again
+    # (start_transfer_session, our resume); the contract's recovery tests take that instead
     recovery_action = Action.RESUME
     action_cases = (
         ActionCase(Action.PAUSE, "seed_inflight", "pause_transfer_session"),
@@ -85,16 +88,9 @@ class TestCpanelContract(ProviderContract):
         ActionCase(Action.CANCEL, "seed_inflight", "abort_transfer_session"),
     )
     action_faults = {
-        # fault: (error, maybe_applied)
-        "error": (errors.Unavailable, True),  # a 500 from WHM: it may have acted before failing
+        **ACTION_FAULTS,  # a 500 from WHM: it may have acted before failing
         "error-501": (errors.Unavailable, True),
-        "error-502": (errors.Unavailable, True),  # a gateway may have passed the call on
-        "error-503": (errors.Unavailable, False),
         "error-504": (errors.Unavailable, True),
-        "ratelimit": (errors.RateLimited, False),
-        "hang": (errors.TimedOut, True),
-        "malformed": (errors.BadReply, True),
-        "truncated": (errors.BadReply, True),
         "wrong_content_type": (errors.BadReply, False),  # a login or proxy page: WHM never saw it
     }
     wrong_base_url = WrongBaseURL(errors.BadReply, ("HTTP 404", "base URL"))
@@ -142,32 +138,6 @@ class TestCpanelContract(ProviderContract):
                 else ("try again in a few")
             )
             assert then in error.message
-
-    # cPanel has no retry: a session stuck at REACHEDMAXMEM is recovered by starting it
-    # again (start_transfer_session, our resume). Same intent: the stuck session offers its
-    # recovery action, and taking it moves the session on.
-    async def test_blocked_transfer_offers_retry_and_retry_unblocks_it(
-        self, sim, provider, clock
-    ) -> None:
-        ref = self.seed_blocked(sim)
-        transfer = await provider.get_transfer(ref)
-        assert transfer.phase is Phase.BLOCKED
-        assert transfer.action(Action.RETRY) is None
-        assert transfer.action(Action.RESUME) is not None
-        result = await provider.perform(ref, Action.RESUME)
-        assert result.action is Action.RESUME
-        assert result.message
-        clock.advance(60)
-        after = await provider.get_transfer(result.new_ref or ref)
-        assert after.phase is not Phase.BLOCKED
-
-    # Same intent with the recovery action cPanel has (resume): a failed action is not resent.
-    async def test_an_action_is_never_retried(self, sim, provider) -> None:
-        ref = self.seed_blocked(sim)
-        sim.faults.add("error", operation=self.retry_operation, times=1, status=502)
-        with pytest.raises(errors.Unavailable):
-            await provider.perform(ref, Action.RESUME)
-        assert sim.faults.calls[self.retry_operation] == 1
 
 
 # -- pure functions on plain data --------------------------------------------------------------
@@ -323,21 +293,9 @@ def test_the_subject_names_the_accounts() -> None:
 
 
 # -- through the simulator on loopback ------------------------------------------------------
-def make_account(base_url: str, **extra: object) -> ProviderAccount:
-    account = TestCpanelContract().make_account(base_url)
-    return account.model_copy(update=extra) if extra else account
-
-
 @pytest.fixture
-def sim(clock: SimClock) -> CpanelSimulator:
-    return CpanelSimulator(secret=GOOD_SECRET, username=WHM_USER, clock=clock)
-
-
-@pytest.fixture
-async def provider(base_url: str) -> AsyncIterator[CpanelProvider]:
-    client = CpanelProvider(make_account(base_url))
-    yield client
-    await client.aclose()
+def contract() -> TestCpanelContract:
+    return TestCpanelContract()
 
 
 class Steered(httpx.AsyncBaseTransport):
@@ -415,7 +373,9 @@ async def test_cancel_aborts_after_a_few_seconds(sim, provider, clock) -> None:
     assert (await provider.get_transfer(ref)).phase is Phase.CANCELLED
 
 
-async def test_pausing_a_session_that_stopped_running_meanwhile_says_why(sim, base_url) -> None:
+async def test_pausing_a_session_that_stopped_running_meanwhile_says_why(
+    sim, base_url, contract
+) -> None:
     ref = sim.add_session(script=[(0, "RUNNING"), (10, "COMPLETED")])
 
     # the session completes between our read and the pause reaching WHM
@@ -423,12 +383,10 @@ async def test_pausing_a_session_that_stopped_running_meanwhile_says_why(sim, ba
         if function == "get_transfer_session_state":
             sim.clock.advance(30)
 
-    client = CpanelProvider(make_account(base_url), transport=Steered(after=later))
-    try:
+    client = CpanelProvider(contract.make_account(base_url), transport=Steered(after=later))
+    async with aclosing(client):
         with pytest.raises(errors.NotAllowedNow) as info:
             await client.perform(ref, Action.PAUSE)
-    finally:
-        await client.aclose()
     assert info.value.message == (f"{WHO} says: The system failed to “pause” the transfer session.")
     assert sim.faults.calls["pause_transfer_session"] == 1
 
@@ -463,15 +421,14 @@ def test_session_ids_look_like_whms(sim, clock) -> None:
     assert len({sim.add_session() for _ in range(50)}) == 50
 
 
-async def test_stored_state_numbers_are_understood(clock) -> None:
+async def test_stored_state_numbers_are_understood(clock, contract) -> None:
     sim = CpanelSimulator(secret=GOOD_SECRET, username=WHM_USER, clock=clock, state_numbers=True)
     ref = sim.add_session("REACHEDMAXMEM")
-    async with LoopbackServer(sim) as url:
-        client = CpanelProvider(make_account(url))
-        try:
-            transfer = await client.get_transfer(ref)
-        finally:
-            await client.aclose()
+    async with (
+        LoopbackServer(sim) as url,
+        aclosing(CpanelProvider(contract.make_account(url))) as client,
+    ):
+        transfer = await client.get_transfer(ref)
     assert (transfer.raw_code, transfer.phase) == ("10", Phase.BLOCKED)
 
 
@@ -509,14 +466,11 @@ async def test_inputs_are_refused_before_anything_is_sent(sim, provider) -> None
     assert sum(sim.faults.calls.values()) == 0
 
 
-async def test_a_wrong_whm_user_is_an_authentication_failure(sim, base_url) -> None:
+async def test_a_wrong_whm_user_is_an_authentication_failure(sim, base_url, contract) -> None:
     ref = sim.add_session("RUNNING")
-    client = CpanelProvider(make_account(base_url, username="root"))
-    try:
+    async with aclosing(CpanelProvider(contract.make_account(base_url, username="root"))) as client:
         with pytest.raises(errors.AuthenticationFailed) as info:
             await client.get_transfer(ref)
-    finally:
-        await client.aclose()
     assert "HTTP 403" in info.value.message and GOOD_SECRET not in info.value.message
 
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import os
-import sys
 import xmlrpc.client
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,14 +33,14 @@ from providers.simulators.gandi import GandiSimulator
 from tests.providers.contract import (
     GOOD_SECRET,
     ActionCase,
-    ProviderContract,
     WrongBaseURL,
 )
+from tests.providers.gandi_contract import NEW_CODE, GandiContract
+from tests.providers.hostile_xml import classic_attacks
+from tests.providers.plumbing import Canary, FileWatch, read_body, replay
 
-OLD_CODE, NEW_CODE = "Old-Code-1111", "New-Code-2222"
 
-
-class TestGandiContract(ProviderContract):
+class TestGandiContract(GandiContract):
     provider_type = "gandi"
     read_operation = "operation.info"
     retry_operation = "operation.relaunch"
@@ -52,12 +50,6 @@ class TestGandiContract(ProviderContract):
             Action.RETRY, "seed_missing_parameter", "operation.relaunch", {"authinfo": NEW_CODE}
         ),
     )
-    action_faults = {  # fault -> error, maybe_applied
-        "error": (errors.Unavailable, True), "error-502": (errors.Unavailable, True),
-        "error-503": (errors.Unavailable, False), "ratelimit": (errors.RateLimited, False),
-        "hang": (errors.TimedOut, True), "malformed": (errors.BadReply, True),
-        "truncated": (errors.BadReply, True), "wrong_content_type": (errors.BadReply, True),
-    }  # fmt: skip
     unsupported_words = {
         Action.PAUSE: "cancelled while waiting",
         Action.RESUME: "cancelled while waiting",
@@ -71,38 +63,22 @@ class TestGandiContract(ProviderContract):
         transient=False,
     )
 
+    blocked_age = 700
+
     def make_simulator(self, clock, secret):
         return GandiSimulator(secret=secret, clock=clock)
 
-    def seed_inflight(self, sim):
-        return sim.add_operation("moving-example.com", story="completes", age=10)
-
-    def seed_blocked(self, sim):
-        return sim.add_operation(
-            "blocked-example.com",
-            story="authorization_error",
-            age=700,
-            authinfo=OLD_CODE,
-            right_authinfo=NEW_CODE,
-        )
-
-    def seed_completed(self, sim):
-        return sim.add_operation("done-example.com", story="quick", age=120)
+    def add(self, sim, domain, **story):
+        return sim.add_operation(domain, **story)
 
     def missing_ref(self):
         return "999999999"
-
-    def retry_inputs(self):
-        return {"authinfo": NEW_CODE}
 
     def seed_waiting(self, sim):
         return sim.add_operation("example.com", story="stays_waiting", age=60)
 
     def seed_missing_parameter(self, sim):
         return sim.add_operation("example.com", story="missing_parameter", age=60)
-
-    def planted_secrets(self):
-        return (OLD_CODE,)
 
     def shown_by(self, provider):
         return [repr(provider), repr(provider._api)]
@@ -157,25 +133,17 @@ class Recorder:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["path"].startswith("/_sim/"):
             return await self.app(scope, receive, send)
-        messages = [await receive()]
-        while messages[-1].get("more_body"):
-            messages.append(await receive())
-        body = b"".join(m.get("body", b"") for m in messages)
+        body = await read_body(receive)
         try:
             self.calls.append((scope["path"], *parse_call(body)))
         except errors.BadReply:
             self.calls.append((scope["path"], "unreadable", []))
-        replay = iter(messages)
-        await self.app(scope, lambda: _next(replay), send)
-
-
-async def _next(messages):
-    return next(messages)
+        await self.app(scope, replay(body), send)
 
 
 @pytest.fixture
-def sim(clock) -> GandiSimulator:
-    return GandiSimulator(secret=GOOD_SECRET, clock=clock)
+def contract() -> TestGandiContract:
+    return TestGandiContract()
 
 
 @pytest.fixture
@@ -532,15 +500,9 @@ async def test_a_blocked_transfer_says_what_can_be_done_instead(sim, gandi) -> N
 
 
 async def test_relaunch_with_a_wrong_code_blocks_again_and_the_right_one_completes(
-    sim, gandi, clock
+    sim, gandi, clock, contract
 ) -> None:
-    ref = sim.add_operation(
-        "example.com",
-        story="authorization_error",
-        age=700,
-        authinfo=OLD_CODE,
-        right_authinfo=NEW_CODE,
-    )
+    ref = contract.seed_blocked(sim)
     await gandi.perform(ref, Action.RETRY, {"authinfo": "Wrong-Code-9"})
     clock.advance(30)
     again = await gandi.get_transfer(ref)
@@ -665,13 +627,12 @@ def _fixed_app(
 
 
 async def _read_through(app: Any, ref: str = "40100000", **extra: Any) -> errors.ProviderError:
-    async with LoopbackServer(app) as served:
-        client = GandiProvider(account(served, **extra))
-        try:
-            with pytest.raises(errors.ProviderError) as info:
-                await client.get_transfer(ref)
-        finally:
-            await client.aclose()
+    async with (
+        LoopbackServer(app) as served,
+        aclosing(GandiProvider(account(served, **extra))) as client,
+    ):
+        with pytest.raises(errors.ProviderError) as info:
+            await client.get_transfer(ref)
     return info.value
 
 
@@ -700,43 +661,6 @@ async def test_a_redirect_says_to_set_the_base_url_to_the_endpoint() -> None:
 
 
 # -- XML attacks against the client ----------------------------------------------------------
-class FileWatch:
-    """Linux inotify on one file: did anything open or read it while we watched?"""
-
-    def __init__(self, path: Path) -> None:
-        if not sys.platform.startswith("linux"):
-            pytest.skip("inotify is Linux only")
-        libc = ctypes.CDLL(None, use_errno=True)
-        self.fd = libc.inotify_init1(os.O_NONBLOCK)
-        if self.fd < 0 or libc.inotify_add_watch(self.fd, str(path).encode(), 0x20 | 0x01) < 0:
-            pytest.skip("inotify is not available here")
-
-    def touched(self) -> bool:
-        try:
-            return bool(os.read(self.fd, 4096))
-        except BlockingIOError:
-            return False
-
-
-class ConnectionTrap:
-    """A loopback port that counts every connection made to it."""
-
-    def __init__(self) -> None:
-        self.connections = 0
-
-    async def __aenter__(self) -> ConnectionTrap:
-        async def count(reader, writer) -> None:
-            self.connections += 1
-            writer.close()
-
-        self.server = await asyncio.start_server(count, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.server.close()
-
-
 def _wrap(doctype: str, value: str) -> bytes:
     return (
         f'<?xml version="1.0"?>\n{doctype}\n<methodResponse><params><param><value>'
@@ -745,28 +669,14 @@ def _wrap(doctype: str, value: str) -> bytes:
 
 
 def _attacks(secret_file: Path, trap_url: str) -> dict[str, bytes]:
-    laughs = '<!ENTITY lol "lol">' + "".join(
-        f'<!ENTITY lol{i} "{("&lol%s;" % (i - 1 if i > 1 else "")) * 10}">' for i in range(1, 10)
-    )
+    attacks = classic_attacks(_wrap, "methodResponse", secret_file, trap_url)
     nest = MAX_NESTING + 2
     return {
-        "external entity, local file": _wrap(
-            f'<!DOCTYPE m [<!ENTITY x SYSTEM "file://{secret_file}">]>', "&x;"
-        ),
-        "external entity, url": _wrap(f'<!DOCTYPE m [<!ENTITY x SYSTEM "{trap_url}/x">]>', "&x;"),
-        "parameter entity, url": _wrap(
-            f'<!DOCTYPE m [<!ENTITY % p SYSTEM "{trap_url}/p.dtd"> %p;]>', "&x;"
-        ),
-        "external dtd, url": _wrap(f'<!DOCTYPE methodResponse SYSTEM "{trap_url}/m.dtd">', "1"),
-        "external dtd, local file": _wrap(f'<!DOCTYPE methodResponse SYSTEM "{secret_file}">', "1"),
-        "external entity, utf-16": _wrap(
-            f'<!DOCTYPE m [<!ENTITY x SYSTEM "file://{secret_file}">]>', "&x;"
-        )
+        **attacks,
+        "external entity, utf-16": attacks["external entity, local file"]
         .replace(b'version="1.0"', b'version="1.0" encoding="UTF-16"')
         .decode()
         .encode("utf-16"),
-        "billion laughs": _wrap(f"<!DOCTYPE m [{laughs}]>", "&lol9;"),
-        "quadratic blow-up": _wrap(f'<!DOCTYPE m [<!ENTITY a "{"a" * 50_000}">]>', "&a;" * 20_000),
         "padded internal subset": _wrap(
             f'<!DOCTYPE m [<!-- {"p" * 5000} --><!ENTITY x SYSTEM "file://{secret_file}">]>', "&x;"
         ),
@@ -783,7 +693,7 @@ async def test_xml_attacks_fail_as_bad_replies_reading_no_file_and_opening_no_co
     secret_file = tmp_path / "secret.txt"
     secret_file.write_text("TOP-SECRET-MARKER")
     watch = FileWatch(secret_file)
-    async with ConnectionTrap() as trap:
+    async with Canary() as trap:
         for name, body in _attacks(secret_file, trap.url).items():
             error = await _read_through(_fixed_app(body), read_retries=0)
             assert isinstance(error, errors.BadReply), name
@@ -791,9 +701,7 @@ async def test_xml_attacks_fail_as_bad_replies_reading_no_file_and_opening_no_co
         assert trap.connections == 0 and not watch.touched()
         # the traps work: a real read and a real connection are seen
         secret_file.read_text()
-        _, writer = await asyncio.open_connection(
-            "127.0.0.1", trap.server.sockets[0].getsockname()[1]
-        )
+        _, writer = await asyncio.open_connection("127.0.0.1", trap.port)
         writer.close()
         for _ in range(100):
             if trap.connections:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import httpx
@@ -18,13 +19,13 @@ from providers.gandi.v5.statuses import ERRORTYPES, STEPS
 from providers.registry import build_provider
 from providers.settings import ProviderAccount
 from providers.simulators.gandi_v5 import GandiV5Simulator
-from tests.providers.contract import GOOD_SECRET, ActionCase, ProviderContract, WrongBaseURL
+from tests.providers.contract import GOOD_SECRET, ActionCase, WrongBaseURL
+from tests.providers.gandi_contract import NEW_CODE, GandiContract
 
-OLD_CODE, NEW_CODE = "Old-Code-1111", "New-Code-2222"
 PAT = "pat_5e1f-good-token-0123456789"
 
 
-class TestGandiV5Contract(ProviderContract):
+class TestGandiV5Contract(GandiContract):
     provider_type = "gandi_v5"
     read_operation = "transferin.info"
     retry_operation = "transferin.relaunch"
@@ -32,12 +33,6 @@ class TestGandiV5Contract(ProviderContract):
         ActionCase(Action.RETRY, "seed_blocked", "transferin.relaunch", {"authinfo": NEW_CODE}),
         ActionCase(Action.RESEND, "seed_foa_pending", "transferin.foa"),
     )
-    action_faults = {  # fault -> error, maybe_applied
-        "error": (errors.Unavailable, True), "error-502": (errors.Unavailable, True),
-        "error-503": (errors.Unavailable, False), "ratelimit": (errors.RateLimited, False),
-        "hang": (errors.TimedOut, True), "malformed": (errors.BadReply, True),
-        "truncated": (errors.BadReply, True), "wrong_content_type": (errors.BadReply, True),
-    }  # fmt: skip
     unsupported_words = {
         Action.PAUSE: "relaunched after a recoverable error",
         Action.RESUME: "relaunched after a recoverable error",
@@ -49,35 +44,19 @@ class TestGandiV5Contract(ProviderContract):
         errors.ProviderError, ("with a web page", "check the account's base_url"), transient=False
     )
 
+    blocked_age = 200
+
     def make_simulator(self, clock, secret):
         return GandiV5Simulator(secret=secret, clock=clock)
 
-    def seed_inflight(self, sim):
-        return sim.add_transfer("moving-example.com", story="completes", age=10)
-
-    def seed_blocked(self, sim):
-        return sim.add_transfer(
-            "blocked-example.com",
-            story="authorization_error",
-            age=200,
-            authinfo=OLD_CODE,
-            right_authinfo=NEW_CODE,
-        )
-
-    def seed_completed(self, sim):
-        return sim.add_transfer("done-example.com", story="quick", age=120)
+    def add(self, sim, domain, **story):
+        return sim.add_transfer(domain, **story)
 
     def seed_foa_pending(self, sim):
         return sim.add_transfer("foa-example.com", story="foa_pending", age=60)
 
     def missing_ref(self):
         return "missing-example.com"
-
-    def retry_inputs(self):
-        return {"authinfo": NEW_CODE}
-
-    def planted_secrets(self):
-        return (OLD_CODE,)
 
     def seeding(self):
         spec = {
@@ -205,6 +184,11 @@ def test_a_follow_up_without_its_step_is_a_bad_reply() -> None:
 
 # -- through the simulator -----------------------------------------------------------------
 @pytest.fixture
+def contract() -> TestGandiV5Contract:
+    return TestGandiV5Contract()
+
+
+@pytest.fixture
 def sim(clock) -> GandiV5Simulator:
     return GandiV5Simulator(
         secret=PAT,
@@ -282,11 +266,8 @@ async def test_resend_sends_the_foa_again_and_the_transfer_then_completes(sim, c
     assert (await client.get_transfer(ref)).phase is Phase.COMPLETED
 
 
-async def test_relaunch_gives_the_new_authinfo_first_then_relaunches(sim, client, clock):
-    ref = sim.add_transfer(
-        "code-example.com", story="authorization_error", age=200, authinfo=OLD_CODE,
-        right_authinfo=NEW_CODE,
-    )  # fmt: skip
+async def test_relaunch_gives_the_new_authinfo_first_then_relaunches(sim, client, clock, contract):
+    ref = contract.seed_blocked(sim)
     result = await client.perform(ref, Action.RETRY, {"authinfo": NEW_CODE})
     assert sim.transfers[ref].history == ["authinfo", "relaunch"]
     assert sim.transfers[ref].authinfo == NEW_CODE
@@ -295,11 +276,10 @@ async def test_relaunch_gives_the_new_authinfo_first_then_relaunches(sim, client
     assert (await client.get_transfer(ref)).phase is Phase.COMPLETED
 
 
-async def test_a_relaunch_without_a_new_code_fails_again_on_the_old_one(sim, client, clock):
-    ref = sim.add_transfer(
-        "code-example.com", story="authorization_error", age=200, authinfo=OLD_CODE,
-        right_authinfo=NEW_CODE,
-    )  # fmt: skip
+async def test_a_relaunch_without_a_new_code_fails_again_on_the_old_one(
+    sim, client, clock, contract
+):
+    ref = contract.seed_blocked(sim)
     await client.perform(ref, Action.RETRY, {})
     assert sim.transfers[ref].history == ["relaunch"]
     clock.advance(30)
@@ -359,11 +339,9 @@ async def test_a_refused_token_says_which_problem_it_likely_is_and_what_to_do(
     caplog.set_level(logging.DEBUG)
     ref = sim.add_transfer("foa-example.com", story="foa_pending")
     provider = build_provider(account(token), transport=httpx.ASGITransport(sim))
-    try:
+    async with aclosing(provider):
         with pytest.raises(error) as info:
             await provider.get_transfer(ref)
-    finally:
-        await provider.aclose()
     message = info.value.message
     assert words in message and "Personal Access Tokens" in message and message.endswith(".")
     assert type(info.value) is error
@@ -380,10 +358,8 @@ async def test_the_token_goes_as_a_bearer_header_and_nowhere_else(sim) -> None:
 
     ref = sim.add_transfer("code-example.com", story="authorization_error", age=200)
     provider = build_provider(account(), transport=httpx.MockTransport(record))
-    try:
+    async with aclosing(provider):
         await provider.perform(ref, Action.RETRY, {"authinfo": NEW_CODE})
-    finally:
-        await provider.aclose()
     assert [r.method for r in seen] == ["GET", "PUT", "PUT", "GET"]
     for request in seen:
         assert request.headers["authorization"] == f"Bearer {PAT}"

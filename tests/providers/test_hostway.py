@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from contextlib import aclosing
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -15,10 +15,10 @@ from providers.base import Action, Phase, Transfer
 from providers.hostway import STATUS_CODES, HostwayProvider, parse_transfer
 from providers.hostway.parse import ReplyShapeError
 from providers.hostway.wire import normalize_domain, reset_body, reset_error
-from providers.settings import ProviderAccount
 from providers.simulators.base import LoopbackServer, SimClock
 from providers.simulators.hostway import HostwaySimulator
 from tests.providers.contract import (
+    ACTION_FAULTS,
     GOOD_SECRET,
     ActionCase,
     ProviderContract,
@@ -62,23 +62,6 @@ EXPECTED_PHASES: dict[Phase, set[int]] = {
 RESETTABLE = {2, 4, 6, 8, 10, 15, 16, 17, 22, 23, 24, 25, 26, 27, 31, 32, 37, 45}  # seed "Y"
 
 
-def hostway_account(base_url: str, secret: str = GOOD_SECRET, **fields: object) -> ProviderAccount:
-    return ProviderAccount.model_validate(
-        {
-            "name": "hostway-test",
-            "type": "hostway",
-            "base_url": base_url,
-            "secret_env": "UNUSED_IN_TESTS",
-            "secret": secret,
-            "timeout": 0.5,
-            "read_retries": 1,
-            "rate_limit": 1000,
-            "account_number": ACCOUNT_NUMBER,
-            **fields,
-        }
-    )
-
-
 def status_reply(code: int, can_be_reset: bool, description: str = "words") -> dict[str, object]:
     entry = {
         "status": code,
@@ -103,15 +86,9 @@ class TestHostwayContract(ProviderContract):
         ActionCase(Action.RETRY, "seed_blocked", "reset_transfer", {"authInfo": RIGHT_EPP}),
     )
     action_faults = {
-        # fault on the reset: (error, or None when it still worked; maybe_applied)
+        **ACTION_FAULTS,
         "error": (errors.Unavailable, False),  # Hostway documents its 500: an unknown reset error
-        "error-502": (errors.Unavailable, True),
-        "error-503": (errors.Unavailable, False),
         "error-504": (errors.Unavailable, True),
-        "ratelimit": (errors.RateLimited, False),
-        "hang": (errors.TimedOut, True),
-        "malformed": (errors.BadReply, True),
-        "wrong_content_type": (errors.BadReply, True),
         "truncated": (None, False),  # a reset's reply has no body to cut: it still worked
         "latency": (None, False),
     }
@@ -324,23 +301,16 @@ def clock() -> SimClock:
 
 
 @pytest.fixture
-def sim(clock: SimClock) -> HostwaySimulator:
-    return HostwaySimulator(secret=GOOD_SECRET, clock=clock, account_number=ACCOUNT_NUMBER)
+def contract() -> TestHostwayContract:
+    return TestHostwayContract()
 
 
-@pytest.fixture
-async def hostway(base_url: str) -> AsyncIterator[HostwayProvider]:
-    client = HostwayProvider(hostway_account(base_url))
-    yield client
-    await client.aclose()
-
-
-async def test_a_transfer_moves_through_its_codes_as_time_passes(sim, clock, hostway) -> None:
+async def test_a_transfer_moves_through_its_codes_as_time_passes(sim, clock, provider) -> None:
     ref = sim.add_transfer("moving.example", script="moving")
     seen = []
     for step in (0, 300, 600, 900, 1800, 5 * 86400):
         clock.advance(step)
-        transfer = await hostway.get_transfer(ref)
+        transfer = await provider.get_transfer(ref)
         seen.append((transfer.raw_code, transfer.phase))
     assert seen == [
         ("0", Phase.PENDING),
@@ -355,55 +325,55 @@ async def test_a_transfer_moves_through_its_codes_as_time_passes(sim, clock, hos
     assert transfer.changed_at == datetime(2024, 5, 6, 12, 0, tzinfo=UTC)  # 5 days after start
 
 
-async def test_reset_with_the_right_auth_info_completes_the_transfer(sim, clock, hostway) -> None:
+async def test_reset_with_the_right_auth_info_completes_the_transfer(sim, clock, provider) -> None:
     ref = sim.add_transfer("epp.example", script="bad_auth", age=7200, correct_auth_info=RIGHT_EPP)
-    blocked = await hostway.get_transfer(ref)
+    blocked = await provider.get_transfer(ref)
     assert (blocked.phase, blocked.raw_code) == (Phase.BLOCKED, "32")
-    result = await hostway.perform(ref, Action.RETRY, {"authInfo": RIGHT_EPP})
+    result = await provider.perform(ref, Action.RETRY, {"authInfo": RIGHT_EPP})
     assert "accepted the reset" in result.message and RIGHT_EPP not in result.message
     clock.advance(3 * 86400)
-    after = await hostway.get_transfer(ref)
+    after = await provider.get_transfer(ref)
     assert after.phase is Phase.COMPLETED
     assert [h.raw_code for h in after.history][-3:] == ["13", "14", "5"]
 
 
 @pytest.mark.parametrize("inputs", [{}, {"authInfo": "Wrong-EPP-1"}])
-async def test_reset_without_the_right_auth_info_blocks_again(sim, clock, hostway, inputs) -> None:
+async def test_reset_without_the_right_auth_info_blocks_again(sim, clock, provider, inputs) -> None:
     ref = sim.add_transfer("epp.example", script="bad_auth", age=7200, correct_auth_info=RIGHT_EPP)
-    await hostway.perform(ref, Action.RETRY, inputs)
+    await provider.perform(ref, Action.RETRY, inputs)
     clock.advance(60)
-    assert (await hostway.get_transfer(ref)).phase is Phase.PENDING
+    assert (await provider.get_transfer(ref)).phase is Phase.PENDING
     clock.advance(3600)
-    again = await hostway.get_transfer(ref)
+    again = await provider.get_transfer(ref)
     assert (again.phase, again.raw_code) == (Phase.BLOCKED, "32")
     assert again.action(Action.RETRY) is not None
 
 
-async def test_a_locked_domain_resets_with_its_old_auth_info(sim, clock, hostway) -> None:
+async def test_a_locked_domain_resets_with_its_old_auth_info(sim, clock, provider) -> None:
     ref = sim.add_transfer("locked.example", script="locked", age=7200)
-    assert (await hostway.get_transfer(ref)).raw_code == "22"
-    result = await hostway.perform(ref, Action.RETRY)
+    assert (await provider.get_transfer(ref)).raw_code == "22"
+    result = await provider.perform(ref, Action.RETRY)
     assert "with the authInfo it already had" in result.message
     clock.advance(3 * 86400)
-    assert (await hostway.get_transfer(ref)).phase is Phase.COMPLETED
+    assert (await provider.get_transfer(ref)).phase is Phase.COMPLETED
 
 
-async def test_frozen_or_failed_transfers_are_refused_before_a_reset_is_sent(sim, hostway) -> None:
+async def test_frozen_or_failed_transfers_are_refused_before_a_reset_is_sent(sim, provider) -> None:
     frozen = sim.add_transfer("frozen.example", script="frozen", age=7200)
     failed = sim.add_transfer("failed.example", script="fails", age=7200)
     with pytest.raises(errors.NotAllowedNow) as info:
-        await hostway.perform(frozen, Action.RETRY)
+        await provider.perform(frozen, Action.RETRY)
     assert "billing" in info.value.message and "frozen.example" in info.value.message
     with pytest.raises(errors.NotAllowedNow) as info:
-        await hostway.perform(failed, Action.RETRY)
+        await provider.perform(failed, Action.RETRY)
     assert "failed" in info.value.message and "nothing more can be done" in info.value.message
     assert sim.faults.calls["reset_transfer"] == 0
 
 
-async def test_a_transfer_of_another_account_is_wrong_account(sim, hostway) -> None:
+async def test_a_transfer_of_another_account_is_wrong_account(sim, provider) -> None:
     ref = sim.add_transfer("theirs.example", account_number="acct99999", age=3600)
     with pytest.raises(errors.WrongAccount) as info:
-        await hostway.get_transfer(ref)
+        await provider.get_transfer(ref)
     assert "acct12345" in info.value.message
 
 
@@ -415,26 +385,26 @@ async def test_a_transfer_of_another_account_is_wrong_account(sim, hostway) -> N
         (Action.RETRY, {"authInfo": "has space1"}, errors.InvalidInput, "spaces"),
     ],
 )
-async def test_bad_input_sends_nothing(sim, hostway, action, inputs, error, words) -> None:
+async def test_bad_input_sends_nothing(sim, provider, action, inputs, error, words) -> None:
     ref = sim.add_transfer("blocked.example", script="locked", age=7200)
     with pytest.raises(error) as info:
-        await hostway.perform(ref, action, inputs)
+        await provider.perform(ref, action, inputs)
     assert words in info.value.message
     assert sum(sim.faults.calls.values()) == 0
 
 
-def test_the_account_number_is_required() -> None:
+def test_the_account_number_is_required(contract) -> None:
     with pytest.raises(errors.InvalidInput, match="account_number"):
-        HostwayProvider(hostway_account("http://127.0.0.1:9", account_number=None))
+        HostwayProvider(contract.make_account("http://127.0.0.1:9", account_number=None))
     with pytest.raises(errors.InvalidInput, match="username"):
-        HostwayProvider(hostway_account("http://127.0.0.1:9", auth_scheme="basic"))
+        HostwayProvider(contract.make_account("http://127.0.0.1:9", auth_scheme="basic"))
 
 
 @pytest.mark.parametrize(
     ("scheme", "username", "ok"),
     [("basic", "reseller", True), ("basic", "someone", False), ("bearer", None, False)],
 )
-async def test_basic_auth_is_checked(clock, scheme, username, ok) -> None:
+async def test_basic_auth_is_checked(clock, contract, scheme, username, ok) -> None:
     sim = HostwaySimulator(
         secret=GOOD_SECRET,
         username="reseller",
@@ -444,34 +414,26 @@ async def test_basic_auth_is_checked(clock, scheme, username, ok) -> None:
     )
     ref = sim.add_transfer("basic.example", age=3600)
     async with LoopbackServer(sim) as url:
-        client = HostwayProvider(hostway_account(url, auth_scheme=scheme, username=username))
-        try:
+        client = HostwayProvider(contract.make_account(url, auth_scheme=scheme, username=username))
+        async with aclosing(client):
             if ok:
                 assert (await client.get_transfer(ref)).ref == ref
             else:
                 with pytest.raises(errors.AuthenticationFailed):
                     await client.get_transfer(ref)
-        finally:
-            await client.aclose()
 
 
-async def test_a_registry_error_is_a_plain_sentence(sim, hostway) -> None:
+async def test_a_registry_error_is_a_plain_sentence(sim, provider) -> None:
     ref = sim.add_transfer("moving.example", age=3600)
     sim.faults.add("error", operation="get_transfer_status", times=None, status=500)
     with pytest.raises(errors.Unavailable, match="registry answered with an error"):
-        await hostway.get_transfer(ref)
+        await provider.get_transfer(ref)
     assert sim.faults.calls["get_transfer_status"] == 2  # read_retries=1
 
 
-async def test_the_stored_authinfo_shows_only_as_set(sim, hostway) -> None:
-    ref = sim.add_transfer(
-        "blocked.example",
-        script="bad_auth",
-        age=7200,
-        auth_info=STORED_EPP,
-        correct_auth_info=RIGHT_EPP,
-    )
-    transfer = await hostway.get_transfer(ref)
+async def test_the_stored_authinfo_shows_only_as_set(sim, provider, contract) -> None:
+    ref = contract.seed_blocked(sim)
+    transfer = await provider.get_transfer(ref)
     assert transfer.details["authInfo"] == "set"
     assert STORED_EPP not in repr(transfer) and STORED_EPP not in str(transfer.details)
 
@@ -498,16 +460,15 @@ def _echoing(sim: HostwaySimulator, method: str, status: int):
     ("PUT", 500, errors.Unavailable),
 ])  # fmt: skip
 async def test_what_hostway_echoes_back_never_shows_our_token_or_authinfo(
-    sim, method, status, error
+    sim, contract, method, status, error
 ) -> None:
     ref = sim.add_transfer("blocked.example", script="locked", age=7200)
-    async with LoopbackServer(_echoing(sim, method, status)) as url:
-        client = HostwayProvider(hostway_account(url))
-        try:
-            with pytest.raises(error) as info:
-                await client.perform(ref, Action.RETRY, {"authInfo": RIGHT_EPP})
-        finally:
-            await client.aclose()
+    async with (
+        LoopbackServer(_echoing(sim, method, status)) as url,
+        aclosing(HostwayProvider(contract.make_account(url))) as client,
+    ):
+        with pytest.raises(error) as info:
+            await client.perform(ref, Action.RETRY, {"authInfo": RIGHT_EPP})
     shown = f"{info.value.message} {info.value.detail} {info.value!r}"
     assert info.value.detail and info.value.detail.startswith("Refused for")  # words are kept
     assert GOOD_SECRET not in shown and RIGHT_EPP not in shown
@@ -536,8 +497,8 @@ async def test_the_simulator_speaks_hostways_put(sim, base_url) -> None:
     assert datetime.fromisoformat(status["statusChangeDate"]).utcoffset() == timedelta(hours=-5)
 
 
-async def test_the_sample_is_a_realistic_mix(sim, hostway) -> None:
-    phases = [(await hostway.get_transfer(ref)).phase for ref in sim.populate_sample()]
+async def test_the_sample_is_a_realistic_mix(sim, provider) -> None:
+    phases = [(await provider.get_transfer(ref)).phase for ref in sim.populate_sample()]
     assert phases.count(Phase.BLOCKED) == 2
     assert phases.count(Phase.COMPLETED) == 1 and phases.count(Phase.FAILED) == 1
     assert sum(p in (Phase.PENDING, Phase.ACTIVE) for p in phases) == 3

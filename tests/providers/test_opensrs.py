@@ -7,6 +7,7 @@ import hashlib
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,8 @@ from tests.providers.contract import (
     ProviderContract,
     WrongBaseURL,
 )
+from tests.providers.hostile_xml import classic_attacks
+from tests.providers.plumbing import Canary, read_body, replay
 
 RESELLER = "test_rsp"
 DAY = 86400
@@ -116,22 +119,14 @@ class Wire:
         if scope["type"] != "http" or scope["path"].startswith("/_sim/"):
             await self.app(scope, receive, send)
             return
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
+        body = await read_body(receive)
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         self.requests.append((headers, body))
         action = parse_request(body).action
         if action in self.replace:
             await _send_body(send, self.replace[action])
             return
-
-        async def replay() -> dict[str, Any]:
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replay(body), send)
 
 
 async def _send_body(send: Any, body: bytes, content_type: bytes = b"text/xml") -> None:
@@ -165,8 +160,8 @@ def make_account(url: str, **fields: Any) -> ProviderAccount:
 
 
 @pytest.fixture
-def sim(clock: SimClock) -> OpenSRSSimulator:
-    return OpenSRSSimulator(secret=GOOD_SECRET, username=RESELLER, clock=clock)
+def contract() -> TestOpenSRSContract:
+    return TestOpenSRSContract()
 
 
 @pytest.fixture
@@ -675,12 +670,9 @@ async def test_the_sample_mix_and_what_is_listed(sim, client):
 
 
 async def test_an_account_without_a_reseller_name_sends_nothing(sim, wire, url):
-    provider = OpenSRSProvider(make_account(url, username=None))
-    try:
+    async with aclosing(OpenSRSProvider(make_account(url, username=None))) as provider:
         with pytest.raises(errors.AuthenticationFailed) as info:
             await provider.get_transfer(pending(sim))
-    finally:
-        await provider.aclose()
     assert "username" in info.value.message and wire.requests == []
 
 
@@ -700,30 +692,7 @@ async def test_a_rate_limit_reply_to_a_read_fails_at_once_saying_when(sim, wire,
 # -- hostile XML ---------------------------------------------------------------------------------
 
 
-class Canary:
-    """A loopback port that notes whether anything ever connected to it."""
-
-    def __init__(self) -> None:
-        self.connections = 0
-        self.port = 0
-        self._server: asyncio.Server | None = None
-
-    async def __aenter__(self) -> Canary:
-        async def note(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            self.connections += 1
-            writer.close()
-
-        self._server = await asyncio.start_server(note, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
-
-
-def _reply_with(text: str, doctype: str = "") -> bytes:
+def _reply_with(doctype: str, text: str) -> bytes:
     return (
         f"<?xml version='1.0'?>{doctype}<OPS_envelope><header><version>0.9</version></header>"
         f'<body><data_block><dt_assoc><item key="action">REPLY</item>'
@@ -734,35 +703,16 @@ def _reply_with(text: str, doctype: str = "") -> bytes:
     ).encode()
 
 
-def _attacks(secret_file: str, port: int) -> dict[str, bytes]:
-    laughs = '<!ENTITY lol0 "lol">' + "".join(
-        f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)
-    )
+def _attacks(secret_file: str, canary: str) -> dict[str, bytes]:
     nested = '<dt_assoc><item key="a">' * 100 + "x" + "</item></dt_assoc>" * 100
     return {
-        "external-entity-file": _reply_with(
-            "&xxe;", f'<!DOCTYPE OPS_envelope [<!ENTITY xxe SYSTEM "file://{secret_file}">]>'
-        ),
-        "external-entity-url": _reply_with(
-            "&xxe;", f'<!DOCTYPE OPS_envelope [<!ENTITY xxe SYSTEM "http://127.0.0.1:{port}/">]>'
-        ),
-        "parameter-entity-url": _reply_with(
-            "x", f'<!DOCTYPE OPS_envelope [<!ENTITY % p SYSTEM "http://127.0.0.1:{port}/"> %p;]>'
-        ),
-        "external-dtd-file": _reply_with("x", f"<!DOCTYPE OPS_envelope SYSTEM '{secret_file}'>"),
-        "external-dtd-url": _reply_with(
-            "x", f"<!DOCTYPE OPS_envelope SYSTEM 'http://127.0.0.1:{port}/ops.dtd'>"
-        ),
-        "billion-laughs": _reply_with("&lol9;", f"<!DOCTYPE OPS_envelope [{laughs}]>"),
-        "quadratic-blowup": _reply_with(
-            "&a;" * 20000, f'<!DOCTYPE OPS_envelope [<!ENTITY a "{"a" * 50000}">]>'
-        ),
-        "deep-nesting": _envelope(nested),
-        "very-deep-nesting": b"<OPS_envelope>"
+        **classic_attacks(_reply_with, "OPS_envelope", secret_file, canary),
+        "deep nesting": _envelope(nested),
+        "very deep nesting": b"<OPS_envelope>"
         + b"<a>" * 100000
         + b"</a>" * 100000
         + b"</OPS_envelope>",
-        "far-over-the-cap": b"<OPS_envelope>" + b"<x/>" * (4 * 1024 * 1024) + b"</OPS_envelope>",
+        "far over the cap": b"<OPS_envelope>" + b"<x/>" * (4 * 1024 * 1024) + b"</OPS_envelope>",
     }
 
 
@@ -828,24 +778,23 @@ def _hostile_app(payload: bytes, *, chunked: bool) -> Any:
     return app
 
 
-HOSTILE = [(attack, False) for attack in _attacks("/x", 1)] + [("far-over-the-cap", True)]
+HOSTILE = [(attack, False) for attack in _attacks("/x", "http://x")] + [("far over the cap", True)]
 
 
 @pytest.mark.parametrize(
-    ("attack", "chunked"), HOSTILE, ids=[a + ("-chunked" if c else "") for a, c in HOSTILE]
+    ("attack", "chunked"), HOSTILE, ids=[a + (", chunked" if c else "") for a, c in HOSTILE]
 )
 async def test_hostile_xml_is_a_bad_reply_that_reads_no_file_and_opens_no_connection(
     watched, attack, chunked
 ):
     async with Canary() as canary:
-        payload = _attacks(str(watched.path), canary.port)[attack]
-        async with LoopbackServer(_hostile_app(payload, chunked=chunked)) as base:
-            provider = OpenSRSProvider(make_account(base, read_retries=0))
-            try:
-                with pytest.raises(errors.BadReply) as info:
-                    await provider.get_transfer("12345")
-            finally:
-                await provider.aclose()
+        payload = _attacks(str(watched.path), canary.url)[attack]
+        async with (
+            LoopbackServer(_hostile_app(payload, chunked=chunked)) as base,
+            aclosing(OpenSRSProvider(make_account(base, read_retries=0))) as provider,
+        ):
+            with pytest.raises(errors.BadReply) as info:
+                await provider.get_transfer("12345")
         await asyncio.sleep(0)
         assert canary.connections == 0
     assert not watched.opened

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import xmlrpc.client
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from hypothesis import strategies as st
 
 from providers.base import Phase, Transfer
@@ -119,20 +121,24 @@ def _scalar_text() -> st.SearchStrategy[str]:
     )
 
 
-def test_random_bytes_are_values_faults_or_bad_replies(fuzz):
+def _reply_of(value: Any) -> bytes:
+    """The reply the standard library's marshaller writes for ``value``."""
+    return xmlrpc.client.dumps((value,), methodresponse=True, allow_none=True).encode()
+
+
+# the bodies both readers are given: what they are -> their strategy, from the shapes fixture
+BODIES: dict[str, Callable[[Any], st.SearchStrategy[bytes]]] = {
+    "random bytes": lambda shapes: st.binary(max_size=3000),
+    "xml from the xmlrpc vocabulary": lambda shapes: _xmlish(),
+    "near-valid replies": lambda shapes: shapes.mutated(_values().map(lambda p: _reply_of(p[0]))),
+}
+
+
+@pytest.mark.parametrize("bodies", list(BODIES))
+def test_any_body_is_a_value_a_fault_or_a_bad_reply(fuzz, shapes, bodies):
     target = fuzz(CODEC)
 
-    @target.given(st.binary(max_size=3000))
-    def one(body: bytes) -> None:
-        _read(body, target)
-
-    one()
-
-
-def test_xml_built_from_the_xmlrpc_vocabulary_is_a_value_a_fault_or_a_bad_reply(fuzz):
-    target = fuzz(CODEC)
-
-    @target.given(_xmlish())
+    @target.given(BODIES[bodies](shapes))
     def one(body: bytes) -> None:
         _read(body, target)
 
@@ -172,27 +178,13 @@ def test_every_scalar_type_holding_any_text_is_a_value_or_a_bad_reply(fuzz):
     one()
 
 
-def test_near_valid_replies_are_values_faults_or_bad_replies(fuzz, shapes):
-    target = fuzz(CODEC)
-    replies = _values().map(
-        lambda pair: xmlrpc.client.dumps((pair[0],), methodresponse=True, allow_none=True).encode()
-    )
-
-    @target.given(shapes.mutated(replies))
-    def one(body: bytes) -> None:
-        _read(body, target)
-
-    one()
-
-
 def test_a_reply_marshalled_by_the_standard_library_reads_back(fuzz):
     target = fuzz(CODEC)
 
     @target.given(_values())
     def one(pair: tuple[Any, Any]) -> None:
         sent, expected = pair
-        body = xmlrpc.client.dumps((sent,), methodresponse=True, allow_none=True).encode()
-        assert parse_response(body) == expected
+        assert parse_response(_reply_of(sent)) == expected
 
     one()
 
