@@ -173,6 +173,8 @@ def button_labels(item: Ephemeral | PostedMessage | dict[str, Any]) -> list[str]
 
 
 def _account(name: str, kind: str, url: str, **fields: Any) -> ProviderAccount:
+    """A provider account for tests (a planted secret, fast limits, no read retries);
+    ``fields`` add to or replace these."""
     return ProviderAccount.model_validate(
         {
             "name": name,
