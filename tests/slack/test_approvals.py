@@ -20,6 +20,7 @@ from tests.slack.conftest import (
     DAVE,
     ERIN,
     Bot,
+    a_resend_redelivered,
     button_labels,
 )
 from tests.waiting import until
@@ -179,19 +180,7 @@ async def test_a_redelivered_click_or_command_runs_nothing_twice(bot: Bot) -> No
     assert "has run already" in bot.last_answer(BOB).text
 
     # an action the transfer still offers afterwards: only the database can tell a repeat
-    opensrs = bot.sims["opensrs"]
-    short_id = await bot.watch(
-        "opensrs-main", opensrs.add_order("o.example", script="waits_for_owner")
-    )
-    command = bot.slack.command_body(f"resend {short_id}", user=ALICE, channel=CHANNEL)
-    await bot.slack.post(command)
-    await bot.settle()
-    answered = len(bot.answers_to(ALICE))
-    bot.now.advance(seconds=30)  # past a double click; Slack redelivers within minutes
-    await bot.slack.post(command, retry_num=1, retry_reason="http_timeout")
-    await bot.settle()
-    assert opensrs.faults.calls["SEND_PASSWORD"] == 1
-    assert len(bot.answers_to(ALICE)) == answered  # a redelivery is answered no more
+    opensrs, short_id = await a_resend_redelivered(bot)
     await bot.command(f"resend {short_id}", user=ALICE)  # asked again on purpose: it runs
     assert opensrs.faults.calls["SEND_PASSWORD"] == 2
 
