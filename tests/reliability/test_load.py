@@ -98,6 +98,21 @@ async def aftermath(
     return Aftermath(backlog, bot.standin.responses[replies_before:], busy, answered_later)
 
 
+def record_load(
+    name: str, result: dict[str, Any], after: Aftermath, *, note: str
+) -> dict[str, float]:
+    """Record the figures of a load under ``name``: requests acked, the ack's p99, requests
+    refused at once as busy, the last reply after the load, replies lost after the ack.
+    Returns the ack latency percentiles."""
+    figures = percentiles(result["latencies"])
+    record("load held", f"{name}: requests", sum(result["acked"].values()), "requests", note=note)
+    record("load held", f"{name}: p99 ack", round(figures["p99"] * 1000, 1), "ms", note=note)
+    record("load held", f"{name}: refused at once as busy", after.busy, "requests", note=note)
+    record("load held", f"{name}: last reply, after the load ended", round(after.backlog, 1), "s")
+    record("load held", f"{name}: replies lost after the ack", after.lost, "replies")
+    return figures
+
+
 @pytest.mark.parametrize(
     "seconds", [5, pytest.param(60, marks=pytest.mark.slow)], ids=["5s", "60s"]
 )
@@ -194,17 +209,14 @@ async def test_a_realistic_mix_under_provider_rate_limits_is_answered_in_full(
     result = await run_load(bot, texts, seconds)
     later = ["list", *(f"status {short_id}" for short_id in short_ids)]
     after = await aftermath(bot, result, replies_before=replies_before, later=later)
-    replies, busy = after.replies, after.busy
+    replies = after.replies
     in_lane = sum("is busy with other requests" in r or "is not answering" in r for r in replies)
-    figures = percentiles(result["latencies"])
     name = f"realistic mix under provider rate limits, 200 concurrent for {seconds} s"
     note = (
         "help, list and status of a Hostway, an OpenSRS and a cPanel transfer, from 200 "
         "workers, against accounts at their default limits (5 calls/s, 4 at once)."
     )
-    record("load held", f"{name}: requests", sum(result["acked"].values()), "requests", note=note)
-    record("load held", f"{name}: p99 ack", round(figures["p99"] * 1000, 1), "ms", note=note)
-    record("load held", f"{name}: refused at once as busy", busy, "requests", note=note)
+    figures = record_load(name, result, after, note=note)
     record(
         "load held",
         f"{name}: refused at once by a provider account's lane",
@@ -214,8 +226,6 @@ async def test_a_realistic_mix_under_provider_rate_limits_is_answered_in_full(
         "at once: '<provider> account `<name>` is busy with other requests; try again in a "
         "minute.'",
     )
-    record("load held", f"{name}: last reply, after the load ended", round(after.backlog, 1), "s")
-    record("load held", f"{name}: replies lost after the ack", after.lost, "replies")
 
     assert result["errors"] == []
     assert figures["p99"] < ACK_DEADLINE_SECONDS, figures
@@ -258,21 +268,16 @@ async def test_a_hanging_provider_during_a_load_holds_up_neither_approvals_nor_o
     later = [f"status {hanging}", "list"]
     after = await aftermath(bot, result, replies_before=replies_before, later=later)
     named = sum("Hostway account `hostway-main` is" in r for r in after.replies)
-    figures = percentiles(result["latencies"])
     name = f"Hostway hanging during {CONCURRENCY} concurrent commands for {seconds} s"
     note = (
         "Every Hostway status read hangs past the client's timeout; 200 workers send status "
         "of a Hostway transfer and list; halfway, an unrelated cPanel cancel is approved."
     )
-    record("load held", f"{name}: requests", sum(result["acked"].values()), "requests", note=note)
-    record("load held", f"{name}: p99 ack", round(figures["p99"] * 1000, 1), "ms", note=note)
+    figures = record_load(name, result, after, note=note)
     record("load held", f"{name}: cPanel approval run after the click",
            round(approval_ran_after, 2), "s", note=note)  # fmt: skip
     record("load held", f"{name}: answered at once, naming the account", named, "commands",
            note=note)  # fmt: skip
-    record("load held", f"{name}: refused at once as busy", after.busy, "requests", note=note)
-    record("load held", f"{name}: last reply, after the load ended", round(after.backlog, 1), "s")
-    record("load held", f"{name}: replies lost after the ack", after.lost, "replies")
 
     assert ran_during_the_load  # the approval did not wait for the load, or for Hostway
     assert cpanel.faults.calls["abort_transfer_session"] == 1
