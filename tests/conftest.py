@@ -6,6 +6,7 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
 import pytest
 from sqlalchemy import text
@@ -75,23 +76,26 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(fixture))
 
 
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    """A migrated database on each backend, through the real migrations."""
-    await upgrade_database(database_url)
-    database = Database(database_url)
+@asynccontextmanager
+async def migrated(url: str) -> AsyncIterator[Database]:
+    """The database at ``url``, upgraded through the real migrations; disposed at the end."""
+    await upgrade_database(url)
+    database = Database(url)
     try:
         yield database
     finally:
         await database.dispose()
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """A migrated database on each backend, through the real migrations."""
+    async with migrated(database_url) as database:
+        yield database
 
 
 @pytest.fixture
 async def sqlite_db(sqlite_url: str) -> AsyncIterator[Database]:
     """A migrated SQLite database only (for tests that read the file itself)."""
-    await upgrade_database(sqlite_url)
-    database = Database(sqlite_url)
-    try:
+    async with migrated(sqlite_url) as database:
         yield database
-    finally:
-        await database.dispose()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -195,6 +196,28 @@ async def slack() -> AsyncIterator[SlackStandIn]:
         yield standin
 
 
+class CheckAgainstSlack(Protocol):
+    async def __call__(self, routes: str, *, token: str = TOKEN) -> tuple[int, str, str]: ...
+
+
+@pytest.fixture
+def check_against_slack(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    slack: SlackStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+) -> CheckAgainstSlack:
+    """``check-config`` of a file with these ``routes``, asking the stand-in with SLACK_BOT_TOKEN
+    set to ``token``: (exit status, stdout, stderr)."""
+
+    async def run(routes: str, *, token: str = TOKEN) -> tuple[int, str, str]:
+        monkeypatch.setenv("SLACK_BOT_TOKEN", token)
+        path = config(tmp_path, routes, api=f"{slack.base_url}/api/")
+        return await asyncio.to_thread(check, path, capsys)  # main runs its own loop
+
+    return run
+
+
 CHANNEL_ROUTES = """
 [[routes]]
 channel = "C0ACME"
@@ -219,14 +242,9 @@ phase = "blocked"
 
 
 async def test_each_channel_the_bot_is_not_in_is_named_once(
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    slack: SlackStandIn,
-    monkeypatch: pytest.MonkeyPatch,
+    slack: SlackStandIn, check_against_slack: CheckAgainstSlack
 ) -> None:
-    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
-    path = config(tmp_path, CHANNEL_ROUTES, api=f"{slack.base_url}/api/")
-    status, out, err = await asyncio.to_thread(check, path, capsys)  # main runs its own loop
+    status, out, err = await check_against_slack(CHANNEL_ROUTES)
 
     assert status == 0
     asked = [call.args["channel"] for call in slack.calls_to("conversations.info")]
@@ -244,30 +262,20 @@ async def test_each_channel_the_bot_is_not_in_is_named_once(
 
 
 async def test_the_bot_in_every_channel_is_said_so(
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    slack: SlackStandIn,
-    monkeypatch: pytest.MonkeyPatch,
+    slack: SlackStandIn, check_against_slack: CheckAgainstSlack
 ) -> None:
-    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
     routes = '[[routes]]\nchannel = "C0JOINED"\naccount = "whm-east"\n'
-    path = config(tmp_path, routes, api=f"{slack.base_url}/api/")
-    status, out, err = await asyncio.to_thread(check, path, capsys)
+    status, out, err = await check_against_slack(routes)
     assert status == 0
     assert "slack channels: 2 checked; the bot is in every one" in out
     assert "the bot is not in" not in err and "shows the bot no channel" not in err
 
 
 async def test_a_token_without_the_read_scope_skips_the_check_in_one_sentence(
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    slack: SlackStandIn,
-    monkeypatch: pytest.MonkeyPatch,
+    slack: SlackStandIn, check_against_slack: CheckAgainstSlack
 ) -> None:
-    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
     slack.fail("conversations.info", "missing_scope", times=None)
-    path = config(tmp_path, CHANNEL_ROUTES, api=f"{slack.base_url}/api/")
-    status, out, _ = await asyncio.to_thread(check, path, capsys)
+    status, out, _ = await check_against_slack(CHANNEL_ROUTES)
     assert status == 0
     assert len(slack.calls_to("conversations.info")) == 1  # the same answer for every channel
     assert (
@@ -277,15 +285,10 @@ async def test_a_token_without_the_read_scope_skips_the_check_in_one_sentence(
 
 
 async def test_a_wrong_token_skips_the_check_and_is_never_shown(
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    slack: SlackStandIn,
-    monkeypatch: pytest.MonkeyPatch,
+    slack: SlackStandIn, check_against_slack: CheckAgainstSlack
 ) -> None:
     wrong = "xoxb-not-the-right-one-42"
-    monkeypatch.setenv("SLACK_BOT_TOKEN", wrong)
-    path = config(tmp_path, CHANNEL_ROUTES, api=f"{slack.base_url}/api/")
-    status, out, err = await asyncio.to_thread(check, path, capsys)
+    status, out, err = await check_against_slack(CHANNEL_ROUTES, token=wrong)
     assert status == 0
     assert "check skipped after 0 of 5: Slack refused the bot token (invalid_auth)" in out
     assert wrong not in out + err

@@ -298,24 +298,36 @@ def test_a_secret_written_in_the_file_is_refused_and_not_echoed(tmp_path: Path) 
     assert "pw-in-file" not in "\n".join(problems)
 
 
-def test_a_bad_database_url_in_a_variable_is_reported_without_its_password(tmp_path: Path) -> None:
-    path = write(tmp_path, '[database]\nurl_env = "DB_URL"\n')
-
-    problems = problems_of(path, {"DB_URL": "mysql://bot:Pl4nted-pw@db/t"})
-
-    assert problems == [
-        f"{path}: database.url_env: the URL in DB_URL uses driver 'mysql', which is not "
-        "supported; use sqlite+aiosqlite or postgresql+psycopg"
-    ]
+SHORT_KEY = (
+    "security.secret_key_env: the key in TRANSFERBOT_SECRET_KEY is too short; use at least 16 "
+    "random characters"
+)
 
 
-def test_a_short_secret_key_is_refused_without_showing_it(tmp_path: Path) -> None:
-    problems = problems_of(write(tmp_path, ""), {"TRANSFERBOT_SECRET_KEY": "short-key"})
+@pytest.mark.parametrize(
+    ("text", "environ", "problem"),
+    [
+        (
+            '[database]\nurl_env = "DB_URL"\n',
+            {"DB_URL": "mysql://bot:Pl4nted-pw@db/t"},
+            "database.url_env: the URL in DB_URL uses driver 'mysql', which is not supported; "
+            "use sqlite+aiosqlite or postgresql+psycopg",
+        ),
+        ("", {"TRANSFERBOT_SECRET_KEY": "short-key"}, SHORT_KEY),
+        ("", {"TRANSFERBOT_SECRET_KEY": "   short-key         "}, SHORT_KEY),
+    ],
+    ids=[
+        "a bad database URL, without its password",
+        "a short secret key, without showing it",
+        "a secret key padded with spaces, measured without them",
+    ],
+)
+def test_a_bad_value_in_a_variable_is_one_problem_that_does_not_show_it(
+    tmp_path: Path, text: str, environ: dict[str, str], problem: str
+) -> None:
+    path = write(tmp_path, text)
 
-    assert problems == [
-        f"{tmp_path / 'transferbot.toml'}: security.secret_key_env: the key in "
-        "TRANSFERBOT_SECRET_KEY is too short; use at least 16 random characters"
-    ]
+    assert problems_of(path, environ) == [f"{path}: {problem}"]
 
 
 def test_settings_can_be_built_in_code_for_tests_elsewhere() -> None:
@@ -477,17 +489,6 @@ def test_a_secret_of_blank_space_is_refused_naming_the_setting(
     env = {"WHM_TOKEN": "t0ken", variable: blank}
 
     assert problems_of(path, env) == [f"{path}: {BLANK_SECRETS[variable]}"]
-
-
-def test_a_secret_key_padded_with_spaces_is_measured_without_them(tmp_path: Path) -> None:
-    path = write(tmp_path, "")
-
-    problems = problems_of(path, {"TRANSFERBOT_SECRET_KEY": "   short-key         "})
-
-    assert problems == [
-        f"{path}: security.secret_key_env: the key in TRANSFERBOT_SECRET_KEY is too short; "
-        "use at least 16 random characters"
-    ]
 
 
 def test_a_blank_secret_key_fails_check_config_without_showing_it(

@@ -37,6 +37,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -273,11 +274,9 @@ def _figures(latencies: list[float]) -> dict[str, float]:
     }
 
 
-async def _socket_load(link: Any, payloads: list[dict[str, str]], concurrency: int) -> list[float]:
-    """Send each payload as a slash_commands envelope, ``concurrency`` at a time; the seconds
-    from sending each to receiving its ack."""
-    import time
-
+async def socket_load(link: Any, payloads: list[dict[str, str]], concurrency: int) -> list[float]:
+    """Send each payload as a slash_commands envelope over the stand-in's Socket Mode
+    ``link``, ``concurrency`` at a time; the seconds from sending each to receiving its ack."""
     todo, latencies = iter(payloads), []
 
     async def worker() -> None:
@@ -329,7 +328,7 @@ async def _run(scale: float, logs: Path) -> dict[str, dict[str, Any]]:
             for name, _, _, text, _ in CASES:  # warm up: auth.test, imports, caches
                 await _load(servers[name].urls[0], text, 10, 100, standin)
             for name, _, text in SOCKET_CASES:
-                await _socket_load(links[name], _payloads(text, 100, standin), 10)
+                await socket_load(links[name], _payloads(text, 100, standin), 10)
             results: dict[str, dict[str, Any]] = {}
             for concurrency in CONCURRENCY:
                 latencies: dict[str, list[float]] = {n: [] for n in [*servers]}
@@ -344,7 +343,7 @@ async def _run(scale: float, logs: Path) -> dict[str, dict[str, Any]]:
                     for name, _, text in SOCKET_CASES:
                         count = max(concurrency, int(scale * REQUESTS[concurrency] / ROUNDS))
                         payloads = _payloads(text, count, standin)
-                        latencies[name] += await _socket_load(links[name], payloads, concurrency)
+                        latencies[name] += await socket_load(links[name], payloads, concurrency)
                         await asyncio.sleep(0.05)
                 for name, values in latencies.items():
                     results.setdefault(name, {})[str(concurrency)] = _figures(values)

@@ -20,24 +20,12 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.runtime.standin import SlackStandIn
+from tests.perf.ack import socket_load
 from tests.reliability.loadgen import percentiles
 
 TOKEN, APP_TOKEN = "xoxb-benchmark-token", "xapp-1-benchmark-app-token"
 COMMAND = {"command": "/transfer", "text": "help", "user_id": "U0BENCH", "trigger_id": "t"}
 DROPS = 5
-
-
-async def _closed_loop(link: Any, concurrency: int, count: int) -> list[float]:
-    todo, latencies = iter(range(count)), []
-
-    async def worker() -> None:
-        for _ in todo:
-            started = time.perf_counter()
-            await link.deliver("slash_commands", COMMAND, accepts_response_payload=True)
-            latencies.append(time.perf_counter() - started)
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies
 
 
 def _ms(latencies: list[float]) -> str:
@@ -65,8 +53,8 @@ async def measure(kind: str, ping_seconds: float) -> str:
         await handler.connect_async()
         link = standin.socket_mode
         await link.wait_connected()
-        one = await _closed_loop(link, 1, 200)
-        ten = await _closed_loop(link, 10, 1000)
+        one = await socket_load(link, [COMMAND] * 200, 1)
+        ten = await socket_load(link, [COMMAND] * 1000, 10)
         reconnects = []
         for _ in range(DROPS):
             opened, started = link.opened, time.perf_counter()

@@ -26,7 +26,7 @@ from storage.models import RequestState
 from storage.requests import get_request, list_requests
 from tests.reliability.replicas import replica
 from tests.reliability.results import record
-from tests.slack.conftest import ALICE, BOB, CAROL, CHANNEL, ERIN, Bot
+from tests.slack.conftest import ALICE, BOB, CAROL, CHANNEL, ERIN, Bot, a_resend_redelivered
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,18 @@ async def verbs_by_request(bot: Bot) -> dict[int, Counter[str]]:
     return found
 
 
+async def ran_once(bot: Bot, request_id: int, what: str, *, note: str) -> None:
+    """Record in the results table how many times the provider received the cancel for
+    ``what``; it must be once, with one request, one approval and one run in the audit."""
+    record("load held", f"{what}: actions run", aborts(bot), "actions", note=note)
+    assert aborts(bot) == 1
+    assert verbs_of(await verbs_by_request(bot), request_id) == {
+        "requested": 1,
+        "approved": 1,
+        "ran": 1,
+    }
+
+
 @pytest.fixture
 async def replicas(bot: Bot, database_url: str) -> AsyncIterator[tuple[Bot, Bot]]:
     """Two replicas of the bot on one database (SQLite, and PostgreSQL when marked)."""
@@ -84,20 +96,13 @@ async def test_fifty_concurrent_approve_clicks_run_the_action_once(bot: Bot) -> 
     responses = await asyncio.gather(*clicks)
     await bot.settle()
     assert [r.status_code for r in responses] == [200] * 50
-    record(
-        "load held",
-        "50 concurrent Approve clicks on one request: actions run",
-        aborts(bot),
-        "actions",
+    await ran_once(
+        bot,
+        request_id,
+        "50 concurrent Approve clicks on one request",
         note="Clicks sent at once through the real request path; the provider's received "
         "action calls counted (must be 1), with one approval, one run and one outcome reply.",
     )
-    assert aborts(bot) == 1
-    assert verbs_of(await verbs_by_request(bot), request_id) == {
-        "requested": 1,
-        "approved": 1,
-        "ran": 1,
-    }
     told = [a.text for user in APPROVERS for a in bot.answers_to(user)]
     assert len(told) == 50
     assert sum("done" in text and "already" not in text for text in told) == 1
@@ -120,37 +125,17 @@ async def test_the_same_click_delivered_to_two_replicas_runs_once(
     responses = await asyncio.gather(*sends)
     await asyncio.gather(first.settle(), second.settle())
     assert [r.status_code for r in responses] == [200] * 20
-    record(
-        "load held",
-        f"one Approve click sent 10 times to each of two replicas ({backend(database_url)}): "
-        "actions run",
-        aborts(first),
-        "actions",
+    await ran_once(
+        first,
+        request_id,
+        f"one Approve click sent 10 times to each of two replicas ({backend(database_url)})",
         note="Two Bolt apps with their own Services on one database, the same signed click "
         "posted to both at once; the provider's received action calls counted (must be 1).",
     )
-    assert aborts(first) == 1
-    assert verbs_of(await verbs_by_request(first), request_id) == {
-        "requested": 1,
-        "approved": 1,
-        "ran": 1,
-    }
     assert len(first.request_message().replies) == 1
 
     # a command redelivered by Slack to the other replica: the database tells it a repeat
-    opensrs = first.sims["opensrs"]
-    short_id = await first.watch(
-        "opensrs-main", opensrs.add_order("o.example", script="waits_for_owner")
-    )
-    command = first.slack.command_body(f"resend {short_id}", user=ALICE, channel=CHANNEL)
-    await first.slack.post(command)
-    await first.settle()
-    answered = len(first.answers_to(ALICE))
-    second.now.advance(seconds=30)
-    await second.slack.post(command, retry_num=1, retry_reason="http_timeout")
-    await second.settle()
-    assert opensrs.faults.calls["SEND_PASSWORD"] == 1
-    assert len(second.answers_to(ALICE)) == answered  # a redelivery is answered no more
+    await a_resend_redelivered(first, to=second)
 
 
 async def test_an_approval_racing_its_expiry_is_approved_or_expired_never_both(

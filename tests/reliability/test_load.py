@@ -17,6 +17,8 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -60,6 +62,57 @@ async def run_load(bot: Bot, texts: list[str], seconds: float) -> dict[str, Any]
     return json.loads(out.decode().strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+@dataclass
+class Aftermath:
+    """What a load left behind once the bot's after-ack work drained."""
+
+    backlog: float  # seconds from the end of the load to the last reply
+    answers: list[tuple[str, dict[str, Any]]]  # (response_url id, body) posted since it began
+    busy: int  # commands answered in the ack, at once, that the bot was too busy
+    answered_later: int  # commands acked empty, each to be answered through its response_url
+
+    @property
+    def answered_urls(self) -> set[str]:
+        return {response_id for response_id, _ in self.answers}  # a retried post counts once
+
+    @property
+    def replies(self) -> list[str]:
+        return [json.dumps(body) for _, body in self.answers]
+
+    @property
+    def lost(self) -> int:
+        """Commands taken on (acked empty) that never got their reply."""
+        return self.answered_later - len(self.answered_urls)
+
+
+async def aftermath(
+    bot: Bot, result: dict[str, Any], *, replies_before: int, later: Sequence[str]
+) -> Aftermath:
+    """Drain every piece of after-ack work, to the end; then tally ``result`` for the
+    commands in ``later`` (acked at once, answered after the ack unless turned away)."""
+    ended = time.perf_counter()
+    await bot.services.drain(wait_seconds=300)
+    backlog = time.perf_counter() - ended
+    busy = sum(result["answered"].get(text, 0) for text in later)
+    answered_later = sum(result["acked"][text] for text in later) - busy
+    return Aftermath(backlog, bot.standin.responses[replies_before:], busy, answered_later)
+
+
+def record_load(
+    name: str, result: dict[str, Any], after: Aftermath, *, note: str
+) -> dict[str, float]:
+    """Record the figures of a load under ``name``: requests acked, the ack's p99, requests
+    refused at once as busy, the last reply after the load, replies lost after the ack.
+    Returns the ack latency percentiles."""
+    figures = percentiles(result["latencies"])
+    record("load held", f"{name}: requests", sum(result["acked"].values()), "requests", note=note)
+    record("load held", f"{name}: p99 ack", round(figures["p99"] * 1000, 1), "ms", note=note)
+    record("load held", f"{name}: refused at once as busy", after.busy, "requests", note=note)
+    record("load held", f"{name}: last reply, after the load ended", round(after.backlog, 1), "s")
+    record("load held", f"{name}: replies lost after the ack", after.lost, "replies")
+    return figures
+
+
 @pytest.mark.parametrize(
     "seconds", [5, pytest.param(60, marks=pytest.mark.slow)], ids=["5s", "60s"]
 )
@@ -73,9 +126,8 @@ async def test_two_hundred_concurrent_commands_are_acked_fast_and_all_answered(
     replies_before = len(bot.standin.responses)
 
     result = await run_load(bot, texts, seconds)
-    ended = time.perf_counter()
-    await bot.services.drain(wait_seconds=300)  # every piece of after-ack work, to the end
-    backlog = time.perf_counter() - ended
+    later = (f"status {short_id}", "list")
+    after = await aftermath(bot, result, replies_before=replies_before, later=later)
 
     acked = sum(result["acked"].values())
     figures = percentiles(result["latencies"])
@@ -91,25 +143,18 @@ async def test_two_hundred_concurrent_commands_are_acked_fast_and_all_answered(
     rate = round(acked / result["seconds"], 1)
     record("load held", f"{name}: requests per second", rate, "requests/s", note=note)
 
-    answers = bot.standin.responses[replies_before:]  # (response_url id, body)
-    replies = [body for _, body in answers]
-    answered_urls = {response_id for response_id, _ in answers}  # a retried post counts once
-    later = (f"status {short_id}", "list")  # acked at once, answered after the ack...
-    busy = sum(result["answered"].get(text, 0) for text in later)  # ...unless turned away
-    answered_later = sum(result["acked"][text] for text in later) - busy
-    lost = answered_later - len(answered_urls)
-    record("load held", f"{name}: replies lost after the ack", lost, "replies", note=note)
+    record("load held", f"{name}: replies lost after the ack", after.lost, "replies", note=note)
     record(
         "load held",
         f"{name}: replies posted twice",
-        len(answers) - len(answered_urls),
+        len(after.answers) - len(after.answered_urls),
         "replies",
         note="A response_url post retried by the Slack SDK after a dropped connection.",
     )
     record(
         "load held",
         f"{name}: turned away as busy, at once",
-        busy,
+        after.busy,
         "requests",
         note="Status and list commands beyond the bot's backlog of work (AFTER_ACK_BACKLOG) "
         "are answered in the ack that it is too busy and nothing was done.",
@@ -117,7 +162,7 @@ async def test_two_hundred_concurrent_commands_are_acked_fast_and_all_answered(
     record(
         "load held",
         f"{name}: last reply, after the load ended",
-        round(backlog, 1),
+        round(after.backlog, 1),
         "s",
         note="Status and list replies queue behind the ack (16 at a time per app); the time "
         "from the last ack to the last reply.",
@@ -126,9 +171,9 @@ async def test_two_hundred_concurrent_commands_are_acked_fast_and_all_answered(
     assert result["errors"] == []
     assert acked == sum(result["sent"].values()) and acked > CONCURRENCY
     assert figures["p99"] < ACK_DEADLINE_SECONDS, figures
-    assert lost == 0
-    assert not [body for body in replies if OUR_FAULT in json.dumps(body)]
-    shown = [json.dumps(body) for body in replies]
+    assert after.lost == 0
+    assert not [text for text in after.replies if OUR_FAULT in text]
+    shown = after.replies
     status = f"status {short_id}"
     taken_on = result["acked"][status] - result["answered"].get(status, 0)
     assert sum("load.example" in text for text in shown) >= taken_on
@@ -162,25 +207,16 @@ async def test_a_realistic_mix_under_provider_rate_limits_is_answered_in_full(
     replies_before = len(bot.standin.responses)
 
     result = await run_load(bot, texts, seconds)
-    ended = time.perf_counter()
-    await bot.services.drain(wait_seconds=300)
-    backlog = time.perf_counter() - ended
-
-    replies = [json.dumps(body) for _, body in bot.standin.responses[replies_before:]]
-    answered_urls = {rid for rid, _ in bot.standin.responses[replies_before:]}
     later = ["list", *(f"status {short_id}" for short_id in short_ids)]
-    busy = sum(result["answered"].get(text, 0) for text in later)
-    answered_later = sum(result["acked"][text] for text in later) - busy
+    after = await aftermath(bot, result, replies_before=replies_before, later=later)
+    replies = after.replies
     in_lane = sum("is busy with other requests" in r or "is not answering" in r for r in replies)
-    figures = percentiles(result["latencies"])
     name = f"realistic mix under provider rate limits, 200 concurrent for {seconds} s"
     note = (
         "help, list and status of a Hostway, an OpenSRS and a cPanel transfer, from 200 "
         "workers, against accounts at their default limits (5 calls/s, 4 at once)."
     )
-    record("load held", f"{name}: requests", sum(result["acked"].values()), "requests", note=note)
-    record("load held", f"{name}: p99 ack", round(figures["p99"] * 1000, 1), "ms", note=note)
-    record("load held", f"{name}: refused at once as busy", busy, "requests", note=note)
+    figures = record_load(name, result, after, note=note)
     record(
         "load held",
         f"{name}: refused at once by a provider account's lane",
@@ -190,13 +226,10 @@ async def test_a_realistic_mix_under_provider_rate_limits_is_answered_in_full(
         "at once: '<provider> account `<name>` is busy with other requests; try again in a "
         "minute.'",
     )
-    record("load held", f"{name}: last reply, after the load ended", round(backlog, 1), "s")
-    record("load held", f"{name}: replies lost after the ack", answered_later - len(answered_urls),
-           "replies")  # fmt: skip
 
     assert result["errors"] == []
     assert figures["p99"] < ACK_DEADLINE_SECONDS, figures
-    assert answered_later == len(answered_urls)  # every command taken on was answered
+    assert after.lost == 0  # every command taken on was answered
     assert in_lane > 0  # the limits were reached, and said so
     assert not [r for r in replies if OUR_FAULT in r]
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
@@ -232,36 +265,23 @@ async def test_a_hanging_provider_during_a_load_holds_up_neither_approvals_nor_o
     approval_ran_after = time.perf_counter() - clicked
     ran_during_the_load = not load.done()
     result = await load
-    ended = time.perf_counter()
-    await bot.services.drain(wait_seconds=300)
-    backlog = time.perf_counter() - ended
-
-    replies = [json.dumps(body) for _, body in bot.standin.responses[replies_before:]]
-    answered_urls = {rid for rid, _ in bot.standin.responses[replies_before:]}
     later = [f"status {hanging}", "list"]
-    busy = sum(result["answered"].get(text, 0) for text in later)
-    answered_later = sum(result["acked"][text] for text in later) - busy
-    named = sum("Hostway account `hostway-main` is" in r for r in replies)
-    figures = percentiles(result["latencies"])
+    after = await aftermath(bot, result, replies_before=replies_before, later=later)
+    named = sum("Hostway account `hostway-main` is" in r for r in after.replies)
     name = f"Hostway hanging during {CONCURRENCY} concurrent commands for {seconds} s"
     note = (
         "Every Hostway status read hangs past the client's timeout; 200 workers send status "
         "of a Hostway transfer and list; halfway, an unrelated cPanel cancel is approved."
     )
-    record("load held", f"{name}: requests", sum(result["acked"].values()), "requests", note=note)
-    record("load held", f"{name}: p99 ack", round(figures["p99"] * 1000, 1), "ms", note=note)
+    figures = record_load(name, result, after, note=note)
     record("load held", f"{name}: cPanel approval run after the click",
            round(approval_ran_after, 2), "s", note=note)  # fmt: skip
     record("load held", f"{name}: answered at once, naming the account", named, "commands",
            note=note)  # fmt: skip
-    record("load held", f"{name}: refused at once as busy", busy, "requests", note=note)
-    record("load held", f"{name}: last reply, after the load ended", round(backlog, 1), "s")
-    record("load held", f"{name}: replies lost after the ack", answered_later - len(answered_urls),
-           "replies")  # fmt: skip
 
     assert ran_during_the_load  # the approval did not wait for the load, or for Hostway
     assert cpanel.faults.calls["abort_transfer_session"] == 1
     assert result["errors"] == [] and figures["p99"] < ACK_DEADLINE_SECONDS
-    assert answered_later == len(answered_urls)  # every command taken on was answered
+    assert after.lost == 0  # every command taken on was answered
     assert named > 0
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -3,7 +3,6 @@ exits non-zero; `transferbot serve --simulate` answers Slack about the simulator
 
 from __future__ import annotations
 
-import asyncio
 import io
 import re
 import signal
@@ -13,19 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from bot.cli import main
 from bot.runtime.demo import MINUTE, SCENES, hostway_blocks, place_transfers, watch_all
-from bot.runtime.serve import EVENTS_PATH
-from bot.runtime.signed import SignedSlack
-from bot.runtime.simulated import serve_simulated
 from bot.runtime.stage import DemoFailed, open_stage
-from bot.runtime.standin import SlackStandIn
-from bot.settings import DatabaseSettings, SecuritySettings, ServerSettings, Settings
-from storage.secrets import SecretBox
-from tests.reliability.processes import free_port
-from tests.slack.conftest import ALICE, SIGNING_SECRET, TOKEN, slack_settings, when_up
+from tests.runtime.serving import watch_with_serve_simulate
 
 
 def test_the_demo_plays_every_step_of_the_story_and_exits_0(
@@ -115,35 +106,9 @@ def _value(exposition: str, series: str) -> float:
 async def test_serve_simulate_answers_slack_about_the_simulators_transfers(
     tmp_path: Path,
 ) -> None:
-    standin = SlackStandIn(token=TOKEN)
-    async with standin.serve() as slack_url:
-        port = free_port()
-        settings = Settings(
-            slack=slack_settings(
-                api_base_url=f"{slack_url}/api/", operator_groups=(), approver_groups=()
-            ),
-            database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/sim.sqlite3"),
-            security=SecuritySettings(secret_key=SecretStr(SecretBox.generate_key())),
-            server=ServerSettings(host="127.0.0.1", port=port),
-        )
-        printed, stop = io.StringIO(), asyncio.Event()
-        running = asyncio.create_task(serve_simulated(settings, out=printed, stop=stop))
-        try:
-            base = f"http://127.0.0.1:{port}"
-            async with httpx.AsyncClient(base_url=base, timeout=5) as client:
-                assert (await when_up(client, running)).status_code == 200
-            signed = SignedSlack(url=f"{base}{EVENTS_PATH}", signing_secret=SIGNING_SECRET)
-            signed.standin = standin
-            await signed.command("watch hostway-sim wrong-epp.example", user=ALICE)
-            for _ in range(200):  # the answer comes after the ack, through the response_url
-                if standin.ephemerals:
-                    break
-                await asyncio.sleep(0.05)
-        finally:
-            stop.set()
-            await asyncio.wait_for(running, timeout=15)
-    assert "hostway simulator at http://127.0.0.1:" in printed.getvalue()
-    assert "wrong-epp.example" in printed.getvalue()  # the sample transfers are listed
+    standin, printed = await watch_with_serve_simulate(tmp_path, socket_mode=False)
+    assert "hostway simulator at http://127.0.0.1:" in printed
+    assert "wrong-epp.example" in printed  # the sample transfers are listed
     [answer] = standin.ephemerals
     shown = standin.render(answer)
     assert "Now watching" in shown and "Hostway 32" in shown

@@ -4,10 +4,8 @@ link (found through ``apps.connections.open``) and answers envelopes sent over i
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import logging
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,7 +20,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.runtime.serve import serve
 from bot.runtime.signed import SignedSlack
-from bot.runtime.simulated import serve_simulated
 from bot.runtime.socket_client import PING_SECONDS, AppTokenRefused
 from bot.runtime.socket_mode_slack import SocketSlack
 from bot.runtime.standin import PostedMessage, SlackStandIn
@@ -33,6 +30,19 @@ from providers.simulators.cpanel import CpanelSimulator
 from storage.audit import list_audit
 from storage.migrate import upgrade_database
 from storage.secrets import SecretBox
+from tests.bot.test_cli import script_env
+from tests.reliability.processes import free_port
+from tests.runtime.serving import (
+    APP_TOKEN,
+    HOSTWAY_SECRET,
+    serve_config,
+    serve_script,
+    serve_settings,
+    sigterm,
+    slow_hostway,
+    socket_slack_when_up,
+    watch_with_serve_simulate,
+)
 from tests.slack.conftest import (
     ALICE,
     APPROVERS_GROUP,
@@ -49,7 +59,6 @@ from tests.slack.conftest import (
     when_up,
 )
 
-APP_TOKEN = "xapp-1-A0STANDIN-test-app-token"
 SECRET_KEY = SecretBox.generate_key()
 ABORT = "abort_transfer_session"
 
@@ -90,12 +99,6 @@ class SocketBot:
         return [e.actor for e in entries if e.verb == verb]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @asynccontextmanager
 async def running_bot(
     standin: SlackStandIn, cpanel_url: str, db_url: str
@@ -103,7 +106,7 @@ async def running_bot(
     """``serve()`` in Socket Mode against the stand-in, until the block ends: its services,
     its task and its health port."""
     api = f"{standin.base_url}/api/"
-    port = _free_port()
+    port = free_port()
     settings = Settings(
         slack=slack_settings(api_base_url=api, app_token=SecretStr(APP_TOKEN), signing_secret=None),
         security=SecuritySettings(secret_key=SecretStr(SECRET_KEY)),
@@ -357,18 +360,8 @@ def test_the_demo_plays_its_story_in_socket_mode(capsys: pytest.CaptureFixture[s
 
 
 def _token_settings(slack_url: str, tmp_path: Path, app_token: str, port: int) -> Settings:
-    return Settings(
-        slack=slack_settings(
-            api_base_url=f"{slack_url}/api/",
-            app_token=SecretStr(app_token),
-            signing_secret=None,
-            operator_groups=(),
-            approver_groups=(),
-        ),
-        security=SecuritySettings(secret_key=SecretStr(SECRET_KEY)),
-        server=ServerSettings(host="127.0.0.1", port=port),
-        database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/token.sqlite3"),
-    )
+    db_url = f"sqlite+aiosqlite:///{tmp_path}/token.sqlite3"
+    return serve_settings(slack_url, port, db_url, app_token=app_token)
 
 
 @pytest.mark.parametrize("refusal", ["invalid_auth", "not_allowed_token_type"])
@@ -377,7 +370,7 @@ async def test_serve_with_a_refused_app_token_stops_at_start(tmp_path: Path, ref
     if refusal != "invalid_auth":  # a bot token where the app token belongs
         standin.fail("apps.connections.open", refusal, times=None)
     async with standin.serve() as slack_url:
-        settings = _token_settings(slack_url, tmp_path, "xapp-1-revoked", _free_port())
+        settings = _token_settings(slack_url, tmp_path, "xapp-1-revoked", free_port())
         services = Services.from_settings(
             settings, slack=AsyncWebClient(token=TOKEN, base_url=f"{slack_url}/api/")
         )
@@ -390,32 +383,17 @@ async def test_serve_with_a_refused_app_token_stops_at_start(tmp_path: Path, ref
 
 
 async def test_a_refused_app_token_ends_transferbot_serve_with_one_sentence(tmp_path: Path) -> None:
-    from tests.bot.test_cli import SCRIPT, script_env
-
     standin = SlackStandIn(token=TOKEN, app_token=APP_TOKEN)
     async with standin.serve() as slack_url:
-        config = tmp_path / "transferbot.toml"
-        config.write_text(
-            f'[slack]\napi_base_url = "{slack_url}/api/"\nalert_channel = "C0ALERTS"\n'
-            f'operators = ["{ALICE}"]\n'
-            f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/cli.sqlite3"\n'
-            f'[server]\nhost = "127.0.0.1"\nport = {_free_port()}\n'
-        )
+        db_url = f"sqlite+aiosqlite:///{tmp_path}/cli.sqlite3"
+        config = serve_config(tmp_path, slack_url=slack_url, db_url=db_url, port=free_port())
         env = script_env(
             SLACK_BOT_TOKEN=TOKEN,
             SLACK_APP_TOKEN="xapp-1-revoked-0123",
             TRANSFERBOT_SECRET_KEY=SECRET_KEY,
         )
-        process = await asyncio.create_subprocess_exec(
-            str(SCRIPT), "serve", "--config", str(config), env=env, cwd=tmp_path,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        try:
+        async with serve_script(config, env, tmp_path) as process:
             _, err = await asyncio.wait_for(process.communicate(), timeout=60)
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
     problems = err.decode()
     assert process.returncode == 2, problems
     assert "Slack refused the app-level token in SLACK_APP_TOKEN (invalid_auth)" in problems
@@ -427,7 +405,7 @@ async def test_slack_unreachable_at_start_is_asked_again_and_health_answers_mean
 ) -> None:
     """Connection refused is no answer about the token: serve keeps asking, `/healthz` says
     the link is not open yet, and once Slack answers the bot connects."""
-    slack_port, port = _free_port(), _free_port()
+    slack_port, port = free_port(), free_port()
     settings = _token_settings(f"http://127.0.0.1:{slack_port}", tmp_path, APP_TOKEN, port)
     services = Services.from_settings(
         settings, slack=AsyncWebClient(token=TOKEN, base_url=f"http://127.0.0.1:{slack_port}/api/")
@@ -553,51 +531,22 @@ async def test_sigterm_closes_the_link_lets_acknowledged_work_finish_then_exits_
 ) -> None:
     """Socket Mode's twin of the HTTP-mode SIGTERM test: a command acked over the WebSocket
     still gets its answer after SIGTERM, the bot closes its link, and serve exits 0."""
-    from providers.simulators import make_simulator
-    from tests.bot.test_cli import SCRIPT, script_env
-
-    hostway = make_simulator("hostway", secret="hostway-secret-0123", clock=SimClock())
-    hostway.add_transfer("slow.example")
-    hostway.faults.add("latency", seconds=2.0, times=None)  # the answer comes after SIGTERM
     standin = SlackStandIn(token=TOKEN, app_token=APP_TOKEN)
-    port = _free_port()
-    async with LoopbackServer(hostway) as hostway_url, standin.serve() as slack_url:
-        config = tmp_path / "transferbot.toml"
-        config.write_text(
-            f'[slack]\napi_base_url = "{slack_url}/api/"\nalert_channel = "C0ALERTS"\n'
-            f'operators = ["{ALICE}"]\n'
-            f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/sigterm.sqlite3"\n'
-            f'[server]\nhost = "127.0.0.1"\nport = {port}\n'
-            "[watcher]\nsync_interval_minutes = 0\n"
-            f'[[accounts]]\nname = "hostway-test"\ntype = "hostway"\nbase_url = "{hostway_url}"\n'
-            'account_number = "acct12345"\nsecret_env = "HOSTWAY_TEST_TOKEN"\nread_retries = 0\n'
-        )
+    port = free_port()
+    async with slow_hostway() as hostway, standin.serve() as slack_url:
+        db_url = f"sqlite+aiosqlite:///{tmp_path}/sigterm.sqlite3"
+        config = serve_config(tmp_path, slack_url=slack_url, db_url=db_url, port=port, more=hostway)
         env = script_env(
             SLACK_BOT_TOKEN=TOKEN,
             SLACK_APP_TOKEN=APP_TOKEN,
             TRANSFERBOT_SECRET_KEY=SECRET_KEY,
-            HOSTWAY_TEST_TOKEN="hostway-secret-0123",
+            HOSTWAY_TEST_TOKEN=HOSTWAY_SECRET,
         )
-        process = await asyncio.create_subprocess_exec(
-            str(SCRIPT), "serve", "--config", str(config), env=env, cwd=tmp_path,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        try:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as web:
-                await when_up(web, process)
-            await standin.socket_mode.wait_connected(seconds=30)
-            bodies = SignedSlack(url="unused", signing_secret="unused", standin=standin)
-            slack = SocketSlack(standin.socket_mode, bodies)
+        async with serve_script(config, env, tmp_path) as process:
+            slack = await socket_slack_when_up(standin, port, process)
             ack = await slack.command("watch hostway-test slow.example", user=ALICE)
             assert set(ack) == {"envelope_id"}  # acked; the answer waits on Hostway
-            process.terminate()
-            assert process.stderr is not None
-            err = (await asyncio.wait_for(process.stderr.read(), timeout=30)).decode()
-            returncode = await asyncio.wait_for(process.wait(), timeout=30)
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+            returncode, err = await sigterm(process)
     assert returncode == 0, err
     assert "Traceback" not in err
     assert standin.socket_mode.closed_by_app == [(1, 1000)]  # closed by the bot, not by its end
@@ -608,27 +557,8 @@ async def test_sigterm_closes_the_link_lets_acknowledged_work_finish_then_exits_
 
 async def test_serve_simulate_answers_over_the_websocket(tmp_path: Path) -> None:
     """`transferbot serve --simulate` with an app token: Socket Mode, the four simulators."""
-    standin = SlackStandIn(token=TOKEN, app_token=APP_TOKEN)
-    async with standin.serve() as slack_url:
-        port = _free_port()
-        settings = _token_settings(slack_url, tmp_path, APP_TOKEN, port)
-        printed, stop = io.StringIO(), asyncio.Event()
-        running = asyncio.create_task(serve_simulated(settings, out=printed, stop=stop))
-        try:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as web:
-                await when_up(web, running)
-            await standin.socket_mode.wait_connected(seconds=30)
-            bodies = SignedSlack(url="unused", signing_secret="unused", standin=standin)
-            slack = SocketSlack(standin.socket_mode, bodies)
-            await slack.command("watch hostway-sim wrong-epp.example", user=ALICE)
-            for _ in range(200):  # the answer comes after the ack, through the response_url
-                if standin.ephemerals:
-                    break
-                await asyncio.sleep(0.05)
-        finally:
-            stop.set()
-            await asyncio.wait_for(running, timeout=15)
-    assert "hostway simulator at http://127.0.0.1:" in printed.getvalue()
+    standin, printed = await watch_with_serve_simulate(tmp_path, socket_mode=True)
+    assert "hostway simulator at http://127.0.0.1:" in printed
     assert standin.socket_mode.envelopes[-1].sent_on == [1]
     [answer] = standin.ephemerals
     shown = standin.render(answer)

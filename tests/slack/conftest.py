@@ -160,6 +160,31 @@ class Bot:
         return row.short_id
 
 
+async def a_resend_redelivered(
+    sender: Bot, *, to: Bot | None = None
+) -> tuple[OpenSRSSimulator, str]:
+    """ALICE has ``sender`` resend the owner's e-mail of a watched OpenSRS order (an action
+    the transfer still offers afterwards: only the database can tell a repeat); 30 s later
+    (past a double click: Slack redelivers within minutes) the same signed command comes
+    again, after a timeout, to ``to`` (another replica; ``sender`` itself by default). The
+    e-mail went once and the redelivery got no answer: (the simulator, the short id)."""
+    to = to or sender
+    opensrs: OpenSRSSimulator = sender.sims["opensrs"]
+    short_id = await sender.watch(
+        "opensrs-main", opensrs.add_order("o.example", script="waits_for_owner")
+    )
+    command = sender.slack.command_body(f"resend {short_id}", user=ALICE, channel=CHANNEL)
+    await sender.slack.post(command)
+    await sender.settle()
+    answered = len(sender.answers_to(ALICE))
+    to.now.advance(seconds=30)
+    await to.slack.post(command, retry_num=1, retry_reason="http_timeout")
+    await to.settle()
+    assert opensrs.faults.calls["SEND_PASSWORD"] == 1
+    assert len(to.answers_to(ALICE)) == answered  # a redelivery is answered no more
+    return opensrs, short_id
+
+
 def button_labels(item: Ephemeral | PostedMessage | dict[str, Any]) -> list[str]:
     """The labels of every button in a message or view, in order."""
     blocks = item.get("blocks", []) if isinstance(item, dict) else item.blocks
@@ -173,6 +198,8 @@ def button_labels(item: Ephemeral | PostedMessage | dict[str, Any]) -> list[str]
 
 
 def _account(name: str, kind: str, url: str, **fields: Any) -> ProviderAccount:
+    """A provider account for tests (a planted secret, fast limits, no read retries);
+    ``fields`` add to or replace these."""
     return ProviderAccount.model_validate(
         {
             "name": name,

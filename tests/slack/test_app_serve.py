@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from pathlib import Path
 
 import httpx
@@ -17,32 +16,28 @@ from bot.runtime.serve import EVENTS_PATH, serve
 from bot.runtime.signed import SignedSlack
 from bot.runtime.standin import SlackStandIn
 from bot.services import Services
-from bot.settings import SecuritySettings, ServerSettings, Settings
+from bot.settings import SecuritySettings, Settings
 from storage.secrets import SecretBox
+from tests.bot.test_cli import script_env
+from tests.reliability.processes import free_port
+from tests.runtime.serving import (
+    HOSTWAY_SECRET,
+    http_slack_when_up,
+    serve_config,
+    serve_script,
+    serve_settings,
+    sigterm,
+    slow_hostway,
+)
 from tests.slack.conftest import ALICE, SIGNING_SECRET, TOKEN, slack_settings, when_up
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_serve_answers_signed_commands_and_reports_health(tmp_path: Path) -> None:
     standin = SlackStandIn(token=TOKEN)
     async with standin.serve() as slack_url:
-        port = _free_port()
-        settings = Settings(
-            slack=slack_settings(
-                api_base_url=f"{slack_url}/api/", operator_groups=(), approver_groups=()
-            ),
-            security=SecuritySettings(secret_key=SecretStr(SecretBox.generate_key())),
-            server=ServerSettings(host="127.0.0.1", port=port),
-        )
+        port = free_port()
         services = Services.from_settings(
-            settings.model_copy(
-                update={"database": settings.database.model_copy(update={"url": _db(tmp_path)})}
-            ),
+            serve_settings(slack_url, port, _db(tmp_path)),
             slack=AsyncWebClient(token=TOKEN, base_url=f"{slack_url}/api/"),
         )
         stop = asyncio.Event()
@@ -91,52 +86,23 @@ def test_serve_says_what_it_still_needs(
 async def test_sigterm_lets_acknowledged_work_finish_then_serve_exits_0(tmp_path: Path) -> None:
     """A deploy (``docker stop``, systemd) sends SIGTERM: the bot stops taking requests, but a
     command it has acknowledged still gets its answer before the process ends."""
-    from providers.simulators import make_simulator
-    from providers.simulators.base import LoopbackServer, SimClock
-    from tests.bot.test_cli import SCRIPT, script_env
-
-    hostway = make_simulator("hostway", secret="hostway-secret-0123", clock=SimClock())
-    hostway.add_transfer("slow.example")
-    hostway.faults.add("latency", seconds=2.0, times=None)  # the answer comes after SIGTERM
     standin = SlackStandIn(token=TOKEN)
-    port = _free_port()
-    async with LoopbackServer(hostway) as hostway_url, standin.serve() as slack_url:
-        config = tmp_path / "transferbot.toml"
-        config.write_text(
-            f'[slack]\napi_base_url = "{slack_url}/api/"\nalert_channel = "C0ALERTS"\n'
-            f'operators = ["{ALICE}"]\n'
-            f'[database]\nurl = "{_db(tmp_path)}"\n'
-            f'[server]\nhost = "127.0.0.1"\nport = {port}\n'
-            "[watcher]\nsync_interval_minutes = 0\n"
-            f'[[accounts]]\nname = "hostway-test"\ntype = "hostway"\nbase_url = "{hostway_url}"\n'
-            'account_number = "acct12345"\nsecret_env = "HOSTWAY_TEST_TOKEN"\nread_retries = 0\n'
+    port = free_port()
+    async with slow_hostway() as hostway, standin.serve() as slack_url:
+        config = serve_config(
+            tmp_path, slack_url=slack_url, db_url=_db(tmp_path), port=port, more=hostway
         )
         env = script_env(
             SLACK_BOT_TOKEN=TOKEN,
             SLACK_SIGNING_SECRET=SIGNING_SECRET,
             TRANSFERBOT_SECRET_KEY=SecretBox.generate_key(),
-            HOSTWAY_TEST_TOKEN="hostway-secret-0123",
+            HOSTWAY_TEST_TOKEN=HOSTWAY_SECRET,
         )
-        process = await asyncio.create_subprocess_exec(
-            str(SCRIPT), "serve", "--config", str(config), env=env, cwd=tmp_path,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        try:
-            base = f"http://127.0.0.1:{port}"
-            async with httpx.AsyncClient(base_url=base, timeout=5) as client:
-                assert (await when_up(client, process)).status_code == 200
-            signed = SignedSlack(url=f"{base}{EVENTS_PATH}", signing_secret=SIGNING_SECRET)
-            signed.standin = standin
+        async with serve_script(config, env, tmp_path) as process:
+            signed = await http_slack_when_up(standin, port, process)
             ack = await signed.command("watch hostway-test slow.example", user=ALICE)
-            assert ack.status_code == 200
-            process.terminate()
-            assert process.stderr is not None
-            err = (await asyncio.wait_for(process.stderr.read(), timeout=30)).decode()
-            returncode = await asyncio.wait_for(process.wait(), timeout=30)
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+            assert ack.status_code == 200  # acked; the answer waits on Hostway
+            returncode, err = await sigterm(process)
     assert returncode == 0, err
     assert "Traceback" not in err
     [answer] = standin.ephemerals

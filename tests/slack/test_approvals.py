@@ -20,8 +20,10 @@ from tests.slack.conftest import (
     DAVE,
     ERIN,
     Bot,
+    a_resend_redelivered,
     button_labels,
 )
+from tests.waiting import until
 
 ABORT = "abort_transfer_session"
 
@@ -178,19 +180,7 @@ async def test_a_redelivered_click_or_command_runs_nothing_twice(bot: Bot) -> No
     assert "has run already" in bot.last_answer(BOB).text
 
     # an action the transfer still offers afterwards: only the database can tell a repeat
-    opensrs = bot.sims["opensrs"]
-    short_id = await bot.watch(
-        "opensrs-main", opensrs.add_order("o.example", script="waits_for_owner")
-    )
-    command = bot.slack.command_body(f"resend {short_id}", user=ALICE, channel=CHANNEL)
-    await bot.slack.post(command)
-    await bot.settle()
-    answered = len(bot.answers_to(ALICE))
-    bot.now.advance(seconds=30)  # past a double click; Slack redelivers within minutes
-    await bot.slack.post(command, retry_num=1, retry_reason="http_timeout")
-    await bot.settle()
-    assert opensrs.faults.calls["SEND_PASSWORD"] == 1
-    assert len(bot.answers_to(ALICE)) == answered  # a redelivery is answered no more
+    opensrs, short_id = await a_resend_redelivered(bot)
     await bot.command(f"resend {short_id}", user=ALICE)  # asked again on purpose: it runs
     assert opensrs.faults.calls["SEND_PASSWORD"] == 2
 
@@ -244,7 +234,7 @@ async def test_a_run_cut_short_by_a_crash_is_marked_unknown_never_rerun(bot: Bot
     bot.sims["cpanel"].faults.add("hang", operation=ABORT, seconds=5)
     _, message = await ask_to_cancel(bot)
     await bot.slack.click("Approve", user=BOB, message=message, channel=CHANNEL)
-    await _until(bot, lambda: aborts(bot) == 1)
+    await until(lambda: aborts(bot) == 1, seconds=5, step=0.02)
     await bot.services.drain(wait_seconds=0.1)  # the process dies mid-call
     assert [r.state for r in await requests(bot)] == [RequestState.RUNNING.value]
 
@@ -285,14 +275,6 @@ def _button(message: dict[str, Any], label: str) -> dict[str, Any]:
     return find_button(message["blocks"], label)
 
 
-async def _until(bot: Bot, condition: Any, *, seconds: float = 5.0) -> None:
-    for _ in range(int(seconds / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("the condition never came true")
-
-
 async def test_an_approval_whose_run_never_started_is_run_once_at_recovery(bot: Bot) -> None:
     await ask_to_cancel(bot)
     (request,) = await requests(bot)
@@ -315,7 +297,7 @@ async def test_a_run_left_by_a_crash_is_unknown_once_no_run_could_still_be_going
     bot.sims["cpanel"].faults.add("hang", operation=ABORT, seconds=5)
     _, message = await ask_to_cancel(bot)
     await bot.slack.click("Approve", user=BOB, message=message, channel=CHANNEL)
-    await _until(bot, lambda: aborts(bot) == 1)
+    await until(lambda: aborts(bot) == 1, seconds=5, step=0.02)
     await bot.services.drain(wait_seconds=0.1)  # the process dies mid-call
 
     bot.now.advance(minutes=1)

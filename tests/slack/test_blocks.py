@@ -72,6 +72,7 @@ AUTHINFO = ActionInput(
     max_length=16,
     hint="Ask the losing registrar for it.",
 )
+RESET = ActionSpec(Action.RETRY, "reset", (AUTHINFO,))
 CHANGED = datetime(2014, 3, 25, 11, 15, 11, tzinfo=timezone(timedelta(hours=-5)))  # the seed's
 
 
@@ -86,7 +87,7 @@ def hostway_blocked(**changes: Any) -> Transfer:
         raw_code="32",
         raw_text="Canceled - Invalid EPP/authorization key - Please contact current registrar "
         "to obtain correct key",
-        actions=(ActionSpec(Action.RETRY, "reset", (AUTHINFO,)),),
+        actions=(RESET,),
         changed_at=CHANGED,
         history=(
             HistoryEntry(CHANGED - timedelta(days=2), "14", "Domain transfer initiated"),

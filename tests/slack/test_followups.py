@@ -7,7 +7,7 @@ from bot.watcher.alerts import post_pending_alerts
 from bot.watcher.poll import run_poll_pass
 from bot.watcher.reminders import run_reminder_pass
 from tests.slack.conftest import ALERTS, ALICE, ERIN, Bot, PostedMessage, button_labels
-from tests.slack.test_outcomes import alert_thread
+from tests.slack.test_outcomes import blocked_in_its_thread
 
 
 async def _tick(bot: Bot, hours: float) -> None:
@@ -25,9 +25,7 @@ def _followups(header: PostedMessage, bot: Bot) -> list[PostedMessage]:
 
 
 async def test_snooze_until_tomorrow_silences_reminders_for_a_day(bot: Bot) -> None:
-    session_id = bot.sims["cpanel"].add_session("RUNNING", accounts=["shop"])
-    short_id = await bot.watch("whm-east", session_id)
-    header = await alert_thread(bot, session_id)
+    short_id, header, _ = await blocked_in_its_thread(bot)
     await _tick(bot, 0)  # the follow-up's clock starts
     await _tick(bot, 4.5)  # the default policy's first reminder, 4 h on
     [reminder] = _followups(header, bot)

@@ -16,23 +16,26 @@ from tests.slack.test_mrkdwn import mrkdwn_texts
 BLOCKED = "REACHEDMAXMEM"  # cPanel: blocked, and can be resumed (no approval needed)
 
 
-async def alert_thread(bot: Bot, session_id: str) -> PostedMessage:
-    """The watcher sees the watched session block and starts its thread in the alert channel."""
-    bot.sims["cpanel"].sessions[session_id].enter(BLOCKED, bot.sims["cpanel"].clock.now())
+async def blocked_in_its_thread(
+    bot: Bot, *, account: str = "shop"
+) -> tuple[str, PostedMessage, int]:
+    """A running cPanel session of ``account``, watched; the watcher sees it block and starts
+    its thread in the alert channel: (short id, the thread's header, its replies so far)."""
+    cpanel = bot.sims["cpanel"]
+    session_id = cpanel.add_session("RUNNING", accounts=[account])
+    short_id = await bot.watch("whm-east", session_id)
+    cpanel.sessions[session_id].enter(BLOCKED, cpanel.clock.now())
     bot.now.advance(hours=1)  # the transfer is due for a poll
     await run_poll_pass(bot.services)
     assert await post_pending_alerts(bot.services, pace=0) == 1
     [header] = bot.channel(ALERTS)
     assert [reply.text for reply in header.replies if "is stuck" in reply.text]
-    return header
+    return short_id, header, len(header.replies)
 
 
 async def test_an_action_run_at_once_replies_in_the_transfers_alert_thread(bot: Bot) -> None:
     cpanel = bot.sims["cpanel"]
-    session_id = cpanel.add_session("RUNNING", accounts=["shop"])
-    short_id = await bot.watch("whm-east", session_id)
-    header = await alert_thread(bot, session_id)
-    replies = len(header.replies)
+    short_id, header, replies = await blocked_in_its_thread(bot)
 
     await bot.command(f"resume {short_id}", user=ALICE)
 
@@ -46,10 +49,7 @@ async def test_an_action_run_at_once_replies_in_the_transfers_alert_thread(bot: 
 
 async def test_an_action_of_unknown_outcome_says_so_in_the_thread(bot: Bot) -> None:
     cpanel = bot.sims["cpanel"]
-    session_id = cpanel.add_session("RUNNING", accounts=["shop"])
-    short_id = await bot.watch("whm-east", session_id)
-    header = await alert_thread(bot, session_id)
-    replies = len(header.replies)
+    short_id, header, replies = await blocked_in_its_thread(bot)
     cpanel.faults.add("error", operation="start_transfer_session", status=502)
 
     await bot.command(f"resume {short_id}", user=ALICE)
@@ -63,10 +63,7 @@ async def test_an_approved_actions_outcome_replies_in_its_request_and_the_alert_
     bot: Bot,
 ) -> None:
     cpanel = bot.sims["cpanel"]
-    session_id = cpanel.add_session("RUNNING", accounts=["shop"])
-    short_id = await bot.watch("whm-east", session_id)
-    header = await alert_thread(bot, session_id)
-    replies = len(header.replies)
+    short_id, header, replies = await blocked_in_its_thread(bot)
     await bot.command(f"cancel {short_id}", user=ALICE)  # cancel needs an approval
     request = bot.request_message()
 
@@ -165,11 +162,7 @@ async def test_an_account_name_from_the_provider_never_pings_the_channel(bot: Bo
     """A cPanel account named like markup: the outcome lines in the request's thread and the
     alert thread show it as text; no @channel, no disguised link."""
     hostile = "<!channel> <https://evil.example|click here>"
-    cpanel = bot.sims["cpanel"]
-    session_id = cpanel.add_session("RUNNING", accounts=[hostile])
-    short_id = await bot.watch("whm-east", session_id)
-    header = await alert_thread(bot, session_id)
-    replies = len(header.replies)
+    short_id, header, replies = await blocked_in_its_thread(bot, account=hostile)
     await bot.command(f"cancel {short_id}", user=ALICE)
 
     await bot.click("Approve", user=BOB, message=bot.as_seen(bot.request_message()))

@@ -6,13 +6,7 @@ from bot.watcher.alerts import post_pending_alerts
 from bot.watcher.poll import run_poll_pass
 from storage.transfers import get_transfer_by_short_id
 from tests.slack.conftest import ALERTS, ALICE, CAROL, ERIN, Bot, PostedMessage, button_labels
-from tests.slack.test_outcomes import alert_thread
-
-
-async def _stuck(bot: Bot) -> tuple[str, PostedMessage]:
-    session_id = bot.sims["cpanel"].add_session("RUNNING", accounts=["shop"])
-    short_id = await bot.watch("whm-east", session_id)
-    return short_id, await alert_thread(bot, session_id)
+from tests.slack.test_outcomes import blocked_in_its_thread
 
 
 def _alert(header: PostedMessage) -> PostedMessage:
@@ -32,7 +26,7 @@ async def _owner(bot: Bot, short_id: str) -> str | None:
 
 
 async def test_take_shows_the_owner_in_the_header_and_release_clears_it(bot: Bot) -> None:
-    short_id, header = await _stuck(bot)
+    short_id, header, _ = await blocked_in_its_thread(bot)
     alert = _alert(header)
     assert "I'll take it" in button_labels(alert) and "I'll take it" in button_labels(header)
     assert "Owned by" not in _header_text(bot)
@@ -60,7 +54,7 @@ async def test_take_shows_the_owner_in_the_header_and_release_clears_it(bot: Bot
 
 
 async def test_only_operators_take_transfers_on(bot: Bot) -> None:
-    short_id, header = await _stuck(bot)
+    short_id, header, _ = await blocked_in_its_thread(bot)
     await bot.click("I'll take it", user=ERIN, message=bot.as_seen(_alert(header)), channel=ALERTS)
     assert await _owner(bot, short_id) is None
     assert "operators" in bot.last_answer(ERIN).text
@@ -69,7 +63,7 @@ async def test_only_operators_take_transfers_on(bot: Bot) -> None:
 async def test_mine_lists_what_i_own(bot: Bot) -> None:
     await bot.command("mine", user=ALICE)
     assert bot.last_answer(ALICE).text == "You own no transfers."
-    short_id, header = await _stuck(bot)
+    short_id, header, _ = await blocked_in_its_thread(bot)
     await bot.click("I'll take it", user=ALICE, message=bot.as_seen(_alert(header)), channel=ALERTS)
 
     await bot.command("mine", user=ALICE)
@@ -83,7 +77,7 @@ async def test_mine_lists_what_i_own(bot: Bot) -> None:
 
 
 async def test_the_owner_is_let_go_when_the_transfer_leaves_blocked(bot: Bot) -> None:
-    short_id, header = await _stuck(bot)
+    short_id, header, _ = await blocked_in_its_thread(bot)
     await bot.click("I'll take it", user=ALICE, message=bot.as_seen(_alert(header)), channel=ALERTS)
     assert await _owner(bot, short_id) == ALICE
 

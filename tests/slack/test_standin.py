@@ -25,8 +25,9 @@ from bot.runtime.standin import SlackStandIn
 from bot.slack.cards import transfer_card
 from bot.slack.ids import ActionKind, CallbackId, parse_button
 from bot.slack.requests import action_inputs_modal, modal_errors, modal_values
-from providers.base import Action, ActionInput, ActionSpec, Phase, Transfer
+from providers.base import Action, ActionSpec, Transfer
 from providers.simulators.base import LoopbackServer
+from tests.slack.test_blocks import RESET, hostway_blocked
 
 TOKEN = "xoxb-test-token-0123"
 SIGNING_SECRET = "signing-secret-for-tests-0123456789"
@@ -34,22 +35,11 @@ CHANNEL = "C0ALERTS"
 
 
 def blocked() -> Transfer:
-    return Transfer(
-        account="hostway-main",
-        provider="hostway",
-        ref="test.com",
-        subject="test.com",
-        phase=Phase.BLOCKED,
-        raw_code="32",
+    """The Hostway seed's transfer stuck on code 32, its status cut to the first sentence;
+    it can be cancelled as well as retried."""
+    return hostway_blocked(
         raw_text="Canceled - Invalid EPP/authorization key",
-        actions=(
-            ActionSpec(
-                Action.RETRY,
-                "reset",
-                (ActionInput("authinfo", "New authInfo", secret=True, min_length=6),),
-            ),
-            ActionSpec(Action.CANCEL, "cancel", destructive=True),
-        ),
+        actions=(RESET, ActionSpec(Action.CANCEL, "cancel", destructive=True)),
     )
 
 

@@ -31,6 +31,7 @@ from providers.simulators.base import LoopbackServer, SimClock
 from storage.database import Database
 from storage.models import TrackedTransfer
 from storage.transfers import get_transfer, get_transfer_by_ref, watch_transfer
+from tests.slack.conftest import _account
 
 TOKEN = "xoxb-watcher-tests-0123"
 CHANNEL = "C0ALERTS"
@@ -100,23 +101,16 @@ class ReadableStandIn(SlackStandIn):
 
 
 def account_for(provider: str, base_url: str, **overrides: Any) -> ProviderAccount:
-    return ProviderAccount.model_validate(
-        {
-            "name": f"{provider}-test",
-            "type": provider,
-            "base_url": base_url,
-            "secret_env": "UNUSED_IN_TESTS",
-            "secret": SECRET,
-            # No watcher test waits for a timeout; this one only has to outlast a loaded CI
-            # machine (the simulators share the test's event loop). 1 s did not, once.
-            "timeout": 10.0,
-            "read_retries": 0,
-            "concurrency": 4,
-            "rate_limit": 1000,
-            **ACCOUNT_FIELDS[provider],
-            **overrides,
-        }
-    )
+    fields = {
+        "secret": SECRET,
+        # No watcher test waits for a timeout; this one only has to outlast a loaded CI
+        # machine (the simulators share the test's event loop). 1 s did not, once.
+        "timeout": 10.0,
+        "concurrency": 4,
+        **ACCOUNT_FIELDS[provider],
+        **overrides,
+    }
+    return _account(f"{provider}-test", provider, base_url, **fields)
 
 
 def watcher_settings(**overrides: Any) -> WatcherSettings:

@@ -26,14 +26,16 @@ POLICY = PollPolicy(min_interval=15, max_interval=21600, max_detection_delay=360
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
 
 
-def delay(provider: str, phase: str, code: str, unchanged: float, **kwargs: object) -> float:
+def delay(
+    provider: str, phase: str, code: str, unchanged: float, *, seed: int = 1, **kwargs: object
+) -> float:
     result = next_poll_delay(
         provider=provider,
         phase=phase,
         raw_code=code,
         unchanged_for=unchanged,
         policy=POLICY,
-        rng=random.Random(1),
+        rng=random.Random(seed),
         **kwargs,  # type: ignore[arg-type]
     )
     assert result is not None
@@ -114,15 +116,8 @@ def test_every_delay_stays_within_its_bound(
     provider: str, phase: str, code: str, unchanged: float, seed: int
 ) -> None:
     pace = pace_of(provider, phase, code)
-    result = next_poll_delay(
-        provider=provider,
-        phase=phase,
-        raw_code=code,
-        unchanged_for=unchanged,
-        policy=POLICY,
-        rng=random.Random(seed),
-    )
-    assert result is not None and POLICY.min_interval <= result <= POLICY.bound(pace)
+    result = delay(provider, phase, code, unchanged, seed=seed)  # never None: asserted there
+    assert POLICY.min_interval <= result <= POLICY.bound(pace)
 
 
 def test_jitter_spreads_polls_and_only_shortens_them() -> None:

@@ -9,17 +9,10 @@ import pytest
 
 from bot.watcher.digest import reserve_digest
 from bot.watcher.schedule import Watcher
+from tests.waiting import until
 from tests.watcher.conftest import CHANNEL, Rig
 
 HOUR = 3600.0
-
-
-async def wait_for(condition, seconds: float = 15.0) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(int(seconds / 0.05)):
-        if condition():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the condition never came true")
 
 
 async def test_the_watcher_ticks_by_itself_posts_and_stops(rig: Rig) -> None:
@@ -31,9 +24,9 @@ async def test_the_watcher_ticks_by_itself_posts_and_stops(rig: Rig) -> None:
     watcher.start()
     try:
         assert watcher.running
-        await wait_for(lambda: watcher.last_tick_at is not None)
+        await until(lambda: watcher.last_tick_at is not None, seconds=15)
         assert watcher.last_pass is not None and watcher.last_pass.polled == 1
-        await wait_for(lambda: any(m.replies for m in rig.standin.channel(CHANNEL)))
+        await until(lambda: any(m.replies for m in rig.standin.channel(CHANNEL)), seconds=15)
     finally:
         watcher.shutdown()
     assert not watcher.running
