@@ -88,13 +88,16 @@ class Aftermath:
 async def aftermath(
     bot: Bot, result: dict[str, Any], *, replies_before: int, later: Sequence[str]
 ) -> Aftermath:
-    """Drain every piece of after-ack work, to the end; then tally ``result`` for the
-    commands in ``later`` (acked at once, answered after the ack unless turned away)."""
+    """Drain every piece of after-ack work, to the end; then tally ``result``: the commands
+    in ``later`` are acked at once and answered after the ack unless turned away as busy
+    (an answer in the ack), and every command acked empty is answered after the ack (help
+    too, when its ack came as the user groups' cache was being renewed: the roles are then
+    not known without a Slack call, so help is answered through its response_url)."""
     ended = time.perf_counter()
     await bot.services.drain(wait_seconds=300)
     backlog = time.perf_counter() - ended
     busy = sum(result["answered"].get(text, 0) for text in later)
-    answered_later = sum(result["acked"][text] for text in later) - busy
+    answered_later = sum(n - result["answered"].get(text, 0) for text, n in result["acked"].items())
     return Aftermath(backlog, bot.standin.responses[replies_before:], busy, answered_later)
 
 

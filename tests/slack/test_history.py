@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 
+from bot.actions.approvals import expire_due_requests
 from bot.slack.ids import INPUT_ACTION_ID, input_block_id
 from storage.audit import record_audit
 from storage.transfers import get_transfer_by_short_id
 from tests.slack.conftest import ALICE, BOB, CHANNEL, DAVE, ERIN, RIGHT_EPP, Bot
+from tests.slack.test_approvals import ask_to_cancel
 
 
 def _verbs(bot: Bot, user: str) -> list[str]:
@@ -32,6 +34,14 @@ async def test_history_shows_who_did_what_oldest_first_in_slack_dates(bot: Bot) 
     assert all(line.startswith("• <!date^") for line in lines)  # each reader's own time zone
     assert all(f"<@{ALICE}>" in line for line in lines)
     assert "History of" in answer.text
+
+
+async def test_history_shows_a_request_that_expired_with_no_decision(bot: Bot) -> None:
+    short_id, _ = await ask_to_cancel(bot)
+    bot.now.advance(minutes=31)
+    assert len(await expire_due_requests(bot.services)) == 1
+    await bot.command(f"history {short_id}", user=ALICE)
+    assert _verbs(bot, ALICE) == ["watched", "requested", "expired"]
 
 
 async def test_history_escapes_what_the_audit_log_holds(bot: Bot) -> None:
