@@ -25,12 +25,12 @@ from typing import Any, Unpack
 from urllib.parse import unquote
 
 from providers.simulators.base import Scope, Simulator, SimulatorOptions
+from providers.simulators.gandi_steps import Entry, Reached, first_run, reached, script_of
 
 __all__ = ["ERROR_LABELS", "STORIES", "GandiV5Simulator", "SimFoa", "SimTransferIn"]
 
 logger = logging.getLogger(__name__)
 
-Entry = tuple[float, str, str | None]  # (seconds after the anchor, step, errortype)
 PREFIX = "/v5/domain/transferin/"
 
 ERROR_LABELS: dict[str, str] = {
@@ -99,7 +99,7 @@ class SimTransferIn:
     started: datetime | None = None
     history: list[str] = field(default_factory=list)
 
-    def current(self, now: datetime) -> tuple[datetime, str, str | None]:
+    def current(self, now: datetime) -> Reached:
         """(when it got there, step, errortype) at ``now``."""
         at, step, error = self._at(now)
         if (
@@ -113,14 +113,10 @@ class SimTransferIn:
             at, step, error = self._at(now)
         return at, step, error
 
-    def _at(self, now: datetime) -> tuple[datetime, str, str | None]:
-        elapsed = (now - self.anchor).total_seconds()
-        reached = [e for e in self.script if e[0] <= elapsed] or self.script[:1]
-        for offset, step, _ in reached:
-            if step == "RUN" and self.started is None:
-                self.started = self.anchor + timedelta(seconds=offset)
-        offset, step, error = reached[-1]
-        return self.anchor + timedelta(seconds=offset), step, error
+    def _at(self, now: datetime) -> Reached:
+        steps = reached(self.script, self.anchor, now)
+        self.started = self.started or first_run(steps)
+        return steps[-1]
 
     def restart(self, now: datetime, script: list[Entry]) -> None:
         self.anchor, self.script, self.after_foa = now, script, []
@@ -179,15 +175,10 @@ class GandiV5Simulator(Simulator):
         """
         answered_after: float | None
         if script:
-            before = [
-                (float(e[0]), str(e[1]), str(e[2]) if len(e) > 2 and e[2] else None) for e in script
-            ]
-            after, answered_after = [], 0.0
+            before, after, answered_after = script_of(script), [], 0.0
         else:
             planned = STORIES[story]
             before, after, answered_after = list(planned[0]), list(planned[1]), planned[2]
-        if not before or before[0][0] != 0:
-            raise ValueError("a script starts at 0 seconds")
         domain = domain.strip().lower()
         if not domain or "/" in domain:
             raise ValueError("a transfer needs a domain")
