@@ -285,13 +285,7 @@ class GandiV5Simulator(Simulator):
     def _authinfo(
         self, transfer: SimTransferIn, body: dict[str, Any], now: datetime, dry_run: bool
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
-        code = body.get("authinfo")
-        if not isinstance(code, str) or not code.strip():
-            raise _Reply(
-                400,
-                "Invalid body.",
-                errors=[_field("authinfo", "Missing data for required field.")],
-            )
+        code = _required(body, "authinfo")
         _, step, _ = transfer.current(now)
         if step in FINISHED:
             raise _Reply(409, f"The transfer of {transfer.domain} is no longer pending.")
@@ -303,18 +297,10 @@ class GandiV5Simulator(Simulator):
     def _foa(
         self, transfer: SimTransferIn, body: dict[str, Any], now: datetime, dry_run: bool
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
-        email = body.get("email")
-        if not isinstance(email, str) or not email.strip():
-            raise _Reply(
-                400, "Invalid body.", errors=[_field("email", "Missing data for required field.")]
-            )
+        email = _required(body, "email")
         foa = next((f for f in transfer.foas if f.email.lower() == email.strip().lower()), None)
         if foa is None:
-            raise _Reply(
-                400,
-                "Invalid body.",
-                errors=[_field("email", "No FOA e-mail went to this address.")],
-            )
+            raise _invalid_body("email", "No FOA e-mail went to this address.")
         _, step, _ = transfer.current(now)
         if step not in ("WAIT", "ERROR") or foa.answered(now):
             raise _Reply(409, f"The FOA e-mail of {transfer.domain} can not be sent again now.")
@@ -416,8 +402,18 @@ def _body(body: bytes) -> dict[str, Any]:
     return value
 
 
-def _field(name: str, description: str) -> dict[str, str]:
-    return {"location": "body", "name": name, "description": description}
+def _required(body: dict[str, Any], name: str) -> str:
+    """The body's non-empty string ``name``, or the 400 Gandi answers without it."""
+    value = body.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise _invalid_body(name, "Missing data for required field.")
+    return value
+
+
+def _invalid_body(name: str, description: str) -> _Reply:
+    """A refused body: ``{"status": "error", "errors": [{"location", "name", "description"}]}``."""
+    field = {"location": "body", "name": name, "description": description}
+    return _Reply(400, "Invalid body.", errors=[field])
 
 
 def _error(reply: _Reply) -> tuple[int, dict[str, str], bytes]:
