@@ -76,12 +76,6 @@ class HostwayProvider(ProviderClient):
             account, transport=transport, headers=headers, auth=auth, server_errors_are_replies=True
         )
 
-    def __repr__(self) -> str:
-        return f"HostwayProvider(account={self.account.name!r})"
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
     async def list_transfers(self) -> Sequence[Transfer]:
         raise Unsupported(
             "Hostway can't list transfers; watch each one by its domain with "
