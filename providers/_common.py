@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from providers.base import mask_secret
 from providers.errors import ProviderError
 
-__all__ = ["ascii_digits", "normalize_domain", "one_line", "scrub", "scrub_error"]
+__all__ = ["ascii_digits", "normalize_domain", "one_line", "scalar_text", "scrub", "scrub_error"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,14 @@ def one_line(text: object, limit: int = 300) -> str:
     cleaned = " ".join(str(text).split())
     cleaned = "".join(ch for ch in cleaned if ch.isprintable())
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1].rstrip() + "…"
+
+
+def scalar_text(value: object) -> str:
+    """A scalar from a reply (a string or number) as stripped text; "" for None, a boolean, a
+    container or bytes, which are not words to show."""
+    if value is None or isinstance(value, bool | dict | list | bytes):
+        return ""
+    return str(value).strip()
 
 
 def scrub(text: str, secrets: Iterable[str | None]) -> str:

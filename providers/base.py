@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from providers.errors import InvalidInput, NotAllowedNow, Unsupported
 
 if TYPE_CHECKING:
+    from providers.http import ProviderHTTP
     from providers.settings import ProviderAccount
 
 __all__ = [
@@ -323,6 +324,13 @@ class ProviderClient(abc.ABC):
 
     account: ProviderAccount
     capabilities: Capabilities
+    _http: ProviderHTTP  # the account's HTTP plumbing, made by the client
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(account={self.account.name!r})"  # never a secret
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
 
     @property
     def who(self) -> str:

@@ -18,7 +18,15 @@ from pydantic import (
 
 from providers.registry import PROVIDER_TYPES, descriptor_of
 
-__all__ = ["PROVIDER_TYPES", "Integer", "Number", "ProviderAccount", "checked_http_url", "mask_url"]
+__all__ = [
+    "PROVIDER_TYPES",
+    "Integer",
+    "Number",
+    "ProviderAccount",
+    "checked_http_url",
+    "mask_url",
+    "within_fields",
+]
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
@@ -32,6 +40,23 @@ def _not_a_boolean(value: object) -> object:
 
 Integer = Annotated[int, BeforeValidator(_not_a_boolean)]
 Number = Annotated[float, BeforeValidator(_not_a_boolean)]
+
+
+def within_fields(
+    value: int, info: ValidationInfo, *, at_least: str | None = None, at_most: str | None = None
+) -> int:
+    """``value`` if it is within the fields named (those read before it, in the same model).
+
+    Raises:
+        ValueError: naming the field it is below or above, and that field's value.
+    """
+    low = info.data.get(at_least) if at_least else None
+    if low is not None and value < low:
+        raise ValueError(f"must be at least {at_least} ({low})")
+    high = info.data.get(at_most) if at_most else None
+    if high is not None and value > high:
+        raise ValueError(f"must be at most {at_most} ({high})")
+    return value
 
 
 def _userinfo_end(url: str) -> int:
@@ -187,10 +212,7 @@ class ProviderAccount(BaseModel):
     @field_validator("safety_poll_seconds")
     @classmethod
     def _not_below_event_poll(cls, value: int, info: ValidationInfo) -> int:
-        every = info.data.get("event_poll_seconds")
-        if every is not None and value < every:
-            raise ValueError(f"must be at least event_poll_seconds ({every})")
-        return value
+        return within_fields(value, info, at_least="event_poll_seconds")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.type} at {self.base_url})"

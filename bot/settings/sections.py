@@ -39,7 +39,7 @@ from bot.settings.values import (
     slack_api_url,
 )
 from providers.base import Action, parse_action
-from providers.settings import Integer, Number, ProviderAccount
+from providers.settings import Integer, Number, ProviderAccount, within_fields
 
 logger = logging.getLogger(__name__)
 
@@ -164,20 +164,14 @@ class WatcherSettings(Section):
     @field_validator("max_interval_seconds")
     @classmethod
     def _not_below_min(cls, value: int, info: ValidationInfo) -> int:
-        low = info.data.get("min_interval_seconds")
-        if low is not None and value < low:
-            raise ValueError(f"must be at least min_interval_seconds ({low})")
-        return value
+        return within_fields(value, info, at_least="min_interval_seconds")
 
     @field_validator("max_detection_delay_seconds")
     @classmethod
     def _between_min_and_max(cls, value: int, info: ValidationInfo) -> int:
-        low, high = info.data.get("min_interval_seconds"), info.data.get("max_interval_seconds")
-        if low is not None and value < low:
-            raise ValueError(f"must be at least min_interval_seconds ({low})")
-        if high is not None and value > high:
-            raise ValueError(f"must be at most max_interval_seconds ({high})")
-        return value
+        return within_fields(
+            value, info, at_least="min_interval_seconds", at_most="max_interval_seconds"
+        )
 
     def stall_threshold(self, provider: str, raw_code: str) -> timedelta:
         """How long a transfer may sit in one provider status before it counts as stuck."""

@@ -83,12 +83,6 @@ class CpanelProvider(ProviderClient):
         self._who = self._http.who
         self._subjects: dict[str, str] = {}
 
-    def __repr__(self) -> str:
-        return f"CpanelProvider(account={self.account.name!r})"
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
     # -- reads -----------------------------------------------------------------------------
     async def get_transfer(self, ref: str, *, detailed: bool = False) -> Transfer:
         session_id = self._session_id(ref)

@@ -57,12 +57,6 @@ class GandiProvider(ProviderClient):
         self._api = GandiV3(XmlRpcEndpoint(self._http, account.base_url), apikey=account.secret)
         self._who = self._api.who
 
-    def __repr__(self) -> str:
-        return f"GandiProvider({self.account.name!r})"
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
     async def get_transfer(self, ref: str, *, detailed: bool = False) -> Transfer:
         """The operation's state; one call gives everything, so ``detailed`` costs nothing."""
         op = await self._api.operation_info(operation_id(ref, who=self._who))

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime
 
-from providers._common import ascii_digits, one_line, scrub
+from providers._common import ascii_digits, one_line, scalar_text, scrub
 from providers.base import HistoryEntry, Phase, Transfer, mask_secret
 from providers.errors import BadReply
 from providers.gandi.statuses import STEP_WORDS, actions_for, errortype_of, phase_of, waiting_for
@@ -32,10 +32,10 @@ def transfer_from_operation(
     params = op.get("params") if isinstance(op.get("params"), Mapping) else {}
     assert isinstance(params, Mapping)
     hidden = [*_secret_values(params), *(secrets or [])]
-    op_type = _text(op.get("type")) or "operation"
+    op_type = scalar_text(op.get("type")) or "operation"
     errortype = errortype_of(op.get("errortype")) if step == "ERROR" else None
     phase = phase_of(step, errortype)
-    last_error = one_line(scrub(_text(op.get("last_error")), hidden), 500)
+    last_error = one_line(scrub(scalar_text(op.get("last_error")), hidden), 500)
     raw_code = f"ERROR/{errortype}" if step == "ERROR" else step
     changed = _date(op, "date_updated") or _date(op, "date_start") or _date(op, "date_created")
     return Transfer(
@@ -56,14 +56,14 @@ def transfer_from_operation(
 
 
 def _subject(op: Mapping[str, object], params: Mapping[str, object], op_id: object) -> str:
-    domain = _text(params.get("domain")) or _text(op.get("domain"))
+    domain = scalar_text(params.get("domain")) or scalar_text(op.get("domain"))
     if domain:
         return domain
     infos = op.get("infos")
     if isinstance(infos, list):
         for info in infos:
-            if isinstance(info, Mapping) and _text(info.get("label")):
-                return _text(info.get("label"))
+            if isinstance(info, Mapping) and scalar_text(info.get("label")):
+                return scalar_text(info.get("label"))
     return f"operation {op_id}"
 
 
@@ -101,11 +101,11 @@ def _details(
     if isinstance(eta, int) and not isinstance(eta, bool) and eta > 0:
         details["eta"] = _duration(eta)
     for key in ("source", "session_id"):
-        if _text(op.get(key)):
-            details[key.replace("_", " ")] = _text(op.get(key))
+        if scalar_text(op.get(key)):
+            details[key.replace("_", " ")] = scalar_text(op.get(key))
     for key in _SHOWN_PARAMS:
-        if _text(params.get(key)):
-            details[key.replace("_", " ")] = _text(params.get(key))
+        if scalar_text(params.get(key)):
+            details[key.replace("_", " ")] = scalar_text(params.get(key))
     if any(k.startswith("auth") for k in params):
         details["authinfo"] = mask_secret("set")
     created = _date(op, "date_created")
@@ -120,12 +120,6 @@ def _secret_values(params: Mapping[str, object]) -> list[str]:
         for key, value in params.items()
         if any(word in key.lower() for word in _SECRET_PARAM_WORDS) and isinstance(value, str)
     ]
-
-
-def _text(value: object) -> str:
-    if value is None or isinstance(value, bool | dict | list | bytes):
-        return ""
-    return str(value).strip()
 
 
 def _date(op: Mapping[str, object], key: str) -> datetime | None:

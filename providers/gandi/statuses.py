@@ -15,6 +15,7 @@ __all__ = [
     "DEADLINES",
     "ERROR_IDENTIFIERS",
     "ERROR_PHASES",
+    "RELAUNCH",
     "RELAUNCHABLE_TYPES",
     "RETRYABLE_ERRORS",
     "SPEEDS",
@@ -23,6 +24,7 @@ __all__ = [
     "actions_for",
     "errortype_of",
     "phase_of",
+    "step_waits_for",
     "waiting_for",
 ]
 
@@ -89,7 +91,7 @@ AUTHINFO_INPUT = ActionInput(
     max_length=64,
     hint="The code from the current registrar; leave empty to relaunch with the one Gandi has.",
 )
-_RETRY = ActionSpec(
+RELAUNCH = ActionSpec(
     Action.RETRY,
     verb="relaunch",
     inputs=(AUTHINFO_INPUT,),
@@ -166,21 +168,27 @@ def actions_for(op_type: str, step: str, errortype: str | None = None) -> tuple[
         return ()
     actions: list[ActionSpec] = []
     if step == "ERROR" and errortype in RETRYABLE_ERRORS and op_type in RELAUNCHABLE_TYPES:
-        actions.append(_RETRY)
+        actions.append(RELAUNCH)
     if step in CANCELLABLE_STEPS:
         actions.append(_CANCEL)
     return tuple(actions)
 
 
 def waiting_for(op_type: str, step: str, errortype: str | None) -> str | None:
+    if step == "ERROR" and errortype in RETRYABLE_ERRORS and op_type not in RELAUNCHABLE_TYPES:
+        return f"Gandi support (a {op_type} operation can't be relaunched)"
+    return step_waits_for(step, errortype, billed="operation")
+
+
+def step_waits_for(step: str, errortype: str | None, *, billed: str) -> str | None:
+    """What a step of Gandi's operation engine waits for, in v3 and v5 alike (``billed``:
+    what Gandi bills, the operation or the transfer); None when it waits for nothing."""
     if step == "BILL":
-        return "Gandi to bill the operation on the prepaid account"
+        return f"Gandi to bill the {billed} on the prepaid account"
     if step == "WAIT":
         return "the registry, the current registrar or the domain owner to approve"
     if step == "SUPPORT":
         return "Gandi support"
     if step != "ERROR" or errortype == "fatal":
         return None
-    if errortype in RETRYABLE_ERRORS and op_type not in RELAUNCHABLE_TYPES:
-        return f"Gandi support (a {op_type} operation can't be relaunched)"
     return ERROR_WAITS.get(errortype or "unknown")

@@ -225,26 +225,30 @@ class GandiV3:
         return value
 
     async def operation_cancel(self, op_id: int) -> None:
-        value = await self._call(
-            "operation.cancel",
-            op_id,
-            idempotent=False,
-            doing=f"cancel operation {op_id}",
-            ref=str(op_id),
-        )
-        self._confirmed("operation.cancel", value, f"cancel operation {op_id}")
+        await self._change("operation.cancel", op_id, verb="cancel")
 
     async def operation_relaunch(self, op_id: int, params: Mapping[str, str]) -> None:
+        await self._change("operation.relaunch", op_id, params, verb="relaunch")
+
+    async def _change(
+        self, method: str, op_id: int, params: Mapping[str, str] | None = None, *, verb: str
+    ) -> None:
+        """Call a method that changes operation ``op_id`` once (never retried, its params
+        kept out of errors); raise unless Gandi answers that it did."""
+        doing = f"{verb} operation {op_id}"
         args: tuple[object, ...] = (op_id, dict(params)) if params else (op_id,)
+        secrets = list(params.values()) if params else []
         value = await self._call(
-            "operation.relaunch",
-            *args,
-            idempotent=False,
-            doing=f"relaunch operation {op_id}",
-            ref=str(op_id),
-            secrets=list(params.values()),
+            method, *args, idempotent=False, doing=doing, ref=str(op_id), secrets=secrets
         )
-        self._confirmed("operation.relaunch", value, f"relaunch operation {op_id}")
+        if value is True or (isinstance(value, int) and value == 1):
+            return
+        if value is False or value == 0:
+            raise ProviderError(
+                f"{self.who} did not {doing} (it answered 0); look at the operation at Gandi.",
+                account=self.account,
+            )
+        raise self._odd(method, "a yes or no", maybe_applied=True)
 
     async def _call(
         self,
@@ -274,13 +278,3 @@ class GandiV3:
         if maybe_applied:
             return unknown_outcome(what, account=self.account)
         return BadReply(f"{what}; nothing was changed on our side.", account=self.account)
-
-    def _confirmed(self, method: str, value: object, doing: str) -> None:
-        if value is True or (isinstance(value, int) and value == 1):
-            return
-        if value is False or value == 0:
-            raise ProviderError(
-                f"{self.who} did not {doing} (it answered 0); look at the operation at Gandi.",
-                account=self.account,
-            )
-        raise self._odd(method, "a yes or no", maybe_applied=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = ["HostwayProvider"]
 
 logger = logging.getLogger(__name__)
+
+_Error = TypeVar("_Error", bound=ProviderError | None)
 
 
 class HostwayProvider(ProviderClient):
@@ -73,12 +75,6 @@ class HostwayProvider(ProviderClient):
         self._http = ProviderHTTP(
             account, transport=transport, headers=headers, auth=auth, server_errors_are_replies=True
         )
-
-    def __repr__(self) -> str:
-        return f"HostwayProvider(account={self.account.name!r})"
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     async def list_transfers(self) -> Sequence[Transfer]:
         raise Unsupported(
@@ -148,14 +144,7 @@ class HostwayProvider(ProviderClient):
         """Raise unless the reply to a reset says Hostway accepted it."""
         status = response.status_code
         logger.info("hostway %s: reset of %s → HTTP %d", self.account.name, domain, status)
-        error = reset_error(
-            status,
-            who=self._who,
-            account=self.account.name,
-            domain=domain,
-            account_number=self.account_number,
-            detail=error_words(body),
-        )
+        error = self._reply_error(reset_error, status, body, domain)
         if error is not None:
             raise error
         if body.strip() and not _is_json(body):
@@ -170,14 +159,7 @@ class HostwayProvider(ProviderClient):
         status = response.status_code
         logger.debug("hostway %s: status of %s → HTTP %d", self.account.name, domain, status)
         if status != 200:
-            raise read_error(
-                status,
-                who=self._who,
-                account=self.account.name,
-                domain=domain,
-                account_number=self.account_number,
-                detail=error_words(body),
-            )
+            raise self._reply_error(read_error, status, body, domain)
         payload = self._json(response, body, domain)
         try:
             return parse_transfer(
@@ -192,6 +174,20 @@ class HostwayProvider(ProviderClient):
                 "nothing was changed.",
                 account=self.account.name,
             ) from None
+
+    def _reply_error(
+        self, meaning: Callable[..., _Error], status: int, body: bytes, domain: str
+    ) -> _Error:
+        """What a reply's status means (``read_error``, ``reset_error``), said of this
+        account and domain, with Hostway's own words as the detail."""
+        return meaning(
+            status,
+            who=self._who,
+            account=self.account.name,
+            domain=domain,
+            account_number=self.account_number,
+            detail=error_words(body),
+        )
 
     def _scrubbed(self, exc: ProviderError, *also: str | None) -> ProviderError:
         """The error with our token (and any authInfo we sent) masked: Hostway may echo them."""

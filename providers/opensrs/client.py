@@ -84,12 +84,6 @@ class OpenSRSProvider(ProviderClient):
         self._orders: dict[str, Order] = {}
         self._who = self._http.who
 
-    def __repr__(self) -> str:
-        return f"OpenSRSProvider(account={self.account.name!r})"
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
     # -- the interface --------------------------------------------------------------------
 
     async def get_transfer(self, ref: str, *, detailed: bool = False) -> Transfer:

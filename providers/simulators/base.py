@@ -223,30 +223,9 @@ class Simulator:
         if rule is not None and rule.mode in ("latency", "hang"):
             await asyncio.sleep(rule.seconds)
             rule = None
-        if rule is not None and rule.mode == "error":
-            await _respond(
-                send,
-                rule.status,
-                {"content-type": "text/html"},
-                b"<html><body><h1>Internal Server Error</h1></body></html>",
-            )
-            return
-        if rule is not None and rule.mode == "ratelimit":
-            await _respond(
-                send,
-                429,
-                {"content-type": "text/plain", "retry-after": str(rule.retry_after)},
-                b"Too Many Requests",
-            )
-            return
-        if rule is not None and rule.mode == "wrong_content_type":
-            await _respond(
-                send,
-                200,
-                {"content-type": "text/html; charset=utf-8"},
-                b"<!DOCTYPE html><html><head><title>Sign in</title></head>"
-                b"<body><form>Please sign in</form></body></html>",
-            )
+        canned = _fault_reply(rule) if rule is not None else None
+        if canned is not None:
+            await _respond(send, *canned)
             return
         status, headers, payload = await self.handle(scope, body)
         if rule is not None and rule.mode == "malformed":
@@ -283,6 +262,30 @@ class Simulator:
                 json.dumps({"error": str(exc)}).encode(),
             )
         return 200, {"content-type": "application/json"}, json.dumps(result).encode()
+
+
+def _fault_reply(rule: FaultRule) -> tuple[int, dict[str, str], bytes] | None:
+    """The reply a fault sends instead of the provider's, or None where the provider answers."""
+    if rule.mode == "error":
+        return (
+            rule.status,
+            {"content-type": "text/html"},
+            b"<html><body><h1>Internal Server Error</h1></body></html>",
+        )
+    if rule.mode == "ratelimit":
+        return (
+            429,
+            {"content-type": "text/plain", "retry-after": str(rule.retry_after)},
+            b"Too Many Requests",
+        )
+    if rule.mode == "wrong_content_type":
+        return (
+            200,
+            {"content-type": "text/html; charset=utf-8"},
+            b"<!DOCTYPE html><html><head><title>Sign in</title></head>"
+            b"<body><form>Please sign in</form></body></html>",
+        )
+    return None
 
 
 async def _read_body(receive: Receive, limit: int = 8 * 1024 * 1024) -> bytes:

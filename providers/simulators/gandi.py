@@ -22,12 +22,11 @@ from typing import Any, Unpack
 from providers.errors import BadReply
 from providers.gandi.xmlrpc import parse_call
 from providers.simulators.base import Scope, Simulator, SimulatorOptions
+from providers.simulators.gandi_steps import Entry, Reached, first_run, reached, script_of
 
 __all__ = ["ERRORS", "STORIES", "GandiSimulator", "SimOperation"]
 
 logger = logging.getLogger(__name__)
-
-Entry = tuple[float, str, str | None]  # (seconds after the anchor, step, error identifier)
 
 # seed 004's error table: identifier -> (errortype, last_error)
 ERRORS: dict[str, tuple[str, str]] = {
@@ -44,7 +43,7 @@ ERRORS: dict[str, tuple[str, str]] = {
 
 
 def _story(*entries: tuple[Any, ...]) -> list[Entry]:
-    return [(float(e[0]), e[1], e[2] if len(e) > 2 else None) for e in entries]
+    return script_of(entries)  # an Entry's error is seed 004's identifier (a key of ERRORS)
 
 
 STORIES: dict[str, list[Entry]] = {
@@ -116,17 +115,12 @@ class SimOperation:
     started: datetime | None = None
     last_error: str | None = None
 
-    def current(self, now: datetime) -> tuple[datetime, str, str | None]:
+    def current(self, now: datetime) -> Reached:
         """(when it got there, step, error identifier) at ``now``; records start and errors."""
-        elapsed = (now - self.anchor).total_seconds()
-        reached = [e for e in self.script if e[0] <= elapsed] or self.script[:1]
-        for at, step, error in reached:
-            if step == "RUN" and self.started is None:
-                self.started = self.anchor + timedelta(seconds=at)
-            if error:
-                self.last_error = error
-        at, step, error = reached[-1]
-        return self.anchor + timedelta(seconds=at), step, error
+        steps = reached(self.script, self.anchor, now)
+        self.started = self.started or first_run(steps)
+        self.last_error = next((error for _, _, error in reversed(steps) if error), self.last_error)
+        return steps[-1]
 
     def eta(self, now: datetime) -> int:
         last_at, last_step, _ = self.script[-1]
@@ -183,9 +177,7 @@ class GandiSimulator(Simulator):
             missing: an ``x-…`` field a relaunch must bring (missing_parameter errors).
             age: seconds since creation, so the operation starts part-way through its story.
         """
-        entries = _story(*(tuple(e) for e in script)) if script else list(STORIES[story])
-        if not entries or entries[0][0] != 0:
-            raise ValueError("a script starts at 0 seconds")
+        entries = script_of(script) if script else list(STORIES[story])
         created = self.clock.now() - timedelta(seconds=age)
         params: dict[str, Any] = {"domain": domain, "duration": 1}
         if authinfo:

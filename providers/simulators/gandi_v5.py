@@ -25,12 +25,12 @@ from typing import Any, Unpack
 from urllib.parse import unquote
 
 from providers.simulators.base import Scope, Simulator, SimulatorOptions
+from providers.simulators.gandi_steps import Entry, Reached, first_run, reached, script_of
 
 __all__ = ["ERROR_LABELS", "STORIES", "GandiV5Simulator", "SimFoa", "SimTransferIn"]
 
 logger = logging.getLogger(__name__)
 
-Entry = tuple[float, str, str | None]  # (seconds after the anchor, step, errortype)
 PREFIX = "/v5/domain/transferin/"
 
 ERROR_LABELS: dict[str, str] = {
@@ -99,7 +99,7 @@ class SimTransferIn:
     started: datetime | None = None
     history: list[str] = field(default_factory=list)
 
-    def current(self, now: datetime) -> tuple[datetime, str, str | None]:
+    def current(self, now: datetime) -> Reached:
         """(when it got there, step, errortype) at ``now``."""
         at, step, error = self._at(now)
         if (
@@ -113,14 +113,10 @@ class SimTransferIn:
             at, step, error = self._at(now)
         return at, step, error
 
-    def _at(self, now: datetime) -> tuple[datetime, str, str | None]:
-        elapsed = (now - self.anchor).total_seconds()
-        reached = [e for e in self.script if e[0] <= elapsed] or self.script[:1]
-        for offset, step, _ in reached:
-            if step == "RUN" and self.started is None:
-                self.started = self.anchor + timedelta(seconds=offset)
-        offset, step, error = reached[-1]
-        return self.anchor + timedelta(seconds=offset), step, error
+    def _at(self, now: datetime) -> Reached:
+        steps = reached(self.script, self.anchor, now)
+        self.started = self.started or first_run(steps)
+        return steps[-1]
 
     def restart(self, now: datetime, script: list[Entry]) -> None:
         self.anchor, self.script, self.after_foa = now, script, []
@@ -179,15 +175,10 @@ class GandiV5Simulator(Simulator):
         """
         answered_after: float | None
         if script:
-            before = [
-                (float(e[0]), str(e[1]), str(e[2]) if len(e) > 2 and e[2] else None) for e in script
-            ]
-            after, answered_after = [], 0.0
+            before, after, answered_after = script_of(script), [], 0.0
         else:
             planned = STORIES[story]
             before, after, answered_after = list(planned[0]), list(planned[1]), planned[2]
-        if not before or before[0][0] != 0:
-            raise ValueError("a script starts at 0 seconds")
         domain = domain.strip().lower()
         if not domain or "/" in domain:
             raise ValueError("a transfer needs a domain")
@@ -294,13 +285,7 @@ class GandiV5Simulator(Simulator):
     def _authinfo(
         self, transfer: SimTransferIn, body: dict[str, Any], now: datetime, dry_run: bool
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
-        code = body.get("authinfo")
-        if not isinstance(code, str) or not code.strip():
-            raise _Reply(
-                400,
-                "Invalid body.",
-                errors=[_field("authinfo", "Missing data for required field.")],
-            )
+        code = _required(body, "authinfo")
         _, step, _ = transfer.current(now)
         if step in FINISHED:
             raise _Reply(409, f"The transfer of {transfer.domain} is no longer pending.")
@@ -312,18 +297,10 @@ class GandiV5Simulator(Simulator):
     def _foa(
         self, transfer: SimTransferIn, body: dict[str, Any], now: datetime, dry_run: bool
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
-        email = body.get("email")
-        if not isinstance(email, str) or not email.strip():
-            raise _Reply(
-                400, "Invalid body.", errors=[_field("email", "Missing data for required field.")]
-            )
+        email = _required(body, "email")
         foa = next((f for f in transfer.foas if f.email.lower() == email.strip().lower()), None)
         if foa is None:
-            raise _Reply(
-                400,
-                "Invalid body.",
-                errors=[_field("email", "No FOA e-mail went to this address.")],
-            )
+            raise _invalid_body("email", "No FOA e-mail went to this address.")
         _, step, _ = transfer.current(now)
         if step not in ("WAIT", "ERROR") or foa.answered(now):
             raise _Reply(409, f"The FOA e-mail of {transfer.domain} can not be sent again now.")
@@ -425,8 +402,18 @@ def _body(body: bytes) -> dict[str, Any]:
     return value
 
 
-def _field(name: str, description: str) -> dict[str, str]:
-    return {"location": "body", "name": name, "description": description}
+def _required(body: dict[str, Any], name: str) -> str:
+    """The body's non-empty string ``name``, or the 400 Gandi answers without it."""
+    value = body.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise _invalid_body(name, "Missing data for required field.")
+    return value
+
+
+def _invalid_body(name: str, description: str) -> _Reply:
+    """A refused body: ``{"status": "error", "errors": [{"location", "name", "description"}]}``."""
+    field = {"location": "body", "name": name, "description": description}
+    return _Reply(400, "Invalid body.", errors=[field])
 
 
 def _error(reply: _Reply) -> tuple[int, dict[str, str], bytes]:

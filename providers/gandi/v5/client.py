@@ -74,12 +74,6 @@ class GandiV5Provider(ProviderClient):
             headers={"Accept": "application/json", "Authorization": f"Bearer {token}"},
         )
 
-    def __repr__(self) -> str:
-        return f"GandiV5Provider({self.account.name!r})"
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
     async def list_transfers(self) -> Sequence[Transfer]:
         raise Unsupported(
             "Gandi's v5 API has no endpoint that lists transfers in, so there is nothing to "

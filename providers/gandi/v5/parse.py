@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from providers._common import one_line, scrub
+from providers._common import one_line, scalar_text, scrub
 from providers.base import HistoryEntry, Phase, Transfer
 from providers.errors import BadReply
 from providers.gandi.statuses import STEP_WORDS, errortype_of
@@ -40,12 +40,12 @@ def transfer_from_transferin(
     hidden = list(secrets or [])
     errortype = errortype_of(payload.get("errortype")) if step == "ERROR" else None
     phase = phase_of(step, errortype)
-    label = one_line(scrub(_text(payload.get("errortype_label")), hidden), 300)
+    label = one_line(scrub(scalar_text(payload.get("errortype_label")), hidden), 300)
     raw_code = f"ERROR/{errortype}" if step == "ERROR" else step
     foas = foas_of(payload.get("foa"))
     params = payload.get("params") if isinstance(payload.get("params"), Mapping) else {}
     assert isinstance(params, Mapping)
-    subject = _text(params.get("domain")).lower() or domain
+    subject = scalar_text(params.get("domain")).lower() or domain
     words = label if step in ("ERROR", "SUPPORT") and label else ""
     changed = _date(payload, "updated_at") or _date(payload, "start_at")
     return Transfer(
@@ -70,17 +70,17 @@ def foas_of(value: object) -> list[Foa]:
         return []
     found = []
     for item in value[:MAX_FOAS]:
-        if isinstance(item, Mapping) and _text(item.get("email")):
+        if isinstance(item, Mapping) and scalar_text(item.get("email")):
             answer = item.get("answer")
             raw = "" if answer is None else _answer_text(answer)
-            found.append(Foa(one_line(_text(item.get("email")), 120), raw))
+            found.append(Foa(one_line(scalar_text(item.get("email")), 120), raw))
     return found
 
 
 def _answer_text(answer: object) -> str:
     if isinstance(answer, bool):
         return "true" if answer else "false"
-    return one_line(_text(answer), 40)
+    return one_line(scalar_text(answer), 40)
 
 
 def _history(
@@ -118,14 +118,14 @@ def _details(
     step_nb = payload.get("step_nb")
     if isinstance(step_nb, int) and not isinstance(step_nb, bool):
         details["step number"] = str(step_nb)
-    if _text(payload.get("inner_step")):
-        details["inner step"] = one_line(_text(payload.get("inner_step")), 80)
+    if scalar_text(payload.get("inner_step")):
+        details["inner step"] = one_line(scalar_text(payload.get("inner_step")), 80)
     if errortype:
         details["error type"] = errortype
     if label:
         details["error"] = label
-    if _text(payload.get("transfer_procedure")):
-        details["procedure"] = one_line(_text(payload.get("transfer_procedure")), 80)
+    if scalar_text(payload.get("transfer_procedure")):
+        details["procedure"] = one_line(scalar_text(payload.get("transfer_procedure")), 80)
     duration = params.get("duration")
     if isinstance(duration, int) and not isinstance(duration, bool) and duration > 0:
         details["duration"] = f"{duration} year{'s' if duration != 1 else ''}"
@@ -137,12 +137,6 @@ def _details(
 
 def _scrubbed(text: str | None, hidden: list[str]) -> str | None:
     return scrub(text, hidden) if text else text
-
-
-def _text(value: object) -> str:
-    if value is None or isinstance(value, bool | dict | list | bytes):
-        return ""
-    return str(value).strip()
 
 
 def _date(payload: Mapping[str, object], key: str) -> datetime | None:

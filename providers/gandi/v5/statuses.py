@@ -12,16 +12,20 @@ blocked (relaunch), fatal is failed, temporary is still moving (Gandi retries).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
-from providers.base import Action, ActionInput, ActionSpec, Capabilities
+from providers.base import Action, ActionSpec
 from providers.descriptor import Speed
+from providers.gandi.statuses import AUTHINFO_INPUT as V3_AUTHINFO_INPUT
+from providers.gandi.statuses import CAPABILITIES as V3_CAPABILITIES
 from providers.gandi.statuses import (
     ERROR_PHASES,
-    ERROR_WAITS,
     RETRYABLE_ERRORS,
     STEP_PHASES,
     phase_of,
+    step_waits_for,
 )
+from providers.gandi.statuses import RELAUNCH as V3_RELAUNCH
 from providers.gandi.statuses import SPEEDS as V3_SPEEDS
 
 __all__ = [
@@ -45,18 +49,16 @@ ERRORTYPES: tuple[str, ...] = tuple(ERROR_PHASES)  # client_recoverable ... unkn
 # as v3, so the same pacing (WAIT: the owner's FOA answer, the registry or the registrar)
 SPEEDS: Mapping[str, Speed] = V3_SPEEDS
 
-CAPABILITIES = Capabilities(
+# Gandi's words as v3 has them (a domain, "relaunched"); what v5 offers and how it names a ref
+CAPABILITIES = replace(
+    V3_CAPABILITIES,
     actions=frozenset({Action.RETRY, Action.RESEND}),
     can_list=False,  # v5 has no endpoint listing transfers in
     ref_label="domain",
-    subject_label="domain",
-    done_words={Action.RETRY: "relaunched"},
 )
-
-AUTHINFO_INPUT = ActionInput(
-    name="authinfo",
-    label="New authorization code (authinfo)",
-    secret=True,
+# the same secret authinfo as v3's, within v5's bounds
+AUTHINFO_INPUT = replace(
+    V3_AUTHINFO_INPUT,
     min_length=4,
     max_length=255,
     hint=(
@@ -64,9 +66,8 @@ AUTHINFO_INPUT = ActionInput(
         "is relaunched. Leave empty to relaunch with the code Gandi has."
     ),
 )
-_RETRY = ActionSpec(
-    Action.RETRY,
-    verb="relaunch",
+_RETRY = replace(
+    V3_RELAUNCH,
     inputs=(AUTHINFO_INPUT,),
     description="Relaunch the transfer at Gandi, optionally giving it a new authinfo first.",
 )
@@ -132,12 +133,4 @@ def waiting_for(step: str, errortype: str | None, foas: Sequence[Foa]) -> str | 
     pending = [foa.email for foa in foas if not foa.answered]
     if step == "WAIT" and pending:
         return f"the approval (FOA) e-mail sent to {', '.join(pending)} to be answered"
-    if step == "BILL":
-        return "Gandi to bill the transfer on the prepaid account"
-    if step == "WAIT":
-        return "the registry, the current registrar or the domain owner to approve"
-    if step == "SUPPORT":
-        return "Gandi support"
-    if step != "ERROR" or errortype == "fatal":
-        return None
-    return ERROR_WAITS.get(errortype or "unknown")
+    return step_waits_for(step, errortype, billed="transfer")

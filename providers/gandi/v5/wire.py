@@ -146,31 +146,41 @@ def token_expired(who: str, *, account: str, secret_env: str) -> AuthenticationF
 def forbidden(who: str, *, account: str, domain: str, words: str) -> ProviderError:
     """HTTP 403: the PAT is good but may not touch this transfer. Which of the two likely
     causes it is comes from Gandi's words when they say; both are named otherwise."""
-    detail = f"Gandi: {words}" if words else None
     lowered = words.lower()
-    if any(w in lowered for w in _ORG_WORDS):
-        return WrongAccount(
-            f"{who} refused the Personal Access Token for {domain} (HTTP 403): the token was "
-            "most likely made for another organization than the one that owns this transfer; "
-            f"create one in {TOKEN_HELP}.",
-            account=account,
-            detail=detail,
-        )
-    if any(w in lowered for w in _PERMISSION_WORDS):
-        return AuthenticationFailed(
-            f"{who} refused the Personal Access Token for {domain} (HTTP 403): the token most "
-            "likely lacks the “Manage domain names” permission; give it that permission, or "
-            f"create one in {TOKEN_HELP}.",
-            account=account,
-            detail=detail,
-        )
-    return AuthenticationFailed(
-        f"{who} refused the Personal Access Token for {domain} (HTTP 403): the token most "
-        "likely lacks the “Manage domain names” permission or was made for another "
-        f"organization than the one that owns this transfer; check both in {TOKEN_HELP}.",
-        account=account,
-        detail=detail,
+    error, cause = next(
+        (
+            (error, cause)
+            for hints, error, cause in _FORBIDDEN_CAUSES
+            if any(w in lowered for w in hints)
+        ),
+        (AuthenticationFailed, _EITHER_CAUSE),
     )
+    return error(
+        f"{who} refused the Personal Access Token for {domain} (HTTP 403): {cause}",
+        account=account,
+        detail=f"Gandi: {words}" if words else None,
+    )
+
+
+# a 403's likely cause, by Gandi's words: (words that say it, our error, what to do)
+_FORBIDDEN_CAUSES: tuple[tuple[tuple[str, ...], type[ProviderError], str], ...] = (
+    (
+        _ORG_WORDS,
+        WrongAccount,
+        "the token was most likely made for another organization than the one that owns "
+        f"this transfer; create one in {TOKEN_HELP}.",
+    ),
+    (
+        _PERMISSION_WORDS,
+        AuthenticationFailed,
+        "the token most likely lacks the “Manage domain names” permission; give it that "
+        f"permission, or create one in {TOKEN_HELP}.",
+    ),
+)
+_EITHER_CAUSE = (
+    "the token most likely lacks the “Manage domain names” permission or was made for "
+    f"another organization than the one that owns this transfer; check both in {TOKEN_HELP}."
+)
 
 
 def read_error(
