@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.watcher.decisions import FEED_DOWN, FEED_UP, feed_down_key, feed_up_key
+from bot.watcher.decisions import FEED_DOWN, FEED_UP
 from bot.watcher.feedpace import feed_accounts
 from bot.watcher.observe import SUPERSEDED_DETAIL
+from bot.watcher.reservations import reserve_outage, reserve_recovery
 from bot.watcher.sync import import_transfer
 from providers.base import Change, ChangeFeed
 from providers.errors import ProviderError, TransferNotFound
 from providers.settings import ProviderAccount
-from storage.alerts import reserve_alert
 from storage.errors import StorageError
 from storage.feeds import (
     claim_feed,
@@ -247,21 +247,9 @@ async def _answered(
     if before is None or not before.down_alerted:
         return
     since = before.failing_since or before.silent_since or now
-    alert = await reserve_alert(
-        session,
-        key=feed_up_key(account.name, since),
-        kind=FEED_UP,
-        account=account.name,
-        message=f"The change feed of {account.name} answers again.",
-        payload={
-            "since": since.isoformat(),
-            "until": now.isoformat(),
-            "outage_key": feed_down_key(account.name, since),
-        },
-        now=now,
-    )
+    key = await reserve_recovery(session, FEED_UP, account.name, since=since, now=now)
     logger.info("change feed of %s answers again", account.name)
-    report.alerts += int(alert is not None)
+    report.alerts += int(key is not None)
 
 
 async def _failed(
@@ -278,14 +266,9 @@ async def _failed(
         return  # another replica said it
     since = state.failing_since or now
     moved = await poll_account_now(session, account=name, now=now)
-    alert = await reserve_alert(
-        session,
-        key=feed_down_key(name, since),
-        kind=FEED_DOWN,
-        account=name,
-        message=f"The change feed of {name} is not answering.",
-        payload={"since": since.isoformat(), "last_error": error},
-        now=now,
+    message = f"The change feed of {name} is not answering."
+    key = await reserve_outage(
+        session, FEED_DOWN, name, since=since, now=now, message=message, error=error
     )
     logger.warning("change feed of %s is down (%s); %d transfers polled now", name, error, moved)
-    report.alerts += int(alert is not None)
+    report.alerts += int(key is not None)
