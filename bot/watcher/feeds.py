@@ -137,6 +137,7 @@ async def _read_leased(
     client = services.registry.get(name)
     if not isinstance(client, ChangeFeed):
         return f"{name} offers no change feed."
+    read = _LeasedRead(services, client, account, report)
     received = 0
     stop_at = time.monotonic() + services.settings.watcher.lease_seconds * LEASE_SHARE
     for _ in range(MAX_PAGES):
@@ -145,94 +146,85 @@ async def _read_leased(
         except ProviderError as exc:
             return exc.message if received == 0 else received
         received += len(changes)
-        acked = await _act_on(services, client, account, changes, report)
+        acked = await read.act_on(changes)
         if len(changes) < POLL_LIMIT or acked == 0 or time.monotonic() > stop_at:
             break  # drained; its head waits for a poll in flight; or the lease runs short
     return received
 
 
-async def _act_on(
-    services: Services,
-    client: ChangeFeed,
-    account: ProviderAccount,
-    changes: Sequence[Change],
-    report: FeedReport,
-) -> int:
-    """Record what each change causes, then acknowledge it; returns how many were."""
-    report.changes += len(changes)
-    handled: set[str] = set()
-    acked = 0
-    for change in changes:  # in any order: each only says which transfer to read
-        if change.id in handled:
-            continue  # listed twice in one reply
-        if not await _handle(services, client, account, change, report):
-            report.held += 1
-            continue
-        handled.add(change.id)
-        try:
-            await client.ack_change(change.id)
-            report.acked += 1
-            acked += 1
-        except ProviderError as exc:  # it comes again, and is only acknowledged then
-            logger.info("change %s of %s not acknowledged: %s", change.id, account.name,
-                        exc.message)  # fmt: skip
-    return acked
+@dataclass
+class _LeasedRead:
+    """One read of an account's feed while this replica holds its lease: what each change
+    causes is recorded, then the change is acknowledged."""
 
+    services: Services
+    client: ChangeFeed
+    account: ProviderAccount
+    report: FeedReport
 
-async def _handle(
-    services: Services,
-    client: ChangeFeed,
-    account: ProviderAccount,
-    change: Change,
-    report: FeedReport,
-) -> bool:
-    """Record what ``change`` causes; True once it is recorded (it may be acknowledged)."""
-    name, now = account.name, services.now()
-    async with services.db.session() as session:
-        if await seen_change(session, account=name, change_id=change.id):
-            return True  # a redelivery: its effect is already recorded
-        outcome = await poll_ref_now(session, account=name, ref=change.ref, now=now)
-        if change.ref and outcome == "leased":
-            return False  # a poll in flight may have read it before the change: ask again
-        if not change.ref or outcome != "untracked" or not change.transfer_in:
-            report.due += int(outcome == "due" and bool(change.ref))
+    async def act_on(self, changes: Sequence[Change]) -> int:
+        """Record what each change causes, then acknowledge it; returns how many were."""
+        report = self.report
+        report.changes += len(changes)
+        handled: set[str] = set()
+        acked = 0
+        for change in changes:  # in any order: each only says which transfer to read
+            if change.id in handled:
+                continue  # listed twice in one reply
+            if not await self.handle(change):
+                report.held += 1
+                continue
+            handled.add(change.id)
+            try:
+                await self.client.ack_change(change.id)
+                report.acked += 1
+                acked += 1
+            except ProviderError as exc:  # it comes again, and is only acknowledged then
+                logger.info("change %s of %s not acknowledged: %s", change.id, self.account.name,
+                            exc.message)  # fmt: skip
+        return acked
+
+    async def handle(self, change: Change) -> bool:
+        """Record what ``change`` causes; True once it is recorded (it may be acknowledged)."""
+        name, now = self.account.name, self.services.now()
+        async with self.services.db.session() as session:
+            if await seen_change(session, account=name, change_id=change.id):
+                return True  # a redelivery: its effect is already recorded
+            outcome = await poll_ref_now(session, account=name, ref=change.ref, now=now)
+            if change.ref and outcome == "leased":
+                return False  # a poll in flight may have read it before the change: ask again
+            if not change.ref or outcome != "untracked" or not change.transfer_in:
+                self.report.due += int(outcome == "due" and bool(change.ref))
+                await record_seen_change(
+                    session, account=name, change_id=change.id, ref=change.ref, now=now
+                )
+                return True
+        if not await self.import_change(change):
+            return False
+        async with self.services.db.session() as session:
             await record_seen_change(
                 session, account=name, change_id=change.id, ref=change.ref, now=now
             )
-            return True
-    if not await _import(services, client, account, change, report):
-        return False
-    async with services.db.session() as session:
-        await record_seen_change(
-            session, account=name, change_id=change.id, ref=change.ref, now=now
-        )
-    return True
-
-
-async def _import(
-    services: Services,
-    client: ChangeFeed,
-    account: ProviderAccount,
-    change: Change,
-    report: FeedReport,
-) -> bool:
-    """Import the transfer-in a change is about (sync's rules: in flight, not superseded);
-    False if it could not be read now (the change comes again)."""
-    provider = services.registry.get(account.name)
-    try:
-        transfer = await provider.get_transfer(change.ref)
-    except TransferNotFound:
-        logger.info("change %s names order %s, which %s does not know", change.id, change.ref,
-                    account.name)  # fmt: skip
         return True
-    except ProviderError as exc:
-        logger.info("change %s: order %s not read: %s", change.id, change.ref, exc.message)
-        return False
-    if transfer.phase.finished or transfer.details.get(SUPERSEDED_DETAIL):
-        return True  # sync would not import it either
-    if await import_transfer(services, transfer, actor="watcher", how="its change feed"):
-        report.imported += 1
-    return True
+
+    async def import_change(self, change: Change) -> bool:
+        """Import the transfer-in a change is about (sync's rules: in flight, not
+        superseded); False if it could not be read now (the change comes again)."""
+        provider = self.services.registry.get(self.account.name)
+        try:
+            transfer = await provider.get_transfer(change.ref)
+        except TransferNotFound:
+            logger.info("change %s names order %s, which %s does not know", change.id, change.ref,
+                        self.account.name)  # fmt: skip
+            return True
+        except ProviderError as exc:
+            logger.info("change %s: order %s not read: %s", change.id, change.ref, exc.message)
+            return False
+        if transfer.phase.finished or transfer.details.get(SUPERSEDED_DETAIL):
+            return True  # sync would not import it either
+        if await import_transfer(self.services, transfer, actor="watcher", how="its change feed"):
+            self.report.imported += 1
+        return True
 
 
 async def _answered(
