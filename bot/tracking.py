@@ -5,16 +5,16 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.slack.blocks import Deadline, Row
-from bot.watcher.intervals import PollPolicy, first_poll_delay
 from bot.watcher.messages import deadline_of
 from bot.watcher.observe import observe_transfer
+from bot.watcher.sync import start_watching
 from providers.base import Phase, Transfer
 from providers.errors import ProviderError
-from storage.audit import record_audit
+from storage.audit import record_transfer_audit
 from storage.followups import get_followup
 from storage.models import TrackedTransfer
 from storage.snapshots import transfer_from_row
@@ -25,7 +25,6 @@ from storage.transfers import (
     get_transfer_by_short_id,
     list_transfers,
     unwatch_transfer,
-    watch_transfer,
 )
 
 if TYPE_CHECKING:
@@ -180,31 +179,9 @@ async def watch(services: Services, *, account: str, ref: str, actor: str) -> Wa
     provider = services.registry.get(account)
     async with services.lanes.call(account, provider.account.type):
         snapshot = await provider.get_transfer(ref, detailed=True)
-    now = services.now()
-    policy = PollPolicy.from_settings(services.settings.watcher)
-    delay = first_poll_delay(snapshot, now=now, policy=policy)  # as a poll would set it
     async with services.db.session() as session:
-        result = await watch_transfer(
-            session,
-            transfer=snapshot,
-            watched_by=actor,
-            now=now,
-            poll_interval_seconds=delay,
-            next_poll_at=now + timedelta(seconds=delay),
-            message=f"Watched by {actor}.",
-        )
-        row = result.transfer
-        assert row.id is not None
-        if result.created or result.revived:
-            await record_audit(
-                session,
-                actor=actor,
-                verb="watched",
-                transfer_id=row.id,
-                detail=f"{snapshot.account} {snapshot.ref} ({snapshot.subject})",
-                now=now,
-            )
-    return Watched(row, snapshot, result.created, result.revived)
+        result = await start_watching(session, services, snapshot, actor=actor, now=services.now())
+    return Watched(result.transfer, snapshot, result.created, result.revived)
 
 
 async def unwatch(services: Services, row: TrackedTransfer, *, actor: str) -> bool:
@@ -216,13 +193,8 @@ async def unwatch(services: Services, row: TrackedTransfer, *, actor: str) -> bo
             session, transfer_id=row.id, now=now, message=f"Unwatched by {actor}."
         )
         if stopped:
-            await record_audit(
-                session,
-                actor=actor,
-                verb="unwatched",
-                transfer_id=row.id,
-                detail=f"{row.account} {row.ref} ({row.subject})",
-                now=now,
+            await record_transfer_audit(
+                session, transfer=row, actor=actor, verb="unwatched", now=now
             )
     return stopped
 

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage._bulk import write_rows
 from storage._dialect import dialect_insert
 from storage.models import Alert, AlertState
 from storage.types import utc_now
@@ -109,21 +110,12 @@ async def claim_alert(
     crashed) may be claimed again; it may then appear twice in Slack, never zero times.
     """
     now = now or utc_now()
-    claimable = col(Alert.state) == AlertState.PENDING.value
-    if stale_before is not None:
-        claimable = or_(
-            claimable,
-            and_(
-                col(Alert.state) == AlertState.POSTING.value, col(Alert.updated_at) <= stale_before
-            ),
-        )
-    result = await session.execute(
+    stmt = (
         update(Alert)
         .where(col(Alert.id) == alert_id, _unposted(stale_before))
         .values(state=AlertState.POSTING.value, attempts=col(Alert.attempts) + 1, updated_at=now)
-        .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return await write_rows(session, stmt) == 1
 
 
 async def mark_alert_posted(
@@ -137,7 +129,7 @@ async def mark_alert_posted(
 ) -> bool:
     """posting → posted, with where it landed in Slack."""
     now = now or utc_now()
-    result = await session.execute(
+    stmt = (
         update(Alert)
         .where(col(Alert.id) == alert_id, col(Alert.state) == AlertState.POSTING.value)
         .values(
@@ -149,9 +141,8 @@ async def mark_alert_posted(
             updated_at=now,
             last_error=None,
         )
-        .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return await write_rows(session, stmt) == 1
 
 
 async def return_alert(
@@ -159,13 +150,12 @@ async def return_alert(
 ) -> bool:
     """posting → pending after a failed post, keeping why; it will be tried again."""
     now = now or utc_now()
-    result = await session.execute(
+    stmt = (
         update(Alert)
         .where(col(Alert.id) == alert_id, col(Alert.state) == AlertState.POSTING.value)
         .values(state=AlertState.PENDING.value, last_error=error, updated_at=now)
-        .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return await write_rows(session, stmt) == 1
 
 
 async def pending_alerts(
@@ -175,13 +165,5 @@ async def pending_alerts(
 
     With ``stale_before``, also those left in ``posting`` since before then.
     """
-    waiting = col(Alert.state) == AlertState.PENDING.value
-    if stale_before is not None:
-        waiting = or_(
-            waiting,
-            and_(
-                col(Alert.state) == AlertState.POSTING.value, col(Alert.updated_at) <= stale_before
-            ),
-        )
-    stmt = select(Alert).where(waiting).order_by(col(Alert.id)).limit(limit)
+    stmt = select(Alert).where(_unposted(stale_before)).order_by(col(Alert.id)).limit(limit)
     return list(await session.scalars(stmt.execution_options(populate_existing=True)))

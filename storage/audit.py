@@ -14,7 +14,14 @@ from sqlmodel import col
 from storage.models import AuditEntry, TrackedTransfer
 from storage.types import utc_now
 
-__all__ = ["AuditLine", "export_audit", "list_audit", "record_audit"]
+__all__ = [
+    "AuditLine",
+    "export_audit",
+    "list_audit",
+    "record_audit",
+    "record_transfer_audit",
+    "transfer_name",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +51,30 @@ async def record_audit(
     session.add(entry)
     await session.flush()
     return entry
+
+
+async def record_transfer_audit(
+    session: AsyncSession,
+    *,
+    transfer: TrackedTransfer,
+    actor: str,
+    verb: str,
+    detail: str | None = None,
+    now: datetime | None = None,
+) -> AuditEntry:
+    """Append an entry about one tracked transfer; ``detail`` names it (see
+    :func:`transfer_name`) unless given."""
+    assert transfer.id is not None
+    if detail is None:
+        detail = transfer_name(transfer)
+    return await record_audit(
+        session, actor=actor, verb=verb, transfer_id=transfer.id, detail=detail, now=now
+    )
+
+
+def transfer_name(transfer: TrackedTransfer) -> str:
+    """A transfer as the audit log names it: ``account ref (subject)``."""
+    return f"{transfer.account} {transfer.ref} ({transfer.subject})"
 
 
 async def list_audit(

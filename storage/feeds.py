@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage._bulk import write_rows
 from storage._dialect import dialect_insert
 from storage.models import ChangeFeedState, SeenChange
 
@@ -63,7 +64,7 @@ async def claim_feed(
 async def _take_lease(
     session: AsyncSession, *, account: str, owner: str, now: datetime, lease: float
 ) -> bool:
-    result = await session.execute(
+    stmt = (
         update(ChangeFeedState)
         .where(
             col(ChangeFeedState.account) == account,
@@ -77,22 +78,20 @@ async def _take_lease(
             ),
         )
         .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease))
-        .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return await write_rows(session, stmt) == 1
 
 
 async def release_feed(
     session: AsyncSession, *, account: str, owner: str, next_poll_at: datetime
 ) -> bool:
     """Give the feed's lease back with its next read; False if ``owner`` no longer holds it."""
-    result = await session.execute(
+    stmt = (
         update(ChangeFeedState)
         .where(col(ChangeFeedState.account) == account, col(ChangeFeedState.lease_owner) == owner)
         .values(lease_owner=None, lease_expires_at=None, next_poll_at=next_poll_at)
-        .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return await write_rows(session, stmt) == 1
 
 
 async def record_feed_ok(
@@ -119,11 +118,9 @@ async def record_feed_ok(
         values.update(down_alerted=False, last_error=None)
     if changes:
         values.update(last_change_at=now, silent_since=None)
-    await session.execute(
-        update(ChangeFeedState)
-        .where(col(ChangeFeedState.account) == account)
-        .values(**values)
-        .execution_options(synchronize_session=False)
+    await write_rows(
+        session,
+        update(ChangeFeedState).where(col(ChangeFeedState.account) == account).values(**values),
     )
     return snapshot
 
@@ -132,7 +129,8 @@ async def record_feed_failure(
     session: AsyncSession, *, account: str, error: str, now: datetime
 ) -> ChangeFeedState:
     """One more failed read of the feed; ``error`` is the user sentence. Returns the row."""
-    await session.execute(
+    await write_rows(
+        session,
         update(ChangeFeedState)
         .where(col(ChangeFeedState.account) == account)
         .values(
@@ -140,8 +138,7 @@ async def record_feed_failure(
             failing_since=func.coalesce(_TABLE.c.failing_since, now),
             last_error=error,
             updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
+        ),
     )
     state = await get_feed_state(session, account=account)
     assert state is not None  # claim_feed made it
@@ -150,7 +147,7 @@ async def record_feed_failure(
 
 async def mark_feed_down_alerted(session: AsyncSession, *, account: str) -> bool:
     """Record that the feed-down alert went out; True only for the first caller."""
-    result = await session.execute(
+    stmt = (
         update(ChangeFeedState)
         .where(
             col(ChangeFeedState.account) == account,
@@ -161,9 +158,8 @@ async def mark_feed_down_alerted(session: AsyncSession, *, account: str) -> bool
             ),
         )
         .values(down_alerted=True)
-        .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return await write_rows(session, stmt) == 1
 
 
 async def mark_feed_silent(
@@ -171,7 +167,7 @@ async def mark_feed_silent(
 ) -> bool:
     """A poll found a change the feed never told of: the feed is silent from ``now`` until
     it tells of a change again. True only for the first caller (the one to say so)."""
-    result = await session.execute(
+    stmt = (
         update(ChangeFeedState)
         .where(
             col(ChangeFeedState.account) == account,
@@ -179,9 +175,8 @@ async def mark_feed_silent(
             col(ChangeFeedState.down_alerted).is_(False),
         )
         .values(silent_since=now, last_error=error, updated_at=now)
-        .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return await write_rows(session, stmt) == 1
 
 
 async def change_announced(
@@ -220,9 +215,5 @@ async def record_seen_change(
 
 async def prune_seen_changes(session: AsyncSession, *, before: datetime) -> int:
     """Forget handled entries older than ``before`` (long acknowledged by then)."""
-    result = await session.execute(
-        delete(SeenChange)
-        .where(col(SeenChange.seen_at) < before)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    stmt = delete(SeenChange).where(col(SeenChange.seen_at) < before)
+    return await write_rows(session, stmt)

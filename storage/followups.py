@@ -16,6 +16,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage._bulk import write_rows
 from storage._dialect import dialect_insert
 from storage.audit import record_audit
 from storage.models import Followup, TrackedTransfer
@@ -90,12 +91,8 @@ async def ensure_followups(session: AsyncSession, *, followups: Sequence[Followu
 
 async def drop_followup(session: AsyncSession, *, transfer_id: int) -> bool:
     """The transfer moved on, finished or is no longer watched: its clock stops."""
-    result = await session.execute(
-        delete(Followup)
-        .where(col(Followup.transfer_id) == transfer_id)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    stmt = delete(Followup).where(col(Followup.transfer_id) == transfer_id)
+    return await write_rows(session, stmt) > 0
 
 
 async def due_followups(
@@ -134,13 +131,12 @@ async def advance_followup(
 ) -> bool:
     """Record a pass over the follow-up and its next moment, only if it is still due as
     it was read (``was_due``): True for the one pass (of any replica) that moved it."""
-    result = await session.execute(
+    stmt = (
         update(Followup)
         .where(col(Followup.transfer_id) == transfer_id, col(Followup.due_at) == was_due)
         .values(checked_at=checked_at, due_at=due_at)
-        .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return await write_rows(session, stmt) == 1
 
 
 async def snooze_followup(
@@ -154,13 +150,12 @@ async def snooze_followup(
     """No reminders or escalation until ``until``; audited. None if nothing runs a clock
     on the transfer (it is not stuck)."""
     now = now or utc_now()
-    result = await session.execute(
+    stmt = (
         update(Followup)
         .where(col(Followup.transfer_id) == transfer_id, col(Followup.stuck).is_(True))
         .values(snoozed_until=until, snoozed_by=user_id)
-        .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if await write_rows(session, stmt) != 1:
         return None
     await record_audit(
         session,

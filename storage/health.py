@@ -9,6 +9,7 @@ from sqlalchemy import false, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage._bulk import write_rows
 from storage._dialect import dialect_insert
 from storage.models import AccountHealth
 from storage.types import utc_now
@@ -75,33 +76,23 @@ async def record_account_ok(
     snapshot = None
     if before is not None and before.consecutive_failures > 0:
         snapshot = AccountHealth(**before.model_dump())  # detached: the upsert refreshes `before`
-    stmt = dialect_insert(session, AccountHealth).values(
-        account=account,
-        consecutive_failures=0,
-        failing_since=None,
-        last_ok_at=now,
-        outage_alerted=False,
-        last_error=None,
-        updated_at=now,
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[col(AccountHealth.account)],
-        set_={
-            "consecutive_failures": 0,
-            "failing_since": None,
-            "last_ok_at": now,
-            "outage_alerted": False,
-            "last_error": None,
-            "updated_at": now,
-        },
-    )
+    cleared = {
+        "consecutive_failures": 0,
+        "failing_since": None,
+        "last_ok_at": now,
+        "outage_alerted": False,
+        "last_error": None,
+        "updated_at": now,
+    }
+    stmt = dialect_insert(session, AccountHealth).values(account=account, **cleared)
+    stmt = stmt.on_conflict_do_update(index_elements=[col(AccountHealth.account)], set_=cleared)
     await session.execute(stmt)
     return snapshot
 
 
 async def mark_outage_alerted(session: AsyncSession, *, account: str) -> bool:
     """Record that the outage alert went out; True only for the first caller."""
-    result = await session.execute(
+    stmt = (
         update(AccountHealth)
         .where(
             col(AccountHealth.account) == account,
@@ -109,9 +100,8 @@ async def mark_outage_alerted(session: AsyncSession, *, account: str) -> bool:
             col(AccountHealth.consecutive_failures) > 0,
         )
         .values(outage_alerted=True)
-        .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return await write_rows(session, stmt) == 1
 
 
 async def prove_writable(session: AsyncSession) -> None:
@@ -119,9 +109,7 @@ async def prove_writable(session: AsyncSession) -> None:
     rolls it back. It raises where writes are refused: a read-only SQLite file or connection,
     a PostgreSQL read-only transaction or standby. (A bare BEGIN IMMEDIATE is not proof: a
     SQLite connection to a write-protected file takes it, then refuses every write.)"""
-    await session.execute(
-        update(AccountHealth)
-        .where(false())
-        .values(updated_at=col(AccountHealth.updated_at))
-        .execution_options(synchronize_session=False)
+    await write_rows(
+        session,
+        update(AccountHealth).where(false()).values(updated_at=col(AccountHealth.updated_at)),
     )

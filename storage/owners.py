@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from providers.base import Phase
+from storage._bulk import write_rows
 from storage.audit import record_audit
 from storage.models import TrackedTransfer
 from storage.transfers import get_transfer
@@ -45,16 +46,15 @@ async def take_transfer(
 ) -> Taken | None:
     """Make ``user_id`` the owner if nobody is; audited. None when the transfer is unknown."""
     now = now or utc_now()
-    result = await session.execute(
+    stmt = (
         update(TrackedTransfer)
         .where(col(TrackedTransfer.id) == transfer_id, col(TrackedTransfer.owner_id).is_(None))
         .values(owner_id=user_id, owned_at=now, updated_at=now)
-        .execution_options(synchronize_session=False)
     )
+    won = await write_rows(session, stmt) == 1
     row = await _fresh(session, transfer_id)
     if row is None:
         return None
-    won = bool(result.rowcount == 1)  # type: ignore[attr-defined]
     if won:
         await record_audit(
             session,
@@ -124,13 +124,12 @@ async def list_owned_transfers(
 
 async def _let_go(session: AsyncSession, *, transfer_id: int, owner: str, now: datetime) -> bool:
     """Clear ``owner`` if it still owns the transfer; False when someone cleared it first."""
-    result = await session.execute(
+    stmt = (
         update(TrackedTransfer)
         .where(col(TrackedTransfer.id) == transfer_id, col(TrackedTransfer.owner_id) == owner)
         .values(owner_id=None, owned_at=None, updated_at=now)
-        .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return await write_rows(session, stmt) == 1
 
 
 async def _fresh(session: AsyncSession, transfer_id: int) -> TrackedTransfer | None:

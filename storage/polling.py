@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from providers.base import FINISHED_PHASES, Phase, Transfer
+from storage._bulk import write_rows
 from storage.models import EventKind, TrackedTransfer, TransferEvent
 from storage.snapshots import SNAPSHOT_COLUMNS, transfer_columns
 from storage.transfers import add_event, get_transfer
@@ -167,13 +168,12 @@ async def release_transfer(
     }
     if poll_interval_seconds is not None:
         values["poll_interval_seconds"] = poll_interval_seconds
-    result = await session.execute(
+    stmt = (
         update(TrackedTransfer)
         .where(col(TrackedTransfer.id) == transfer_id, col(TrackedTransfer.lease_owner) == owner)
         .values(**values)
-        .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return await write_rows(session, stmt) == 1
 
 
 async def record_observation(
@@ -208,15 +208,14 @@ async def record_observation(
         }
         if status_changed:
             values["stalled_alerted_for"] = None
-        result = await session.execute(
+        stmt = (
             update(TrackedTransfer)
             .where(
                 col(TrackedTransfer.id) == transfer_id, col(TrackedTransfer.version) == row.version
             )
             .values(**values)
-            .execution_options(synchronize_session=False)
         )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
+        if await write_rows(session, stmt) == 1:
             break
         logger.debug("transfer %s changed under us; reading it again", transfer_id)
     else:
@@ -250,7 +249,8 @@ async def record_poll_error(
     if row is None:
         return None
     is_new_error = row.last_error != message
-    await session.execute(
+    await write_rows(
+        session,
         update(TrackedTransfer)
         .where(col(TrackedTransfer.id) == transfer_id)
         .values(
@@ -258,8 +258,7 @@ async def record_poll_error(
             last_error=message,
             last_polled_at=now,
             updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
+        ),
     )
     row = await get_transfer(session, transfer_id=transfer_id)
     assert row is not None
@@ -273,19 +272,18 @@ async def schedule_poll_now(
 ) -> bool:
     """Make a watched transfer due at once (after an action, or on request)."""
     now = now or utc_now()
-    result = await session.execute(
+    stmt = (
         update(TrackedTransfer)
         .where(col(TrackedTransfer.id) == transfer_id, col(TrackedTransfer.watching).is_(True))
         .values(next_poll_at=now)
-        .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return await write_rows(session, stmt) == 1
 
 
 async def poll_account_now(session: AsyncSession, *, account: str, now: datetime) -> int:
     """Make every watched, unfinished transfer of ``account`` due by ``now`` (its change feed
     failed, so the long safety-net waits no longer hold); returns how many moved."""
-    result = await session.execute(
+    stmt = (
         update(TrackedTransfer)
         .where(
             col(TrackedTransfer.account) == account,
@@ -294,9 +292,8 @@ async def poll_account_now(session: AsyncSession, *, account: str, now: datetime
             col(TrackedTransfer.next_poll_at) > now,
         )
         .values(next_poll_at=now)
-        .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return await write_rows(session, stmt)
 
 
 async def poll_ref_now(session: AsyncSession, *, account: str, ref: str, now: datetime) -> str:
@@ -306,7 +303,7 @@ async def poll_ref_now(session: AsyncSession, *, account: str, ref: str, now: da
     may predate the change, so ask again later), ``"untracked"`` (no such transfer), or
     ``"idle"`` (not watched, or finished: nothing to read).
     """
-    result = await session.execute(
+    due = (
         update(TrackedTransfer)
         .where(
             col(TrackedTransfer.account) == account,
@@ -319,9 +316,8 @@ async def poll_ref_now(session: AsyncSession, *, account: str, ref: str, now: da
             ),
         )
         .values(next_poll_at=now)
-        .execution_options(synchronize_session=False)
     )
-    if result.rowcount == 1:  # type: ignore[attr-defined]
+    if await write_rows(session, due) == 1:
         return "due"
     stmt = select(
         col(TrackedTransfer.watching),
@@ -435,7 +431,8 @@ async def reschedule_poll(
     now: datetime,
 ) -> None:
     """Set the next poll unless a poll pass holds the transfer (its release sets it)."""
-    await session.execute(
+    await write_rows(
+        session,
         update(TrackedTransfer)
         .where(
             col(TrackedTransfer.id) == transfer_id,
@@ -445,6 +442,5 @@ async def reschedule_poll(
                 col(TrackedTransfer.lease_expires_at) <= now,
             ),
         )
-        .values(next_poll_at=next_poll_at, poll_interval_seconds=interval)
-        .execution_options(synchronize_session=False)
+        .values(next_poll_at=next_poll_at, poll_interval_seconds=interval),
     )

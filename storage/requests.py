@@ -7,11 +7,12 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from providers.base import Action
+from storage._bulk import write_rows
 from storage.models import REQUEST_TRANSITIONS, ActionRequest, RequestState, TrackedTransfer
 from storage.types import utc_now
 
@@ -93,11 +94,11 @@ async def get_request(session: AsyncSession, *, request_id: int) -> ActionReques
 async def lock_transfer_requests(session: AsyncSession, *, transfer_id: int) -> None:
     """Serialise request creation per transfer until the transaction ends: a no-op write
     takes the transfer's row lock (PostgreSQL) or the database write lock (SQLite)."""
-    await session.execute(
+    await write_rows(
+        session,
         update(TrackedTransfer)
         .where(col(TrackedTransfer.id) == transfer_id)
-        .values(updated_at=col(TrackedTransfer.updated_at))
-        .execution_options(synchronize_session=False)
+        .values(updated_at=col(TrackedTransfer.updated_at)),
     )
 
 
@@ -125,11 +126,11 @@ async def set_request_message(
     session: AsyncSession, *, request_id: int, channel: str, ts: str
 ) -> None:
     """Remember where the request's Slack message is (its channel and ``ts``)."""
-    await session.execute(
+    await write_rows(
+        session,
         update(ActionRequest)
         .where(col(ActionRequest.id) == request_id)
-        .values(channel=channel, message_ts=ts)
-        .execution_options(synchronize_session=False)
+        .values(channel=channel, message_ts=ts),
     )
 
 
@@ -180,16 +181,15 @@ async def transition_request(
         values.setdefault("started_at", now)
     if target in (RequestState.DONE, RequestState.FAILED, RequestState.UNKNOWN):
         values.setdefault("finished_at", now)
-    result = await session.execute(
+    stmt = (
         update(ActionRequest)
         .where(
             col(ActionRequest.id) == request_id,
             col(ActionRequest.state).in_(sorted(s.value for s in sources)),
         )
         .values(**values)
-        .execution_options(synchronize_session=False)
     )
-    won = bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    won = await write_rows(session, stmt) == 1
     if won:
         logger.info("request %s: now %s", request_id, target.value)
     return won
@@ -200,17 +200,10 @@ async def expire_requests(
 ) -> list[ActionRequest]:
     """Pending requests past their expiry become ``expired``; returns them (to update Slack)."""
     now = now or utc_now()
-    stmt = (
-        update(ActionRequest)
-        .where(
-            col(ActionRequest.state) == RequestState.PENDING.value,
-            col(ActionRequest.expires_at) <= now,
-        )
-        .values(state=RequestState.EXPIRED.value, updated_at=now)
-        .returning(ActionRequest)
-        .execution_options(synchronize_session=False, populate_existing=True)
+    past_expiry = col(ActionRequest.expires_at) <= now
+    return await _move_requests(
+        session, RequestState.PENDING, RequestState.EXPIRED, past_expiry, now
     )
-    return sorted(await session.scalars(stmt), key=lambda r: r.id or 0)
 
 
 async def mark_interrupted_requests_unknown(
@@ -227,22 +220,37 @@ async def mark_interrupted_requests_unknown(
     any action can take (for instance now minus ten minutes).
     """
     now = now or utc_now()
-    stmt = (
-        update(ActionRequest)
-        .where(
-            col(ActionRequest.state) == RequestState.RUNNING.value,
-            col(ActionRequest.started_at) <= started_before,
-        )
-        .values(
-            state=RequestState.UNKNOWN.value,
-            result_message=message,
-            finished_at=now,
-            updated_at=now,
-        )
-        .returning(ActionRequest)
-        .execution_options(synchronize_session=False, populate_existing=True)
+    started = col(ActionRequest.started_at) <= started_before
+    interrupted = await _move_requests(
+        session,
+        RequestState.RUNNING,
+        RequestState.UNKNOWN,
+        started,
+        now,
+        result_message=message,
+        finished_at=now,
     )
-    interrupted = sorted(await session.scalars(stmt), key=lambda r: r.id or 0)
     for request in interrupted:
         logger.warning("request %s was interrupted while running; now unknown", request.id)
     return interrupted
+
+
+async def _move_requests(
+    session: AsyncSession,
+    source: RequestState,
+    target: RequestState,
+    due: ColumnElement[bool],
+    now: datetime,
+    **fields: Any,
+) -> list[ActionRequest]:
+    """Every request in ``source`` that is ``due`` goes to ``target`` (with ``fields``) in one
+    UPDATE ... RETURNING; the state in its WHERE leaves alone a request another caller moved
+    first. Returns them, oldest first."""
+    stmt = (
+        update(ActionRequest)
+        .where(col(ActionRequest.state) == source.value, due)
+        .values(**fields, state=target.value, updated_at=now)
+        .returning(ActionRequest)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    return sorted(await session.scalars(stmt), key=lambda r: r.id or 0)

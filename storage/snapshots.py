@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -80,7 +81,7 @@ def actions_to_json(actions: tuple[ActionSpec, ...]) -> list[dict[str, Any]]:
         {
             "action": spec.action.value,
             "verb": spec.verb,
-            "inputs": [_input_to_json(item) for item in spec.inputs],
+            "inputs": [asdict(item) for item in spec.inputs],  # name, label, required...
             "destructive": spec.destructive,
             "description": spec.description,
         }
@@ -106,18 +107,6 @@ def actions_from_json(data: list[Any] | None) -> tuple[ActionSpec, ...]:
             )
         )
     return tuple(specs)
-
-
-def _input_to_json(item: ActionInput) -> dict[str, Any]:
-    return {
-        "name": item.name,
-        "label": item.label,
-        "required": item.required,
-        "secret": item.secret,
-        "min_length": item.min_length,
-        "max_length": item.max_length,
-        "hint": item.hint,
-    }
 
 
 def _input_from_json(data: Mapping[str, Any]) -> ActionInput:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from providers.base import FINISHED_PHASES, Phase, Transfer
+from storage._bulk import write_rows
 from storage._dialect import dialect_insert
 from storage.models import EventKind, TrackedTransfer, TransferEvent
 from storage.snapshots import SNAPSHOT_COLUMNS, transfer_columns
@@ -324,7 +325,7 @@ async def unwatch_transfer(
 ) -> bool:
     """Stop watching; True if it was being watched. Its history and alert thread are kept."""
     now = now or utc_now()
-    result = await session.execute(
+    stmt = (
         update(TrackedTransfer)
         .where(col(TrackedTransfer.id) == transfer_id, col(TrackedTransfer.watching).is_(True))
         .values(
@@ -334,9 +335,8 @@ async def unwatch_transfer(
             lease_expires_at=None,
             updated_at=now,
         )
-        .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if await write_rows(session, stmt) != 1:
         return False
     row = await get_transfer(session, transfer_id=transfer_id)
     assert row is not None
@@ -406,13 +406,12 @@ async def set_alert_thread(
     session: AsyncSession, *, transfer_id: int, channel: str, ts: str
 ) -> bool:
     """Remember the alert thread's first message; True only for the first caller."""
-    result = await session.execute(
+    stmt = (
         update(TrackedTransfer)
         .where(col(TrackedTransfer.id) == transfer_id, col(TrackedTransfer.alert_ts).is_(None))
         .values(alert_channel=channel, alert_ts=ts)
-        .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return await write_rows(session, stmt) == 1
 
 
 async def mark_stall_alerted(session: AsyncSession, *, transfer_id: int, raw_code: str) -> bool:
@@ -421,10 +420,9 @@ async def mark_stall_alerted(session: AsyncSession, *, transfer_id: int, raw_cod
     A change of status (record_observation) clears the mark.
     """
     column = col(TrackedTransfer.stalled_alerted_for)
-    result = await session.execute(
+    stmt = (
         update(TrackedTransfer)
         .where(col(TrackedTransfer.id) == transfer_id, or_(column.is_(None), column != raw_code))
         .values(stalled_alerted_for=raw_code)
-        .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return await write_rows(session, stmt) == 1

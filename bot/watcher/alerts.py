@@ -48,7 +48,7 @@ from bot.watcher.messages import (
 )
 from bot.watcher.reminders import stay_is
 from bot.watcher.summary import post_details
-from bot.watcher.threads import Posting, open_thread, update_header
+from bot.watcher.threads import Posting, Thread, open_thread, update_header
 from storage.alerts import (
     claim_alert,
     get_alert_by_key,
@@ -274,6 +274,43 @@ class _Poster:
         )
         return self.channel, "", None
 
+    async def _thread(
+        self, alert: Alert, row: TrackedTransfer, channel: str, stale: bool
+    ) -> tuple[Thread, Where | None]:
+        """The transfer's thread (started in ``channel`` if it has none), and where the alert
+        already is if a poster that died (``stale``) got it there."""
+        thread = await open_thread(
+            self.posting, row, channel=channel, stale=stale, since=alert.created_at
+        )
+        adopted = await self._adopt(alert, thread.channel, thread.ts) if stale else None
+        return thread, adopted
+
+    async def _post(
+        self,
+        alert: Alert,
+        channel: str,
+        thread_ts: str | None,
+        text: str,
+        blocks: list[dict[str, Any]],
+        *,
+        broadcast: bool,
+    ) -> Where:
+        """Post the alert (its id in the metadata, for a later poster to find), in the thread
+        ``thread_ts`` if given, also to the channel when ``broadcast``."""
+        response = await self.services.calls.paced(
+            lambda: self.client.chat_postMessage(
+                channel=channel,
+                text=text,
+                blocks=blocks,
+                thread_ts=thread_ts,
+                reply_broadcast=True if broadcast else None,
+                metadata=alert_metadata(alert.id or 0),
+            ),
+            channel=channel,
+            pace=self.pace,
+        )
+        return channel, str(response["ts"]), thread_ts
+
     async def _adopt(self, alert: Alert, channel: str, thread_ts: str | None) -> Where | None:
         """An alert a dead poster may have posted: where it landed, if it did."""
         assert alert.id is not None
@@ -289,31 +326,15 @@ class _Poster:
         row = await self._row(alert.transfer_id)
         if row is None:
             return self.channel, "", None  # the transfer is gone: nothing to tell
-        channel = self._channel_of(alert, row)
-        thread = await open_thread(
-            self.posting, row, channel=channel, stale=stale, since=alert.created_at
-        )
-        if stale:
-            adopted = await self._adopt(alert, thread.channel, thread.ts)
-            if adopted is not None:
-                return adopted
+        thread, adopted = await self._thread(alert, row, self._channel_of(alert, row), stale)
+        if adopted is not None:
+            return adopted
         async with self.services.db.session() as session:
             text, blocks = await transfer_alert_message(session, alert, row)
-        assert alert.id is not None
-        response = await self.services.calls.paced(
-            lambda: self.client.chat_postMessage(
-                channel=thread.channel,
-                text=text,
-                blocks=blocks,
-                thread_ts=thread.ts,
-                metadata=alert_metadata(alert.id or 0),
-            ),
-            channel=thread.channel,
-            pace=self.pace,
-        )
+        where = await self._post(alert, thread.channel, thread.ts, text, blocks, broadcast=False)
         if not thread.created:
             await update_header(self.posting, row.id)
-        return thread.channel, str(response["ts"]), thread.ts
+        return where
 
     async def _followup(self, alert: Alert, stale: bool) -> Where | None:
         """A reminder, escalation or deadline warning, in the transfer's thread; nothing
@@ -328,29 +349,13 @@ class _Poster:
             logger.info("follow-up %s is no longer due; not posting it", alert.key)
             return self.channel, "", None
         channel = route_alerts(self.services.settings, row).channel or self.channel
-        thread = await open_thread(
-            self.posting, row, channel=channel, stale=stale, since=alert.created_at
-        )
-        if stale:
-            adopted = await self._adopt(alert, thread.channel, thread.ts)
-            if adopted is not None:
-                return adopted
+        thread, adopted = await self._thread(alert, row, channel, stale)
+        if adopted is not None:
+            return adopted
         text, blocks = followup_alert_message(alert, row, followup, self.services.now())
         payload = alert.payload or {}
         broadcast = alert.kind in (ESCALATION, DEADLINE) or bool(payload.get("broadcast"))
-        response = await self.services.calls.paced(
-            lambda: self.client.chat_postMessage(
-                channel=thread.channel,
-                text=text,
-                blocks=blocks,
-                thread_ts=thread.ts,
-                reply_broadcast=True if broadcast else None,
-                metadata=alert_metadata(alert.id or 0),
-            ),
-            channel=thread.channel,
-            pace=self.pace,
-        )
-        return thread.channel, str(response["ts"]), thread.ts
+        return await self._post(alert, thread.channel, thread.ts, text, blocks, broadcast=broadcast)
 
     def _still_due(self, alert: Alert, row: TrackedTransfer, followup: Followup) -> bool:
         payload = alert.payload or {}
@@ -379,19 +384,7 @@ class _Poster:
         else:
             text, blocks = account_alert_message(alert)
         thread_ts = await self._outage_thread(alert, channel)
-        response = await self.services.calls.paced(
-            lambda: self.client.chat_postMessage(
-                channel=channel,
-                text=text,
-                blocks=blocks,
-                thread_ts=thread_ts,
-                reply_broadcast=True if thread_ts else None,
-                metadata=alert_metadata(alert.id or 0),
-            ),
-            channel=channel,
-            pace=self.pace,
-        )
-        return channel, str(response["ts"]), thread_ts
+        return await self._post(alert, channel, thread_ts, text, blocks, broadcast=bool(thread_ts))
 
     async def _outage_thread(self, alert: Alert, channel: str) -> str | None:
         """A recovery answers in the thread of the outage alert it ends."""

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.watcher.decisions import FEED_DOWN, feed_down_key
+from bot.watcher.decisions import FEED_DOWN
+from bot.watcher.reservations import reserve_outage
 from providers.registry import capabilities_of
 from providers.settings import ProviderAccount
-from storage.alerts import reserve_alert
 from storage.feeds import (
     change_announced,
     get_feed_state,
@@ -98,15 +98,16 @@ async def note_unannounced_change(
     if not await mark_feed_down_alerted(session, account=row.account):
         return None
     moved = await poll_account_now(session, account=row.account, now=now)
-    key = feed_down_key(row.account, now)
-    alert = await reserve_alert(
+    message = f"The change feed of {row.account} is silent."
+    key = await reserve_outage(
         session,
-        key=key,
-        kind=FEED_DOWN,
-        account=row.account,
-        message=f"The change feed of {row.account} is silent.",
-        payload={"since": now.isoformat(), "last_error": error, "silent": True},
+        FEED_DOWN,
+        row.account,
+        since=now,
         now=now,
+        message=message,
+        error=error,
+        silent=True,
     )
     logger.warning("change feed of %s is silent: %s (%d polled now)", row.account, error, moved)
-    return key if alert is not None else None
+    return key

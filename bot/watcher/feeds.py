@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.watcher.decisions import FEED_DOWN, FEED_UP, feed_down_key, feed_up_key
+from bot.watcher.decisions import FEED_DOWN, FEED_UP
 from bot.watcher.feedpace import feed_accounts
 from bot.watcher.observe import SUPERSEDED_DETAIL
+from bot.watcher.reservations import reserve_outage, reserve_recovery
 from bot.watcher.sync import import_transfer
 from providers.base import Change, ChangeFeed
 from providers.errors import ProviderError, TransferNotFound
 from providers.settings import ProviderAccount
-from storage.alerts import reserve_alert
 from storage.errors import StorageError
 from storage.feeds import (
     claim_feed,
@@ -137,6 +137,7 @@ async def _read_leased(
     client = services.registry.get(name)
     if not isinstance(client, ChangeFeed):
         return f"{name} offers no change feed."
+    read = _LeasedRead(services, client, account, report)
     received = 0
     stop_at = time.monotonic() + services.settings.watcher.lease_seconds * LEASE_SHARE
     for _ in range(MAX_PAGES):
@@ -145,94 +146,85 @@ async def _read_leased(
         except ProviderError as exc:
             return exc.message if received == 0 else received
         received += len(changes)
-        acked = await _act_on(services, client, account, changes, report)
+        acked = await read.act_on(changes)
         if len(changes) < POLL_LIMIT or acked == 0 or time.monotonic() > stop_at:
             break  # drained; its head waits for a poll in flight; or the lease runs short
     return received
 
 
-async def _act_on(
-    services: Services,
-    client: ChangeFeed,
-    account: ProviderAccount,
-    changes: Sequence[Change],
-    report: FeedReport,
-) -> int:
-    """Record what each change causes, then acknowledge it; returns how many were."""
-    report.changes += len(changes)
-    handled: set[str] = set()
-    acked = 0
-    for change in changes:  # in any order: each only says which transfer to read
-        if change.id in handled:
-            continue  # listed twice in one reply
-        if not await _handle(services, client, account, change, report):
-            report.held += 1
-            continue
-        handled.add(change.id)
-        try:
-            await client.ack_change(change.id)
-            report.acked += 1
-            acked += 1
-        except ProviderError as exc:  # it comes again, and is only acknowledged then
-            logger.info("change %s of %s not acknowledged: %s", change.id, account.name,
-                        exc.message)  # fmt: skip
-    return acked
+@dataclass
+class _LeasedRead:
+    """One read of an account's feed while this replica holds its lease: what each change
+    causes is recorded, then the change is acknowledged."""
 
+    services: Services
+    client: ChangeFeed
+    account: ProviderAccount
+    report: FeedReport
 
-async def _handle(
-    services: Services,
-    client: ChangeFeed,
-    account: ProviderAccount,
-    change: Change,
-    report: FeedReport,
-) -> bool:
-    """Record what ``change`` causes; True once it is recorded (it may be acknowledged)."""
-    name, now = account.name, services.now()
-    async with services.db.session() as session:
-        if await seen_change(session, account=name, change_id=change.id):
-            return True  # a redelivery: its effect is already recorded
-        outcome = await poll_ref_now(session, account=name, ref=change.ref, now=now)
-        if change.ref and outcome == "leased":
-            return False  # a poll in flight may have read it before the change: ask again
-        if not change.ref or outcome != "untracked" or not change.transfer_in:
-            report.due += int(outcome == "due" and bool(change.ref))
+    async def act_on(self, changes: Sequence[Change]) -> int:
+        """Record what each change causes, then acknowledge it; returns how many were."""
+        report = self.report
+        report.changes += len(changes)
+        handled: set[str] = set()
+        acked = 0
+        for change in changes:  # in any order: each only says which transfer to read
+            if change.id in handled:
+                continue  # listed twice in one reply
+            if not await self.handle(change):
+                report.held += 1
+                continue
+            handled.add(change.id)
+            try:
+                await self.client.ack_change(change.id)
+                report.acked += 1
+                acked += 1
+            except ProviderError as exc:  # it comes again, and is only acknowledged then
+                logger.info("change %s of %s not acknowledged: %s", change.id, self.account.name,
+                            exc.message)  # fmt: skip
+        return acked
+
+    async def handle(self, change: Change) -> bool:
+        """Record what ``change`` causes; True once it is recorded (it may be acknowledged)."""
+        name, now = self.account.name, self.services.now()
+        async with self.services.db.session() as session:
+            if await seen_change(session, account=name, change_id=change.id):
+                return True  # a redelivery: its effect is already recorded
+            outcome = await poll_ref_now(session, account=name, ref=change.ref, now=now)
+            if change.ref and outcome == "leased":
+                return False  # a poll in flight may have read it before the change: ask again
+            if not change.ref or outcome != "untracked" or not change.transfer_in:
+                self.report.due += int(outcome == "due" and bool(change.ref))
+                await record_seen_change(
+                    session, account=name, change_id=change.id, ref=change.ref, now=now
+                )
+                return True
+        if not await self.import_change(change):
+            return False
+        async with self.services.db.session() as session:
             await record_seen_change(
                 session, account=name, change_id=change.id, ref=change.ref, now=now
             )
-            return True
-    if not await _import(services, client, account, change, report):
-        return False
-    async with services.db.session() as session:
-        await record_seen_change(
-            session, account=name, change_id=change.id, ref=change.ref, now=now
-        )
-    return True
-
-
-async def _import(
-    services: Services,
-    client: ChangeFeed,
-    account: ProviderAccount,
-    change: Change,
-    report: FeedReport,
-) -> bool:
-    """Import the transfer-in a change is about (sync's rules: in flight, not superseded);
-    False if it could not be read now (the change comes again)."""
-    provider = services.registry.get(account.name)
-    try:
-        transfer = await provider.get_transfer(change.ref)
-    except TransferNotFound:
-        logger.info("change %s names order %s, which %s does not know", change.id, change.ref,
-                    account.name)  # fmt: skip
         return True
-    except ProviderError as exc:
-        logger.info("change %s: order %s not read: %s", change.id, change.ref, exc.message)
-        return False
-    if transfer.phase.finished or transfer.details.get(SUPERSEDED_DETAIL):
-        return True  # sync would not import it either
-    if await import_transfer(services, transfer, actor="watcher", how="its change feed"):
-        report.imported += 1
-    return True
+
+    async def import_change(self, change: Change) -> bool:
+        """Import the transfer-in a change is about (sync's rules: in flight, not
+        superseded); False if it could not be read now (the change comes again)."""
+        provider = self.services.registry.get(self.account.name)
+        try:
+            transfer = await provider.get_transfer(change.ref)
+        except TransferNotFound:
+            logger.info("change %s names order %s, which %s does not know", change.id, change.ref,
+                        self.account.name)  # fmt: skip
+            return True
+        except ProviderError as exc:
+            logger.info("change %s: order %s not read: %s", change.id, change.ref, exc.message)
+            return False
+        if transfer.phase.finished or transfer.details.get(SUPERSEDED_DETAIL):
+            return True  # sync would not import it either
+        if await import_transfer(self.services, transfer, actor="watcher", how="its change feed"):
+            self.report.imported += 1
+        return True
 
 
 async def _answered(
@@ -247,21 +239,9 @@ async def _answered(
     if before is None or not before.down_alerted:
         return
     since = before.failing_since or before.silent_since or now
-    alert = await reserve_alert(
-        session,
-        key=feed_up_key(account.name, since),
-        kind=FEED_UP,
-        account=account.name,
-        message=f"The change feed of {account.name} answers again.",
-        payload={
-            "since": since.isoformat(),
-            "until": now.isoformat(),
-            "outage_key": feed_down_key(account.name, since),
-        },
-        now=now,
-    )
+    key = await reserve_recovery(session, FEED_UP, account.name, since=since, now=now)
     logger.info("change feed of %s answers again", account.name)
-    report.alerts += int(alert is not None)
+    report.alerts += int(key is not None)
 
 
 async def _failed(
@@ -278,14 +258,9 @@ async def _failed(
         return  # another replica said it
     since = state.failing_since or now
     moved = await poll_account_now(session, account=name, now=now)
-    alert = await reserve_alert(
-        session,
-        key=feed_down_key(name, since),
-        kind=FEED_DOWN,
-        account=name,
-        message=f"The change feed of {name} is not answering.",
-        payload={"since": since.isoformat(), "last_error": error},
-        now=now,
+    message = f"The change feed of {name} is not answering."
+    key = await reserve_outage(
+        session, FEED_DOWN, name, since=since, now=now, message=message, error=error
     )
     logger.warning("change feed of %s is down (%s); %d transfers polled now", name, error, moved)
-    report.alerts += int(alert is not None)
+    report.alerts += int(key is not None)

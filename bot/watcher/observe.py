@@ -14,10 +14,11 @@ from bot.watcher.decisions import header_key, status_alert_key, status_alert_kin
 from bot.watcher.feedpace import note_unannounced_change, safety_interval
 from bot.watcher.intervals import PollPolicy, next_poll_delay
 from bot.watcher.reminders import follow_up
+from bot.watcher.reservations import reserve_status_alert
 from bot.watcher.stalls import flag_stall, stall_in
 from providers.base import Phase, Transfer
 from storage.alerts import reserve_alert
-from storage.audit import record_audit
+from storage.audit import record_transfer_audit
 from storage.models import TrackedTransfer, TransferEvent
 from storage.polling import (
     ClaimedTransfer,
@@ -231,17 +232,8 @@ async def _status_alerts(
         return []
     assert row.id is not None and event is not None
     key = status_alert_key(row.id, kind, event.id)
-    alert = await reserve_alert(
-        session,
-        key=key,
-        kind=kind,
-        account=row.account,
-        transfer_id=row.id,
-        message=f"{row.subject} is {row.phase} ({row.provider} {row.raw_code}).",
-        payload=_status_payload(row),
-        now=now,
-    )
-    return [key] if alert is not None else []
+    reserved = await reserve_status_alert(session, row, kind, key=key, now=now)
+    return [key] if reserved is not None else []
 
 
 async def _header_refresh(
@@ -267,13 +259,9 @@ async def _follow_resubmission(
     new = await record_superseded(session, transfer_id=row.id, new_ref=new_ref, now=now)
     if new is None:
         return None
-    await record_audit(
-        session,
-        actor=actor,
-        verb="superseded",
-        transfer_id=row.id,
-        detail=f"{row.account} order {row.ref} was resubmitted as {new_ref}; following it.",
-        now=now,
+    detail = f"{row.account} order {row.ref} was resubmitted as {new_ref}; following it."
+    await record_transfer_audit(
+        session, transfer=row, actor=actor, verb="superseded", detail=detail, now=now
     )
     logger.info("following %s/%s, which replaced %s", row.account, new_ref, row.ref)
     row.watching = False
@@ -293,8 +281,3 @@ async def _reschedule(
     await reschedule_poll(
         session, transfer_id=transfer_id, next_poll_at=next_poll_at, interval=interval, now=now
     )
-
-
-def _status_payload(row: TrackedTransfer) -> dict[str, str]:
-    """The status an alert is about, kept so a late post still tells what happened."""
-    return {"phase": row.phase, "raw_code": row.raw_code, "raw_text": row.raw_text}

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.watcher.decisions import RECOVERED, UNREACHABLE, outage_key, recovery_key
+from bot.watcher.decisions import RECOVERED, UNREACHABLE
 from bot.watcher.intervals import PollPolicy, outage_probe_delay
+from bot.watcher.reservations import reserve_outage, reserve_recovery
 from providers.errors import AuthenticationFailed, BadReply, ProviderError, Unavailable
-from storage.alerts import reserve_alert
 from storage.health import (
     list_account_health,
     mark_outage_alerted,
@@ -133,37 +133,18 @@ async def record_account_result(
     if not await mark_outage_alerted(session, account=account):
         return []  # another replica said it
     since = health.failing_since or now
-    key = outage_key(account, since)
-    alert = await reserve_alert(
-        session,
-        key=key,
-        kind=UNREACHABLE,
-        account=account,
-        message=f"Provider account {account} unreachable since {since.isoformat()}.",
-        payload={"since": since.isoformat(), "last_error": error.message},
-        now=now,
+    message = f"Provider account {account} unreachable since {since.isoformat()}."
+    key = await reserve_outage(
+        session, UNREACHABLE, account, since=since, now=now, message=message, error=error.message
     )
     logger.warning("provider account %s is unreachable: %s", account, error.message)
-    return [key] if alert is not None else []
+    return [key] if key is not None else []
 
 
 async def _reserve_recovered(
     session: AsyncSession, before: AccountHealth, now: datetime
 ) -> list[str]:
     since = before.failing_since or now
-    key = recovery_key(before.account, since)
-    alert = await reserve_alert(
-        session,
-        key=key,
-        kind=RECOVERED,
-        account=before.account,
-        message=f"Provider account {before.account} answers again.",
-        payload={
-            "since": since.isoformat(),
-            "until": now.isoformat(),
-            "outage_key": outage_key(before.account, since),
-        },
-        now=now,
-    )
+    key = await reserve_recovery(session, RECOVERED, before.account, since=since, now=now)
     logger.info("provider account %s answers again", before.account)
-    return [key] if alert is not None else []
+    return [key] if key is not None else []

@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.watcher.decisions import STALLED, stall_alert_key, stall_due_in
+from bot.watcher.reservations import reserve_status_alert
 from providers.base import Phase
-from storage.alerts import reserve_alert
 from storage.models import EventKind, TrackedTransfer
 from storage.polling import ClaimedTransfer
 from storage.transfers import add_event, mark_stall_alerted
@@ -51,20 +51,14 @@ async def flag_stall(
     message = f"No change in {row.raw_code or row.phase} for {days:.1f} days."
     await add_event(session, transfer=row, kind=EventKind.STALLED, now=now, message=message)
     key = stall_alert_key(row.id, row.raw_code, since)
-    alert = await reserve_alert(
+    reserved = await reserve_status_alert(
         session,
+        row,
+        STALLED,
         key=key,
-        kind=STALLED,
-        account=row.account,
-        transfer_id=row.id,
-        message=f"{row.subject} has not moved: {message}",
-        payload={
-            "phase": row.phase,
-            "raw_code": row.raw_code,
-            "raw_text": row.raw_text,
-            "since": since.isoformat(),
-        },
         now=now,
+        message=f"{row.subject} has not moved: {message}",
+        since=since,
     )
     logger.info("transfer %s (%s) has stalled in %s", row.short_id, row.subject, row.raw_code)
-    return key if alert is not None else None
+    return reserved

@@ -8,21 +8,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.watcher.decisions import status_alert_key
 from bot.watcher.intervals import PollPolicy, first_poll_delay
 from bot.watcher.observe import SUPERSEDED_DETAIL
+from bot.watcher.reservations import reserve_status_alert
 from providers.base import Phase, Transfer
 from providers.errors import ProviderError
 from providers.registry import PROVIDER_LABELS, capabilities_of
-from storage.alerts import reserve_alert
-from storage.audit import record_audit
+from storage.audit import record_transfer_audit, transfer_name
 from storage.errors import StorageError
-from storage.transfers import get_transfer_by_ref, watch_transfer
+from storage.transfers import WatchResult, get_transfer_by_ref, watch_transfer
 
 if TYPE_CHECKING:
     from bot.services import Services
 
-__all__ = ["AccountSync", "SyncReport", "import_transfer", "sync_accounts"]
+__all__ = ["AccountSync", "SyncReport", "import_transfer", "start_watching", "sync_accounts"]
 
 logger = logging.getLogger(__name__)
 
@@ -146,42 +148,44 @@ async def import_transfer(
         existing = await get_transfer_by_ref(session, account=transfer.account, ref=transfer.ref)
         if existing is not None:
             return False
-        delay = _first_poll_delay(services, transfer, now)
-        watched = await watch_transfer(
-            session,
-            transfer=transfer,
-            watched_by=actor,
-            now=now,
-            poll_interval_seconds=delay,
-            next_poll_at=now + timedelta(seconds=delay),
-            message=f"Imported by {how}.",
-        )
+        watched = await start_watching(session, services, transfer, actor=actor, now=now, how=how)
         row = watched.transfer
         if not watched.created:
             return False
         assert row.id is not None
-        await record_audit(
-            session,
-            actor=actor,
-            verb="watched",
-            transfer_id=row.id,
-            detail=f"Imported {transfer.account} {transfer.ref} ({transfer.subject}) by {how}.",
-            now=now,
-        )
         if transfer.phase is Phase.BLOCKED:
-            await reserve_alert(
-                session,
-                key=status_alert_key(row.id, "blocked", None) + ":imported",
-                kind="blocked",
-                account=row.account,
-                transfer_id=row.id,
-                message=f"{row.subject} is blocked ({row.provider} {row.raw_code}).",
-                payload={"phase": row.phase, "raw_code": row.raw_code, "raw_text": row.raw_text},
-                now=now,
-            )
+            key = status_alert_key(row.id, "blocked", None) + ":imported"
+            await reserve_status_alert(session, row, "blocked", key=key, now=now)
     return True
 
 
-def _first_poll_delay(services: Services, transfer: Transfer, now: datetime) -> float:
+async def start_watching(
+    session: AsyncSession,
+    services: Services,
+    transfer: Transfer,
+    *,
+    actor: str,
+    now: datetime,
+    how: str | None = None,
+) -> WatchResult:
+    """Watch ``transfer``, just read from its provider, as watched by ``actor`` (a person,
+    or imported by ``how``: sync or a change feed); its next poll comes when a poll would
+    set it. A transfer that is watched anew (not already) is audited."""
     policy = PollPolicy.from_settings(services.settings.watcher)
-    return first_poll_delay(transfer, now=now, policy=policy)
+    delay = first_poll_delay(transfer, now=now, policy=policy)
+    result = await watch_transfer(
+        session,
+        transfer=transfer,
+        watched_by=actor,
+        now=now,
+        poll_interval_seconds=delay,
+        next_poll_at=now + timedelta(seconds=delay),
+        message=f"Watched by {actor}." if how is None else f"Imported by {how}.",
+    )
+    if result.created or result.revived:
+        named = transfer_name(result.transfer)
+        detail = named if how is None else f"Imported {named} by {how}."
+        await record_transfer_audit(
+            session, transfer=result.transfer, actor=actor, verb="watched", detail=detail, now=now
+        )
+    return result
