@@ -27,6 +27,7 @@ from storage.sqlite import (
     OneWriter,
     check_room_to_grow,
     install_pragmas,
+    urgent_units,
 )
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "create_engine",
     "database_url",
     "describe_url",
+    "urgent_units",
 ]
 
 logger = logging.getLogger(__name__)

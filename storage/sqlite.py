@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,7 @@ __all__ = [
     "OneWriter",
     "check_room_to_grow",
     "install_pragmas",
+    "urgent_units",
 ]
 
 logger = logging.getLogger(__name__)
@@ -59,6 +63,21 @@ def install_pragmas(engine: AsyncEngine, busy_timeout_ms: int, memory: bool) -> 
         cursor.close()
 
 
+_URGENT: ContextVar[bool] = ContextVar("transferbot_urgent_units", default=False)
+
+
+@contextmanager
+def urgent_units() -> Iterator[None]:
+    """The units of work opened inside (by this task, and tasks it starts) go before the
+    others waiting for SQLite's one writer: a person's decision, or a signature an ack
+    waits for, is not queued behind a burst of commands. No-op on PostgreSQL."""
+    token = _URGENT.set(True)
+    try:
+        yield
+    finally:
+        _URGENT.reset(token)
+
+
 class OneWriter:
     """One unit of work at a time in this process, each in a write transaction from its start.
 
@@ -67,13 +86,19 @@ class OneWriter:
     between, whatever the busy_timeout; so every unit takes this lock first, in order, and
     then BEGIN IMMEDIATE. A unit opened inside another by the same task goes through (reads
     only, as before), so nesting cannot deadlock.
+
+    Units wait in two queues, each in arrival order: the urgent ones (:func:`urgent_units`)
+    are handed the lock first. Under a burst every unit is slow (each of its statements
+    waits for a turn of a busy event loop), so a decision queued behind a hundred ordinary
+    units would wait seconds; it waits for the unit holding the lock instead.
     """
 
     def __init__(self, url: str, wait_seconds: float) -> None:
         self.url = url
         self.wait_seconds = wait_seconds
-        self._lock: asyncio.Lock | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._held = False
+        self._queues: tuple[deque[asyncio.Future[None]], ...] = (deque(), deque())
         self._holder: asyncio.Task[Any] | None = None
 
     @asynccontextmanager
@@ -84,12 +109,11 @@ class OneWriter:
             yield False
             return
         loop = asyncio.get_running_loop()
-        if self._lock is None or self._loop is not loop:  # a lock serves one event loop
-            self._lock, self._loop = asyncio.Lock(), loop
-        lock = self._lock
+        if self._loop is not loop:  # the lock serves one event loop
+            self._loop, self._held = loop, False
+            self._queues = (deque(), deque())
         try:
-            async with asyncio.timeout(self.wait_seconds):
-                await lock.acquire()
+            await self._acquire(loop, self._queues[0 if _URGENT.get() else 1])
         except TimeoutError:
             logger.warning(
                 "database error on %s: database is locked (waited %g s for this process's "
@@ -103,7 +127,37 @@ class OneWriter:
             yield True
         finally:
             self._holder = None
-            lock.release()
+            self._release()
+
+    async def _acquire(
+        self, loop: asyncio.AbstractEventLoop, queue: deque[asyncio.Future[None]]
+    ) -> None:
+        if not self._held and not any(self._queues):
+            self._held = True
+            return
+        turn: asyncio.Future[None] = loop.create_future()
+        queue.append(turn)
+        try:
+            async with asyncio.timeout(self.wait_seconds):
+                await turn
+        except BaseException:
+            if turn.done() and not turn.cancelled():
+                self._release()  # handed the lock as this unit gave up: pass it on
+            else:
+                turn.cancel()
+                with contextlib.suppress(ValueError):  # already passed over by a release
+                    queue.remove(turn)
+            raise
+
+    def _release(self) -> None:
+        """Hand the lock to the first unit waiting, urgent ones first; else free it."""
+        for queue in self._queues:
+            while queue:
+                turn = queue.popleft()
+                if not turn.done():
+                    turn.set_result(None)  # still held: it is this unit's now
+                    return
+        self._held = False
 
 
 class DatabaseFile:

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from storage.database import urgent_units
 from storage.errors import StorageError
 from storage.signatures import prune_signatures, record_signatures
 
@@ -167,6 +168,10 @@ class SharedSignatures:
         return await asyncio.shield(waiting[0])
 
     async def _write(self, now: float) -> None:
+        with urgent_units():  # an ack waits for it: before the commands' database work
+            await self._write_batches(now)
+
+    async def _write_batches(self, now: float) -> None:
         while self._batch:
             batch, self._batch = self._batch, {}
             try:

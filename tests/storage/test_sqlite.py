@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlmodel import col
 
-from storage.database import Database
+from storage.database import Database, urgent_units
 from storage.errors import DatabaseUnavailable
 from storage.migrate import upgrade_database
 from storage.models import TrackedTransfer
@@ -150,3 +151,31 @@ async def test_fifty_units_that_read_then_write_all_commit(sqlite_db: Database) 
             select(col(TrackedTransfer.consecutive_errors)).where(col(TrackedTransfer.id) == row.id)
         )
     assert errors == 50  # and none was lost: each read saw the one before it
+
+
+async def test_a_decisions_units_go_before_a_queue_of_ordinary_ones(sqlite_db: Database) -> None:
+    """SQLite's one writer hands its turn to urgent units (a person's decision, a signature
+    an ack waits for) before ordinary ones queued earlier; each kind in arrival order."""
+    order: list[str] = []
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def holder() -> None:
+        async with sqlite_db.session():
+            holding.set()
+            await release.wait()
+
+    async def unit(name: str, urgent: bool) -> None:
+        with urgent_units() if urgent else contextlib.nullcontext():
+            async with sqlite_db.session() as session:
+                await session.execute(select(func.count()).select_from(TrackedTransfer))
+                order.append(name)
+
+    first = asyncio.create_task(holder())
+    await holding.wait()
+    waiting = [asyncio.create_task(unit(f"command {n}", urgent=False)) for n in range(3)]
+    await asyncio.sleep(0.05)  # queued behind the holder
+    waiting += [asyncio.create_task(unit(f"decision {n}", urgent=True)) for n in range(2)]
+    await asyncio.sleep(0.05)
+    release.set()
+    await asyncio.gather(first, *waiting)
+    assert order == ["decision 0", "decision 1", "command 0", "command 1", "command 2"]

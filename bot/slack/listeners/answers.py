@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import time
@@ -16,6 +17,7 @@ from bot.provider_lanes import LaneRefused, pool_slot
 from bot.slack.blocks import Message, finish, section
 from bot.slack.parsing import CommandError
 from providers.errors import ProviderError
+from storage.database import urgent_units
 from storage.errors import StorageError
 
 if TYPE_CHECKING:
@@ -216,10 +218,12 @@ class AfterAck:
     ) -> None:
         started = False
         state = self._pools[pool]
+        urgent = urgent_units() if pool is Pool.DECISIONS else contextlib.nullcontext()
         try:
-            async with pool_slot(state.slots):
-                started = True
-                await work
+            with urgent:  # a decision's database work goes before commands' (storage.sqlite)
+                async with pool_slot(state.slots):
+                    started = True
+                    await work
         except LaneRefused as exc:
             self.count_refused(pool, "provider")
             await answer.send(exc.message)

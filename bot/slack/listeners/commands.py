@@ -68,13 +68,15 @@ async def on_command(
 
     An answer given in the ack is given again to a command delivered again (its first ack
     was lost, or the answer never shown; it changes nothing). A command taken on is taken
-    on once: its ``trigger_id`` (one per invocation) is recorded with the signatures every
-    replica shares (batched with the commands arriving with it), and one seen before is
-    acknowledged and nothing more
-    (a replay the events endpoint caught, or a Socket Mode envelope sent again after its
-    ack was lost). One marked as sent again but never seen is taken on: in Socket Mode an
-    envelope in flight when Slack refreshed the connection comes again with
-    ``retry_attempt`` 1, and its first delivery never reached us.
+    on once: its ``trigger_id`` (one per invocation) is recorded, before the ack, with the
+    signatures every replica shares (batched with the commands arriving with it: one INSERT
+    for a burst; measured, that write also paces a flood of commands enough that the
+    decisions' database work keeps moving, tests/reliability/test_load.py), and one seen
+    before is acknowledged and nothing more (a replay the events endpoint caught, or a
+    Socket Mode envelope sent again after its ack was lost). One marked as sent again but
+    never seen is taken on: in Socket Mode an envelope in flight when Slack refreshed the
+    connection comes again with ``retry_attempt`` 1, and its first delivery never reached
+    us.
     """
     name = services.settings.slack.command
     user = str(command.get("user_id") or "")
@@ -87,6 +89,10 @@ async def on_command(
     if immediate is not None:
         text, blocks = immediate
         await ack(text=text, blocks=blocks, response_type="ephemeral")
+        return
+    if not await _first_delivery(services, command, retried):
+        logger.info("a slash command delivered again: acknowledged, nothing done or answered")
+        await ack()
         return
     if after_ack.busy:
         after_ack.refuse()  # counted, and summed up in the log once a minute
@@ -102,17 +108,7 @@ async def on_command(
         trigger_id=command.get("trigger_id"),
         retried=retried,
     )
-    after_ack(answer, _take_on(asker, roster, parsed, command), name="slash-command")
-
-
-async def _take_on(
-    asker: Asker, roster: Roster, parsed: Command | CommandError, command: dict[str, Any]
-) -> None:
-    """The command's work, unless it was taken on before (then nothing, said in the log)."""
-    if not await _first_delivery(asker.services, command, asker.retried):
-        logger.info("a slash command delivered again: acknowledged, nothing done or answered")
-        return
-    await run_command(asker, roster, parsed)
+    after_ack(answer, run_command(asker, roster, parsed), name="slash-command")
 
 
 async def _first_delivery(services: Services, command: dict[str, Any], retried: bool) -> bool:
