@@ -17,8 +17,8 @@ are remembered in this process and recorded in the database (``bot.runtime.repla
 so a request re-sent to another replica, or after a restart, is a redelivery too; while
 the database can't record them, each replica goes by its own memory. A slash command's
 signature is kept in memory only: the command listener records its ``trigger_id`` in the
-same table, batched, and only for a command it takes on (``bot.slack.listeners.commands``),
-so an answer given in the ack (help, misuse, refusal) waits on no database write.
+same table, batched, for a command it does not answer in the ack
+(``bot.slack.listeners.commands``), so help, misuse and refusals wait on no database write.
 """
 
 from __future__ import annotations
@@ -116,9 +116,9 @@ class RequestGuard:
         """Seen before: by this process (memory, checked first), or by any (the database).
 
         A slash command is looked up in memory only: its listener records its trigger_id
-        with the shared signatures once it is sure to take the command on, so help, misuse
-        and refusals are answered in the ack with no database write before it, and one
-        taken on costs one (batched) write, not two.
+        with the shared signatures unless it answers in the ack, so help, misuse and
+        refusals wait on no database write, and any other costs one (batched) write, not
+        two.
         """
         if not self.memory.add(signature, timestamp):
             return True
